@@ -1,0 +1,79 @@
+"""A file's torch facts, computed once per file and shared by every rule.
+
+Each fact is computed on first use: a file no rule asks about costs nothing beyond the parse.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.bindings import Bindings
+from torchlint.analysis.names import ImportMap, collect_module_imports
+from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
+
+_MODULE_BASES = ("torch.nn.", "lightning.pytorch.", "pytorch_lightning.")
+
+
+class TorchFacts:
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.names = ImportMap()
+        collect_module_imports(module, self.names)
+        self._bindings: Bindings | None = None
+        self._loops: dict[int, LoopSummary] = {}
+        self._module_classes: dict[int, bool] = {}
+
+    @property
+    def bindings(self) -> Bindings:
+        if self._bindings is None:
+            self._bindings = Bindings(self.names)
+            self.module.visit(self._bindings)
+        return self._bindings
+
+    def loop(self, loop: Loop) -> LoopSummary:
+        summary = self._loops.get(id(loop))
+        if summary is None:
+            summary = self._loops[id(loop)] = summarize_loop(loop, self)
+        return summary
+
+    def is_training_loop(self, loop: Loop) -> bool:
+        return self.loop(loop).is_training_loop
+
+    def is_module_class(self, cls: cst.ClassDef) -> bool:
+        """Derives from torch.nn.Module (directly or through classes of this file)."""
+        known = self._module_classes.get(id(cls))
+        if known is not None:
+            return known
+        self._module_classes[id(cls)] = False  # cuts inheritance cycles
+        result = self._derives_from_module(cls)
+        self._module_classes[id(cls)] = result
+        return result
+
+    def _derives_from_module(self, cls: cst.ClassDef) -> bool:
+        unresolved = False
+        for base in cls.bases:
+            if base.keyword is not None:
+                continue
+            qualified = self.names.resolve(base.value)
+            if qualified is not None:
+                if qualified.startswith(_MODULE_BASES):
+                    return True
+                if not qualified.startswith("torch."):
+                    unresolved = True
+                continue
+            if isinstance(base.value, cst.Name):
+                local = self.bindings.classes.get(base.value.value)
+                if local is not None and local is not cls:
+                    if self.is_module_class(local):
+                        return True
+                    continue
+            if base.value is not None and not (
+                isinstance(base.value, cst.Name) and base.value.value == "object"
+            ):
+                unresolved = True
+        return unresolved and _has_method(cls, "forward")
+
+
+def _has_method(cls: cst.ClassDef, name: str) -> bool:
+    body = cls.body.body if isinstance(cls.body, cst.IndentedBlock) else ()
+    return any(isinstance(s, cst.FunctionDef) and s.name.value == name for s in body)

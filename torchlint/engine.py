@@ -1,0 +1,466 @@
+"""Lint one source text: parse once, share facts, run every rule in one traversal, fix.
+
+The doors (CLI, LSP, pre-commit, CI reporters) all call :func:`lint_source` / :func:`fix_source`,
+or :mod:`torchlint.runner` which applies them to files.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+
+from torchlint.analysis.facts import TorchFacts
+from torchlint.context import FileContext
+from torchlint.diagnostics import (
+    Applicability,
+    Category,
+    Diagnostic,
+    Edit,
+    Fix,
+    Position,
+    Severity,
+)
+from torchlint.fixes import AddImport, FixPlan, InsertBefore, Remove, RemoveStatement, Replace, render
+from torchlint.rule import Report, Rule
+from torchlint.suppression import parse_suppressions
+
+SYNTAX_ERROR = ("TL000", "syntax-error")
+MAX_FIX_PASSES = 10
+
+
+@dataclass(frozen=True)
+class InternalError:
+    path: str
+    rule: str
+    message: str
+
+
+@dataclass
+class LintOutcome:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    internal_errors: list[InternalError] = field(default_factory=list)
+    parsed: bool = True
+
+
+def syntax_error(path: str, message: str, line: int = 1, column: int = 0) -> Diagnostic:
+    code, name = SYNTAX_ERROR
+    return Diagnostic(
+        code=code,
+        name=name,
+        message=message,
+        severity=Severity.ERROR,
+        path=path,
+        start=Position(line, column),
+        end=Position(line, column),
+        category=Category.CORRECTNESS.value,
+    )
+
+
+class _Dispatcher(cst.CSTVisitor):
+    """One traversal that feeds every rule's visit_/leave_ methods and keeps the ancestor stack."""
+
+    def __init__(self, context: FileContext, rules: list[Rule], errors: list[InternalError]):
+        super().__init__()
+        self.stack = context.stack
+        self.path = context.path
+        self.errors = errors
+        self.visit_map: dict[str, list[tuple[Rule, Any]]] = {}
+        self.leave_map: dict[str, list[tuple[Rule, Any]]] = {}
+        self.dead: set[int] = set()
+        for rule in rules:
+            for kind, node_type, method in rule.bound_visitors():
+                target = self.visit_map if kind == "visit" else self.leave_map
+                target.setdefault(node_type, []).append((rule, method))
+
+    def _call(self, rule: Rule, method: Any, node: cst.CSTNode) -> Any:
+        if id(rule) in self.dead:
+            return None
+        try:
+            return method(node)
+        except RecursionError:
+            self._fail(rule, "recursion too deep")
+        except Exception as exc:
+            self._fail(rule, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}")
+        return None
+
+    def _fail(self, rule: Rule, message: str) -> None:
+        # One broken rule stops on this file only; every other rule keeps going.
+        self.dead.add(id(rule))
+        self.errors.append(InternalError(self.path, rule.code, message))
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        handlers = self.visit_map.get(type(node).__name__)
+        descend = True
+        if handlers:
+            for rule, method in handlers:
+                if self._call(rule, method, node) is False:
+                    descend = False
+        if not descend:
+            self.stack.pop()
+        return descend
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        handlers = self.leave_map.get(type(original_node).__name__)
+        if handlers:
+            for rule, method in handlers:
+                self._call(rule, method, original_node)
+        self.stack.pop()
+
+
+def rules_for_source(source: str, rules: Sequence[type[Rule]]) -> list[type[Rule]]:
+    """The rules that can possibly report on ``source`` (the cheap text check before parsing)."""
+    return [r for r in rules if not r.needles or any(n in source for n in r.needles)]
+
+
+def parse(source: str, path: str) -> cst.Module | Diagnostic:
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
+        return syntax_error(path, f"SyntaxError: {message}", exc.raw_line, exc.raw_column)
+    except RecursionError:
+        return syntax_error(path, "SyntaxError: expression nested too deeply to parse")
+    except Exception as exc:  # the parser's own failures become findings, not tracebacks
+        return syntax_error(path, f"SyntaxError: cannot parse file ({type(exc).__name__}: {exc})")
+
+
+def lint_source(
+    source: str,
+    path: str,
+    rules: Sequence[type[Rule]],
+    *,
+    torch_version: tuple[int, int] | None = None,
+    rule_options: dict[str, dict[str, Any]] | None = None,
+    apply_suppressions: bool = True,
+) -> LintOutcome:
+    outcome = LintOutcome()
+    if "\x00" in source:
+        outcome.diagnostics.append(syntax_error(path, "SyntaxError: source contains null bytes"))
+        outcome.parsed = False
+        return outcome
+    candidates = rules_for_source(source, rules)
+    if not candidates:
+        return outcome
+    module = parse(source, path)
+    if isinstance(module, Diagnostic):
+        outcome.diagnostics.append(module)
+        outcome.parsed = False
+        return outcome
+    context = FileContext(
+        path=path,
+        source=source,
+        module=module,
+        facts=TorchFacts(module),
+        torch_version=torch_version,
+        rule_options=rule_options or {},
+    )
+    reports: list[Report] = []
+    instances = [rule(context, reports) for rule in candidates]
+    dispatcher = _Dispatcher(context, instances, outcome.internal_errors)
+    try:
+        module.visit(dispatcher)
+    except RecursionError:
+        outcome.internal_errors.append(
+            InternalError(path, "engine", "code nested too deeply to analyse")
+        )
+        return outcome
+    if not reports:
+        return outcome
+    diagnostics = _to_diagnostics(reports, context)
+    if apply_suppressions:
+        suppressions = parse_suppressions(source)
+        diagnostics = [
+            d for d in diagnostics if not suppressions.silences(d.start.line, d.code, d.name)
+        ]
+    outcome.diagnostics = sorted(diagnostics, key=lambda d: d.sort_key)
+    return outcome
+
+
+# -- turning reports into diagnostics -----------------------------------------------------------
+
+
+def _to_diagnostics(reports: list[Report], context: FileContext) -> list[Diagnostic]:
+    positions = MetadataWrapper(context.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = _LineTable(context.source)
+    out: list[Diagnostic] = []
+    seen: set[tuple[str, int, int]] = set()
+    for report in reports:
+        where: CodeRange = positions[report.node]
+        key = (report.rule.code, where.start.line, where.start.column)
+        if key in seen:
+            continue  # a node reached twice (through a closure, say) is reported once
+        seen.add(key)
+        fix = None
+        if report.fix is not None:
+            fix = _materialize(report.fix, positions, context, lines)
+        out.append(
+            Diagnostic(
+                code=report.rule.code,
+                name=report.rule.name,
+                message=report.message,
+                severity=report.rule.severity,
+                path=context.path,
+                start=Position(where.start.line, where.start.column),
+                end=Position(where.end.line, where.end.column),
+                fix=fix,
+                category=report.rule.category.value,
+                suggestion=report.suggestion,
+            )
+        )
+    return out
+
+
+class _LineTable:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines = source.splitlines(keepends=True)
+
+    def line_text(self, line: int) -> str:
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+
+    def after_line(self, line: int) -> Position:
+        """The position just past the end of ``line``, newline included."""
+        if line < len(self.lines):
+            return Position(line + 1, 0)
+        last = self.line_text(line)
+        return Position(line, len(last))
+
+
+def _materialize(
+    plan: FixPlan, positions: Any, context: FileContext, lines: _LineTable
+) -> Fix | None:
+    edits: list[Edit] = []
+    newline = context.module.default_newline
+    for change in plan.changes:
+        if isinstance(change, Replace):
+            where = positions[change.node]
+            text = change.new if isinstance(change.new, str) else render(
+                change.new, context.module, change.indent
+            )
+            edits.append(_edit(where.start, where.end, text))
+        elif isinstance(change, Remove):
+            where = positions[change.node]
+            edits.append(_edit(where.start, where.end, ""))
+        elif isinstance(change, InsertBefore):
+            where = positions[change.statement]
+            line = where.start.line - _leading_line_count(change.statement)
+            indent = lines.line_text(where.start.line)[: where.start.column]
+            at = Position(line, 0)
+            edits.append(Edit(at, at, f"{indent}{change.code}{newline}"))
+        elif isinstance(change, RemoveStatement):
+            where = positions[change.statement]
+            start = Position(where.start.line, 0)
+            end = lines.after_line(where.end.line)
+            indent = lines.line_text(where.start.line)[: where.start.column]
+            text = f"{indent}pass{newline}" if change.replace_with_pass else ""
+            edits.append(Edit(start, end, text))
+        elif isinstance(change, AddImport):
+            edit = _import_edit(change.module, positions, context, newline)
+            if edit is not None:
+                edits.append(edit)
+    if not edits:
+        return None
+    return Fix(title=plan.title, edits=tuple(edits), applicability=plan.applicability)
+
+
+def _edit(start: Any, end: Any, text: str) -> Edit:
+    return Edit(Position(start.line, start.column), Position(end.line, end.column), text)
+
+
+def _leading_line_count(statement: cst.CSTNode) -> int:
+    return len(getattr(statement, "leading_lines", ()))
+
+
+def _import_edit(module_name: str, positions: Any, context: FileContext, newline: str) -> Edit | None:
+    top = module_name.split(".")[0]
+    if context.facts.names.aliases.get(top) == top:
+        return None  # ``import torch`` (or ``import torch.x``) already binds the name
+    body = context.module.body
+    anchor = None
+    for index, statement in enumerate(body):
+        if _is_docstring(statement) and index == 0:
+            continue
+        if _is_future_import(statement):
+            continue
+        anchor = statement
+        break
+    text = f"import {module_name}{newline}"
+    if anchor is None:
+        source = context.source
+        tail = "" if not source or source.endswith(("\n", "\r")) else newline
+        end_line = len(source.splitlines()) or 1
+        last = source.splitlines()[-1] if source.splitlines() else ""
+        at = Position(end_line, len(last))
+        return Edit(at, at, tail + text)
+    where = positions[anchor]
+    line = where.start.line - _leading_line_count(anchor)
+    at = Position(line, 0)
+    return Edit(at, at, text)
+
+
+def _is_docstring(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and len(statement.body) == 1
+        and isinstance(statement.body[0], cst.Expr)
+        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def _is_future_import(statement: cst.CSTNode) -> bool:
+    return (
+        isinstance(statement, cst.SimpleStatementLine)
+        and any(
+            isinstance(s, cst.ImportFrom)
+            and s.module is not None
+            and isinstance(s.module, cst.Name)
+            and s.module.value == "__future__"
+            for s in statement.body
+        )
+    )
+
+
+# -- applying fixes -------------------------------------------------------------------------------
+
+
+def _offsets(source: str) -> list[int]:
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
+
+
+def _offset(starts: list[int], position: Position) -> int:
+    line_index = min(max(position.line - 1, 0), len(starts) - 1)
+    return min(starts[line_index] + position.column, starts[-1])
+
+
+def apply_edits(source: str, edits: Sequence[Edit]) -> str:
+    starts = _offsets(source)
+    spans = sorted(
+        ((_offset(starts, e.start), _offset(starts, e.end), e.content) for e in edits),
+        key=lambda s: (s[0], s[1]),
+        reverse=True,
+    )
+    text = source
+    for begin, end, content in spans:
+        text = text[:begin] + content + text[end:]
+    return text
+
+
+def _spans(fix: Fix, starts: list[int]) -> list[tuple[int, int]]:
+    return [(_offset(starts, e.start), _offset(starts, e.end)) for e in fix.edits]
+
+
+def _overlaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
+    for s1, e1 in a:
+        for s2, e2 in b:
+            if s1 < e2 and s2 < e1:
+                return True
+            if s1 == s2 and (s1 == e1 or s2 == e2):
+                return True  # two insertions at one point: order would be arbitrary
+    return False
+
+
+def _parses(source: str) -> bool:
+    try:
+        cst.parse_module(source)
+    except Exception:
+        return False
+    return True
+
+
+@dataclass
+class FixOutcome:
+    source: str
+    applied: list[Diagnostic] = field(default_factory=list)
+    remaining: LintOutcome = field(default_factory=LintOutcome)
+    converged: bool = True
+    rejected: list[Diagnostic] = field(default_factory=list)  # fixes dropped: output did not parse
+
+
+def fix_source(
+    source: str,
+    path: str,
+    rules: Sequence[type[Rule]],
+    *,
+    unsafe: bool = False,
+    torch_version: tuple[int, int] | None = None,
+    rule_options: dict[str, dict[str, Any]] | None = None,
+) -> FixOutcome:
+    """Apply fixes until none is left (bounded); every kept fix leaves code that parses."""
+    outcome = FixOutcome(source=source)
+    current = source
+    rejected_keys: set[tuple[str, int, int, tuple[Edit, ...]]] = set()
+    for _ in range(MAX_FIX_PASSES):
+        result = lint_source(
+            current, path, rules, torch_version=torch_version, rule_options=rule_options
+        )
+        outcome.remaining = result
+        fixable = [
+            d
+            for d in result.diagnostics
+            if d.fix is not None
+            and d.fix.is_applied_with(unsafe)
+            and (d.code, d.start.line, d.start.column, d.fix.edits) not in rejected_keys
+        ]
+        if not fixable:
+            outcome.source = current
+            return outcome
+        starts = _offsets(current)
+        chosen: list[Diagnostic] = []
+        taken: list[tuple[int, int]] = []
+        for diagnostic in fixable:
+            assert diagnostic.fix is not None
+            spans = _spans(diagnostic.fix, starts)
+            if _overlaps(spans, taken):
+                continue  # the other fix comes on the next pass
+            chosen.append(diagnostic)
+            taken.extend(spans)
+        candidate = apply_edits(current, [e for d in chosen for e in d.fix.edits])  # type: ignore[union-attr]
+        if not _parses(candidate):
+            # Find the culprits one by one; keep the fixes that parse on their own.
+            candidate = current
+            kept: list[Diagnostic] = []
+            for diagnostic in chosen:
+                attempt = apply_edits(
+                    current, [e for d in kept + [diagnostic] for e in d.fix.edits]  # type: ignore[union-attr]
+                )
+                if _parses(attempt):
+                    kept.append(diagnostic)
+                    candidate = attempt
+                else:
+                    rejected_keys.add(
+                        (diagnostic.code, diagnostic.start.line, diagnostic.start.column,
+                         diagnostic.fix.edits)  # type: ignore[union-attr]
+                    )
+                    outcome.rejected.append(diagnostic)
+            chosen = kept
+            if not chosen:
+                continue
+        outcome.applied.extend(chosen)
+        current = candidate
+    outcome.source = current
+    final = lint_source(current, path, rules, torch_version=torch_version, rule_options=rule_options)
+    outcome.remaining = final
+    outcome.converged = not any(
+        d.fix is not None and d.fix.is_applied_with(unsafe) for d in final.diagnostics
+    )
+    return outcome
+
+
+__all__ = [
+    "Applicability",
+    "FixOutcome",
+    "InternalError",
+    "LintOutcome",
+    "apply_edits",
+    "fix_source",
+    "lint_source",
+]
