@@ -1,0 +1,332 @@
+"""The ``torchlint`` command. ``torchlint PATH...`` is ``torchlint check PATH...``."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from torchlint import __version__
+from torchlint.config import ConfigError, Overrides, SettingsResolver
+from torchlint.diagnostics import Applicability
+from torchlint.docs import rule_doc
+from torchlint.registry import all_rules, find_rule
+from torchlint.report import FORMATS, ReportOptions, render
+from torchlint.runner import FileResult, Mode, RunResult, process_source, run_paths
+from torchlint.selection import SelectorError, validate_selectors
+from torchlint.sources import SourceError, decode_source
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+class DefaultGroup(click.Group):
+    """A group whose unknown first argument is a path for the default ``check`` command."""
+
+    default_command = "check"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h",
+                                                                          "--version")):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    """``--select TL001,TL2 --select missing-zero-grad`` -> each selector once."""
+    out: list[str] = []
+    for value in values:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"torchlint: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="torchlint")
+def main() -> None:
+    """torchlint: find and fix PyTorch anti-patterns.
+
+    Run `torchlint PATH...` to lint (the `check` command is the default).
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
+@click.option("--select", multiple=True, help="Rules to enable (codes, prefixes like TL0, names).")
+@click.option("--extend-select", multiple=True, help="Rules to enable on top of the selection.")
+@click.option("--ignore", multiple=True, help="Rules to disable.")
+@click.option("--preview/--no-preview", default=None, help="Enable preview (heuristic) rules.")
+@click.option("--fix/--no-fix", default=False, help="Apply safe fixes.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None,
+              help="Also apply (with --fix) or show unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print a diff of what --fix would change; write nothing.")
+@click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
+@click.option("--fix-only", is_flag=True, help="Apply fixes without reporting what is left.")
+@click.option("--output-format", type=click.Choice(sorted(FORMATS)), default="text",
+              show_default=True, help="How findings are printed.")
+@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="Write the report to a file instead of stdout.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
+@click.option("--exit-non-zero-on-fix", is_flag=True,
+              help="Exit 1 when --fix changed files, even if nothing remains.")
+@click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Use this config file (pyproject.toml or torchlint.toml) for every file.")
+@click.option("--no-color", is_flag=True, help="Never color the output.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only findings (and errors).")
+@click.option("--stdin-filename", type=click.Path(path_type=Path),
+              help="The name of the file read from stdin (for config and output).")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply excludes to files named on the command line too (pre-commit).")
+@click.option("--exclude", multiple=True, help="Path patterns to exclude (replaces the default).")
+@click.option("--extend-exclude", multiple=True, help="Path patterns to exclude, added.")
+def check(
+    paths: tuple[Path, ...],
+    select: tuple[str, ...],
+    extend_select: tuple[str, ...],
+    ignore: tuple[str, ...],
+    preview: bool | None,
+    fix: bool,
+    unsafe_fixes: bool | None,
+    diff: bool,
+    show_fixes: bool,
+    fix_only: bool,
+    output_format: str,
+    output_file: Path | None,
+    exit_zero: bool,
+    exit_non_zero_on_fix: bool,
+    statistics: bool,
+    config_path: Path | None,
+    no_color: bool,
+    quiet: bool,
+    stdin_filename: Path | None,
+    force_exclude: bool,
+    exclude: tuple[str, ...],
+    extend_exclude: tuple[str, ...],
+) -> None:
+    """Lint PATHS (default: the current directory); `-` reads standard input."""
+    overrides = Overrides(
+        select=_split(select) if select else None,
+        extend_select=_split(extend_select),
+        ignore=_split(ignore),
+        preview=preview,
+        unsafe_fixes=unsafe_fixes,
+        exclude=_split(exclude) if exclude else None,
+        extend_exclude=_split(extend_exclude),
+    )
+    try:
+        validate_selectors([*overrides.extend_select, *overrides.ignore,
+                            *(overrides.select or ())])
+    except SelectorError as exc:
+        _fail(f"{exc} (see `torchlint rules`)")
+    if stdin_filename is not None and stdin_filename.is_dir():
+        _fail(f"--stdin-filename {stdin_filename} is a directory; give a file name")
+    try:
+        resolver = SettingsResolver(overrides, config_path)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    fix = fix or fix_only
+    mode = Mode(fix=fix or diff, write=fix and not diff, unsafe=unsafe_fixes)
+    use_stdin = paths == (Path("-"),) or (not paths and stdin_filename is not None)
+    try:
+        if use_stdin:
+            run, stdin_fixed = _run_stdin(resolver, mode, stdin_filename)
+        else:
+            run = run_paths(paths or (Path("."),), resolver, mode, force_exclude=force_exclude)
+            stdin_fixed = None
+    except ConfigError as exc:
+        _fail(str(exc))
+
+    for path, message in run.errors:
+        click.echo(f"torchlint: error: {path}: {message}", err=True)
+    for file in run.files:
+        if file.error:
+            click.echo(f"torchlint: error: {file.path}: {file.error}", err=True)
+        for warning in file.warnings:
+            click.echo(f"torchlint: warning: {file.path}: {warning}", err=True)
+    for error in run.internal_errors:
+        first = error.message.splitlines()[0]
+        click.echo(
+            f"torchlint: error: internal error in rule {error.rule} on {error.path}: {first} "
+            "(the other rules and files were checked; please report this)",
+            err=True,
+        )
+
+    unsafe = bool(unsafe_fixes) if unsafe_fixes is not None else _settings_unsafe(resolver)
+    if diff:
+        patch = _unified_diff(run.files)
+        _emit(patch, output_file)
+        if run.has_errors:
+            sys.exit(EXIT_ERROR)
+        changed = any(f.fixed is not None for f in run.files)
+        sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
+
+    if stdin_fixed is not None:
+        sys.stdout.write(stdin_fixed)
+        report_to_stderr = True
+    else:
+        report_to_stderr = False
+
+    color = (
+        not no_color
+        and output_file is None
+        and output_format in ("text", "concise")
+        and "NO_COLOR" not in os.environ
+        and (sys.stderr if report_to_stderr else sys.stdout).isatty()
+    )
+    options = ReportOptions(
+        color=color,
+        unsafe_fixes=unsafe,
+        show_fixes=show_fixes,
+        statistics=statistics,
+        fixing=fix,
+        quiet=quiet,
+    )
+    if fix_only and output_format in ("text", "concise"):
+        fixed_count = sum(len(f.applied) for f in run.files)
+        if not quiet:
+            text = f"Fixed {fixed_count} {'problem' if fixed_count == 1 else 'problems'}.\n"
+            _emit(text, output_file, err=report_to_stderr)
+    else:
+        _emit(render(output_format, run, options), output_file, err=report_to_stderr)
+
+    if run.has_errors:
+        sys.exit(EXIT_ERROR)
+    changed = any(f.applied for f in run.files)
+    if run.diagnostics and not fix_only and not exit_zero:
+        sys.exit(EXIT_FINDINGS)
+    if changed and exit_non_zero_on_fix:
+        sys.exit(EXIT_FINDINGS)
+    sys.exit(EXIT_CLEAN)
+
+
+def _settings_unsafe(resolver: SettingsResolver) -> bool:
+    try:
+        return bool(resolver.for_path(Path.cwd()).unsafe_fixes)
+    except ConfigError:
+        return False
+
+
+def _run_stdin(
+    resolver: SettingsResolver, mode: Mode, stdin_filename: Path | None
+) -> tuple[RunResult, str | None]:
+    display = str(stdin_filename) if stdin_filename is not None else "-"
+    where = stdin_filename if stdin_filename is not None else Path.cwd() / "-"
+    settings = resolver.for_path(where.parent if where.parent != Path("") else Path.cwd())
+    data = sys.stdin.buffer.read()
+    try:
+        text, _ = decode_source(data, display)
+    except SourceError as exc:
+        from torchlint.engine import syntax_error
+
+        return RunResult(files=[FileResult(path=display, diagnostics=[
+            syntax_error(display, str(exc))])]), None
+    result = process_source(text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe),
+                            rules_path=where)
+    run = RunResult(files=[result])
+    fixed = None
+    if mode.fix and mode.write:
+        fixed = result.fixed if result.fixed is not None else text
+    return run, fixed
+
+
+def _unified_diff(files: list[FileResult]) -> str:
+    chunks: list[str] = []
+    for file in files:
+        if file.fixed is None or file.original is None:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                file.original.splitlines(keepends=True),
+                file.fixed.splitlines(keepends=True),
+                fromfile=file.path,
+                tofile=file.path,
+            )
+        )
+    text = "".join(chunks)
+    if text and not text.endswith("\n"):
+        text += "\n\\ No newline at end of file\n"
+    return text
+
+
+def _emit(text: str, output_file: Path | None, err: bool = False) -> None:
+    if output_file is not None:
+        try:
+            output_file.parent.mkdir(parents=True, exist_ok=True)
+            output_file.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write {output_file}: {exc.strerror or exc}")
+        return
+    click.echo(text, nl=False, err=err)
+
+
+@main.command("rule")
+@click.argument("rule_id")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
+def rule_command(rule_id: str, output_format: str) -> None:
+    """Print the documentation of one rule (by code or name)."""
+    rule = find_rule(rule_id)
+    if rule is None:
+        _fail(f"unknown rule {rule_id!r} (see `torchlint rules`)")
+    if output_format == "json":
+        click.echo(json.dumps({**_rule_record(rule), "doc": rule_doc(rule)}, indent=2))
+    else:
+        click.echo(rule_doc(rule).rstrip("\n"))
+
+
+def _rule_record(rule) -> dict:  # noqa: ANN001 - type[Rule]
+    fix = rule.fix_applicability.value if rule.fix_applicability is not None else None
+    return {
+        "code": rule.code,
+        "name": rule.name,
+        "summary": rule.summary,
+        "category": rule.category.value,
+        "severity": rule.severity.value,
+        "precision": rule.precision.value,
+        "fix": fix,
+        "preview": rule.preview,
+    }
+
+
+@main.command("rules")
+@click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
+def rules_command(output_format: str) -> None:
+    """List every rule."""
+    rules = all_rules()
+    if output_format == "json":
+        click.echo(json.dumps([_rule_record(r) for r in rules], indent=2))
+        return
+    headers = ("code", "name", "category", "severity", "fix", "preview")
+    rows = [
+        (
+            r.code,
+            r.name,
+            r.category.value,
+            r.severity.value,
+            r.fix_applicability.value if r.fix_applicability is not None else "-",
+            "yes" if r.preview else "",
+        )
+        for r in rules
+    ]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    click.echo("  ".join("-" * w for w in widths))
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+_ = Applicability  # re-exported for plug-in authors' convenience
+
+# Commands defined in their own modules register here (one line each).
+# -- command registrations --
+
+if __name__ == "__main__":
+    main()

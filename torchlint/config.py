@@ -1,0 +1,325 @@
+"""``[tool.torchlint]`` discovery, validation and merging into :class:`Settings`.
+
+The nearest ``pyproject.toml`` holding a ``[tool.torchlint]`` table (or a ``torchlint.toml`` /
+``.torchlint.toml``) above a file configures it. Unknown keys, rule codes and options are errors that
+name the key and the file: a typo in a linter's config should never silently disable a rule.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from torchlint.registry import find_rule
+from torchlint.rule import Rule
+from torchlint.selection import SelectorError, match_selector, select_rules
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+CONFIG_FILES = ("torchlint.toml", ".torchlint.toml", "pyproject.toml")
+
+DEFAULT_EXCLUDE = (
+    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
+    ".pytest_cache", ".ruff_cache", ".svn", ".tox", ".torchlint_cache", ".venv", "venv",
+    "__pycache__", "__pypackages__", "_build", "build", "dist", "node_modules", "site-packages",
+)
+
+KNOWN_KEYS = {
+    "select": "list of rule codes, prefixes or names",
+    "extend-select": "list of rule codes, prefixes or names",
+    "ignore": "list of rule codes, prefixes or names",
+    "per-file-ignores": "table of glob pattern -> list of rules",
+    "exclude": "list of path patterns",
+    "extend-exclude": "list of path patterns",
+    "preview": "boolean",
+    "unsafe-fixes": "boolean",
+    "torch-version": "string such as \"2.1\"",
+    "rules": "table of rule name -> options",
+}
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path = field(default_factory=Path.cwd)
+    config_file: Path | None = None
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    exclude: tuple[str, ...] = DEFAULT_EXCLUDE
+    extend_exclude: tuple[str, ...] = ()
+    preview: bool = False
+    unsafe_fixes: bool | None = None
+    torch_version: tuple[int, int] | None = None
+    rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    @cached_property
+    def rules(self) -> tuple[type[Rule], ...]:
+        return tuple(select_rules(self.select, self.extend_select, self.ignore, self.preview))
+
+    @cached_property
+    def options(self) -> dict[str, dict[str, Any]]:
+        return {name: dict(values) for name, values in self.rule_options}
+
+    def rules_for(self, path: Path | str) -> tuple[type[Rule], ...]:
+        """The enabled rules minus what ``per-file-ignores`` turns off for ``path``."""
+        if not self.per_file_ignores:
+            return self.rules
+        relative = _relative(Path(path), self.root)
+        ignored: set[str] = set()
+        for pattern, selectors in self.per_file_ignores:
+            if _glob_match(relative, pattern):
+                for selector in selectors:
+                    matched, _ = match_selector(selector, self.rules)
+                    ignored.update(r.code for r in matched)
+        if not ignored:
+            return self.rules
+        return tuple(r for r in self.rules if r.code not in ignored)
+
+    @property
+    def all_excludes(self) -> tuple[str, ...]:
+        return self.exclude + self.extend_exclude
+
+    def fingerprint(self) -> str:
+        """Everything that changes what a file's findings are (for the cache key)."""
+        payload = {
+            "rules": [r.code for r in self.rules],
+            "pfi": self.per_file_ignores,
+            "tv": self.torch_version,
+            "opts": self.rule_options,
+        }
+        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:16]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _glob_match(relative: str, pattern: str) -> bool:
+    name = relative.rsplit("/", 1)[-1]
+    if "/" not in pattern:
+        return fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(relative, pattern)
+    return fnmatch.fnmatch(relative, pattern.lstrip("./")) or fnmatch.fnmatch(
+        relative, pattern.rstrip("/") + "/*"
+    )
+
+
+# -- reading files ------------------------------------------------------------------------------
+
+
+def _table_of(path: Path) -> dict[str, Any] | None:
+    """The torchlint table of a config file, or None when the file has none."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if path.name == "pyproject.toml":
+        tool = data.get("tool", {})
+        return tool.get("torchlint") if isinstance(tool, dict) else None
+    if "tool" in data and isinstance(data["tool"], dict) and "torchlint" in data["tool"]:
+        return data["tool"]["torchlint"]
+    return data
+
+
+def _prefix(path: Path) -> str:
+    return "tool.torchlint." if path.name == "pyproject.toml" else ""
+
+
+def _string_list(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _check_selectors(selectors: tuple[str, ...], where: str) -> None:
+    from torchlint.registry import all_rules
+
+    for selector in selectors:
+        try:
+            match_selector(selector, all_rules())
+        except SelectorError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_version(value: str, where: str) -> tuple[int, int]:
+    parts = str(value).strip().split(".")
+    try:
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except (ValueError, IndexError) as exc:
+        raise ConfigError(f"{where}: expected a version such as \"2.1\", got {value!r}") from exc
+
+
+def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
+    prefix = _prefix(path)
+    values: dict[str, Any] = {"root": path.parent, "config_file": path}
+    for key, value in table.items():
+        where = f"{path}: `{prefix}{key}`"
+        if key not in KNOWN_KEYS:
+            close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ConfigError(f"{path}: unknown key `{prefix}{key}`{hint}")
+        if key in ("select", "extend-select", "ignore"):
+            selectors = _string_list(value, where)
+            _check_selectors(selectors, where)
+            values[key.replace("-", "_")] = selectors
+        elif key in ("exclude", "extend-exclude"):
+            values[key.replace("-", "_")] = _string_list(value, where)
+        elif key in ("preview", "unsafe-fixes"):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            values[key.replace("-", "_")] = value
+        elif key == "torch-version":
+            values["torch_version"] = parse_version(value, where)
+        elif key == "per-file-ignores":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: expected a table of pattern = [rules]")
+            entries = []
+            for pattern, selectors in value.items():
+                inner = f"{path}: `{prefix}{key}.\"{pattern}\"`"
+                entries.append((pattern, _string_list(selectors, inner)))
+                _check_selectors(entries[-1][1], inner)
+            values["per_file_ignores"] = tuple(entries)
+        elif key == "rules":
+            values["rule_options"] = _rule_options(value, path, prefix)
+    if "exclude" in values:
+        values["exclude"] = tuple(values["exclude"])
+    return Settings(**values)
+
+
+def _rule_options(value: Any, path: Path, prefix: str) -> tuple:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: `{prefix}rules`: expected a table of rule name -> options")
+    out = []
+    for rule_name, options in value.items():
+        where = f"{path}: `{prefix}rules.{rule_name}`"
+        rule = find_rule(rule_name)
+        if rule is None:
+            raise ConfigError(f"{where}: unknown rule")
+        if not isinstance(options, dict):
+            raise ConfigError(f"{where}: expected a table of options")
+        for option, option_value in options.items():
+            if option not in rule.default_options:
+                known = ", ".join(sorted(rule.default_options)) or "none"
+                raise ConfigError(f"{where}: unknown option `{option}` (known: {known})")
+            default = rule.default_options[option]
+            if not isinstance(option_value, type(default)):
+                raise ConfigError(
+                    f"{where}.{option}: expected {type(default).__name__}, got {option_value!r}"
+                )
+        out.append((rule.name, tuple(sorted(options.items()))))
+    return tuple(out)
+
+
+def load_settings(path: Path) -> Settings:
+    table = _table_of(path)
+    if table is None:
+        raise ConfigError(f"{path}: no [tool.torchlint] table")
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: the torchlint configuration must be a table")
+    return settings_from_table(table, path)
+
+
+def find_config(directory: Path) -> Path | None:
+    """The nearest config file at or above ``directory`` that configures torchlint."""
+    current = directory.resolve()
+    while True:
+        for name in CONFIG_FILES:
+            candidate = current / name
+            if candidate.is_file():
+                if name != "pyproject.toml":
+                    return candidate
+                try:
+                    if _table_of(candidate) is not None:
+                        return candidate
+                except ConfigError:
+                    return candidate  # let loading report the broken file
+        if current.parent == current:
+            return None
+        current = current.parent
+
+
+@dataclass
+class Overrides:
+    """Command-line settings: they win over every config file."""
+
+    select: tuple[str, ...] | None = None
+    extend_select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+    preview: bool | None = None
+    unsafe_fixes: bool | None = None
+    exclude: tuple[str, ...] | None = None
+    extend_exclude: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def apply(self, settings: Settings) -> Settings:
+        changes: dict[str, Any] = {}
+        if self.select is not None:
+            changes["select"] = self.select
+        if self.extend_select:
+            changes["extend_select"] = settings.extend_select + self.extend_select
+        if self.ignore:
+            changes["ignore"] = settings.ignore + self.ignore
+        if self.preview is not None:
+            changes["preview"] = self.preview
+        if self.unsafe_fixes is not None:
+            changes["unsafe_fixes"] = self.unsafe_fixes
+        if self.exclude is not None:
+            changes["exclude"] = self.exclude
+        if self.extend_exclude:
+            changes["extend_exclude"] = settings.extend_exclude + self.extend_exclude
+        if self.per_file_ignores:
+            changes["per_file_ignores"] = settings.per_file_ignores + self.per_file_ignores
+        return replace(settings, **changes) if changes else settings
+
+
+class SettingsResolver:
+    """Finds and caches the settings for each directory (hierarchical, like ruff)."""
+
+    def __init__(self, overrides: Overrides | None = None, config: Path | None = None) -> None:
+        self.overrides = overrides or Overrides()
+        self.explicit = config
+        self._by_config: dict[Path | None, Settings] = {}
+        self._by_dir: dict[Path, Path | None] = {}
+        if config is not None:
+            self._fixed = self.overrides.apply(load_settings(config))
+        else:
+            self._fixed = None
+
+    def for_path(self, path: Path) -> Settings:
+        if self._fixed is not None:
+            return self._fixed
+        directory = path if path.is_dir() else path.parent
+        key = directory if directory.is_absolute() else Path(os.path.abspath(directory))
+        if key not in self._by_dir:
+            self._by_dir[key] = find_config(key)
+        config = self._by_dir[key]
+        if config not in self._by_config:
+            base = load_settings(config) if config is not None else Settings()
+            self._by_config[config] = self.overrides.apply(base)
+        return self._by_config[config]
+
+    def validate(self) -> None:
+        """Resolve selections eagerly so selector errors surface before any file is read."""
+        for settings in self._by_config.values():
+            _ = settings.rules

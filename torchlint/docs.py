@@ -1,0 +1,50 @@
+"""Rule documentation: the Markdown pages in ``rules/`` (shipped as ``torchlint._docs``)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from torchlint.rule import Rule
+
+_SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
+
+
+@lru_cache(maxsize=None)
+def _doc_text(code: str) -> str | None:
+    try:
+        page = resources.files("torchlint._docs").joinpath(f"{code}.md")
+        if page.is_file():
+            return page.read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
+        pass
+    # An editable install or a source checkout: read the pages where they live.
+    candidate = _SOURCE_TREE_DOCS / f"{code}.md"
+    if candidate.is_file():
+        return candidate.read_text(encoding="utf-8")
+    return None
+
+
+def rule_doc(rule: type[Rule]) -> str:
+    """The rule's Markdown page; for a plug-in rule without one, its docstring."""
+    text = _doc_text(rule.code)
+    if text is not None:
+        return text
+    docstring = inspect.getdoc(rule) or inspect.getdoc(inspect.getmodule(rule)) or rule.summary
+    return f"# {rule.code} {rule.name}\n\n{docstring}\n"
+
+
+def doc_section(markdown: str, title: str) -> str | None:
+    """The body of ``## title`` in a rule page."""
+    match = re.search(rf"^## {re.escape(title)}\s*\n(.*?)(?=^## |\Z)", markdown, re.M | re.S)
+    return match.group(1).strip() if match else None
+
+
+def code_block(section: str | None) -> str | None:
+    if section is None:
+        return None
+    match = re.search(r"```python\n(.*?)```", section, re.S)
+    return match.group(1) if match else None

@@ -1,0 +1,128 @@
+"""Which files a run looks at: the paths given, walked, minus excludes and .gitignore'd paths."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pathspec
+
+from torchlint.config import Settings
+
+PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass
+class Discovery:
+    files: list[Path] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
+
+
+def _spec(patterns: Iterable[str]) -> pathspec.PathSpec:
+    return pathspec.GitIgnoreSpec.from_lines(list(patterns))
+
+
+class _Excluder:
+    """Applies settings excludes (relative to the config root) and .gitignore files."""
+
+    def __init__(self, settings_for: Callable[[Path], Settings]) -> None:
+        self.settings_for = settings_for
+        self._specs: dict[tuple[str, ...], pathspec.PathSpec] = {}
+        self._gitignores: dict[Path, pathspec.PathSpec | None] = {}
+
+    def _excludes(self, settings: Settings) -> pathspec.PathSpec:
+        key = settings.all_excludes
+        if key not in self._specs:
+            self._specs[key] = _spec(key)
+        return self._specs[key]
+
+    def by_settings(self, path: Path, is_dir: bool) -> bool:
+        settings = self.settings_for(path if is_dir else path.parent)
+        spec = self._excludes(settings)
+        try:
+            relative = path.resolve().relative_to(settings.root.resolve()).as_posix()
+        except ValueError:
+            relative = path.name
+        if is_dir:
+            relative += "/"
+        return spec.match_file(relative) or spec.match_file(path.name + ("/" if is_dir else ""))
+
+    def _gitignore(self, directory: Path) -> pathspec.PathSpec | None:
+        if directory not in self._gitignores:
+            candidate = directory / ".gitignore"
+            spec = None
+            if candidate.is_file():
+                try:
+                    spec = _spec(candidate.read_text(encoding="utf-8", errors="replace").splitlines())
+                except OSError:
+                    spec = None
+            self._gitignores[directory] = spec
+        return self._gitignores[directory]
+
+    def by_gitignore(self, path: Path, is_dir: bool) -> bool:
+        path = path.resolve()
+        for directory in path.parents:
+            spec = self._gitignore(directory)
+            if spec is not None:
+                relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
+                if spec.match_file(relative):
+                    return True
+            if (directory / ".git").exists():
+                break  # .gitignore files above the repository do not apply
+        return False
+
+    def excluded(self, path: Path, is_dir: bool) -> bool:
+        return self.by_settings(path, is_dir) or self.by_gitignore(path, is_dir)
+
+
+def discover(
+    paths: Sequence[Path],
+    settings_for: Callable[[Path], Settings],
+    *,
+    force_exclude: bool = False,
+) -> Discovery:
+    """Files to lint, in a stable order. Explicit files are kept unless ``force_exclude``."""
+    result = Discovery()
+    excluder = _Excluder(settings_for)
+    seen: set[Path] = set()
+
+    def add(path: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            result.files.append(path)
+
+    for path in paths:
+        if not os.path.lexists(path):
+            result.errors.append((str(path), "no such file or directory"))
+            continue
+        if path.is_dir():
+            for found in _walk(path, excluder, result):
+                add(found)
+        elif path.is_file() or path.is_symlink():
+            if not path.exists():
+                result.errors.append((str(path), "broken symbolic link"))
+            elif not (force_exclude and excluder.excluded(path, False)):
+                add(path)
+        else:
+            result.errors.append((str(path), "not a regular file or directory"))
+    return result
+
+
+def _walk(root: Path, excluder: _Excluder, result: Discovery) -> Iterable[Path]:
+    def on_error(error: OSError) -> None:
+        result.errors.append((error.filename or str(root), error.strerror or str(error)))
+
+    for directory, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
+        base = Path(directory)
+        dirnames[:] = sorted(
+            d for d in dirnames if not excluder.excluded(base / d, True)
+        )
+        for name in sorted(filenames):
+            if not name.endswith(PYTHON_SUFFIXES):
+                continue
+            path = base / name
+            if not excluder.excluded(path, False):
+                yield path

@@ -1,0 +1,48 @@
+"""JSON in the shape of ``ruff check --output-format json``, plus ``name`` and ``severity``."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from torchlint.diagnostics import Diagnostic, Position
+from torchlint.runner import RunResult
+
+
+def _location(position: Position) -> dict[str, int]:
+    return {"row": position.line, "column": position.column + 1}
+
+
+def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
+    fix = None
+    if d.fix is not None:
+        fix = {
+            "applicability": d.fix.applicability.value,
+            "message": d.fix.title,
+            "edits": [
+                {
+                    "content": e.content,
+                    "location": _location(e.start),
+                    "end_location": _location(e.end),
+                }
+                for e in d.fix.edits
+            ],
+        }
+    return {
+        "cell": None,
+        "code": d.code,
+        "name": d.name,
+        "severity": d.severity.value,
+        "message": d.message,
+        "filename": os.path.abspath(d.path) if d.path != "-" else d.path,
+        "location": _location(d.start),
+        "end_location": _location(d.end),
+        "fix": fix,
+        "noqa_row": d.start.line,
+        "url": None,
+    }
+
+
+def render(run: RunResult, options: object) -> str:
+    return json.dumps([diagnostic_to_dict(d) for d in run.diagnostics], indent=2) + "\n"

@@ -1,0 +1,144 @@
+"""The terminal format: ruff-like findings with the source line, a caret underline and a hint."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from torchlint.diagnostics import Applicability, Diagnostic
+from torchlint.runner import FileResult, RunResult
+
+
+def _style(text: str, color: bool, **kwargs: object) -> str:
+    return click.style(text, **kwargs) if color else text  # type: ignore[arg-type]
+
+
+def _applicable(d: Diagnostic, unsafe: bool) -> bool:
+    return d.fix is not None and d.fix.is_applied_with(unsafe)
+
+
+def _snippet(d: Diagnostic, source: str | None, color: bool) -> list[str]:
+    if not source:
+        return []
+    lines = source.splitlines()
+    if not 0 < d.start.line <= len(lines):
+        return []
+    text = lines[d.start.line - 1].expandtabs(1)
+    number = str(d.start.line)
+    gutter = " " * len(number)
+    start = d.start.column
+    end = d.end.column if d.end.line == d.start.line else len(text.rstrip())
+    width = max(end - start, 1)
+    carets = " " * start + "^" * width
+    bar = _style("|", color, fg="blue", bold=True)
+    return [
+        f"{gutter} {bar}",
+        f"{_style(number, color, fg='blue', bold=True)} {bar} {text}",
+        f"{gutter} {bar} {_style(carets, color, fg='red', bold=True)} "
+        + _style(d.code, color, fg="red", bold=True),
+        f"{gutter} {bar}",
+    ]
+
+
+def _hint(d: Diagnostic) -> str | None:
+    if d.fix is not None:
+        kind = {
+            Applicability.SAFE: "safe fix",
+            Applicability.UNSAFE: "unsafe fix",
+            Applicability.DISPLAY_ONLY: "suggestion",
+        }[d.fix.applicability]
+        return f"{d.fix.title} ({kind})"
+    return d.suggestion
+
+
+def format_diagnostic(
+    d: Diagnostic, source: str | None, color: bool, unsafe: bool, concise: bool
+) -> list[str]:
+    location = f"{d.path}:{d.start.line}:{d.start.column + 1}:"
+    marker = " [*]" if _applicable(d, unsafe) else ""
+    head = (
+        f"{_style(location, color, bold=True)} {_style(d.code, color, fg='red', bold=True)}"
+        f"{marker} [{d.name}] {d.message}"
+    )
+    if concise:
+        return [head]
+    out = [head, *_snippet(d, source, color)]
+    hint = _hint(d)
+    if hint:
+        gutter = " " * len(str(d.start.line))
+        out.append(f"{gutter} = {_style('help', color, fg='cyan', bold=True)}: {hint}")
+    out.append("")
+    return out
+
+
+def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
+    remaining = run.diagnostics
+    fixed = sum(len(f.applied) for f in run.files)
+    if fixing:
+        total = len(remaining) + fixed
+        if total == 0:
+            return "All checks passed!"
+        return (
+            f"Found {_plural(total, 'problem')} ({fixed} fixed, {len(remaining)} remaining)."
+        )
+    if not remaining:
+        return "All checks passed!"
+    safe = sum(1 for d in remaining if _applicable(d, unsafe))
+    hidden = sum(
+        1
+        for d in remaining
+        if not unsafe and d.fix is not None and d.fix.applicability is Applicability.UNSAFE
+    )
+    parts = []
+    if safe:
+        parts.append(f"{safe} fixable with the `--fix` option")
+    if hidden:
+        parts.append(f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the "
+                     "`--unsafe-fixes` option")
+    tail = f" ({'; '.join(parts)})" if parts else ""
+    return f"Found {_plural(len(remaining), 'problem')}{tail}."
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
+
+
+def statistics(run: RunResult, unsafe: bool) -> list[str]:
+    counts = Counter((d.code, d.name) for d in run.diagnostics)
+    fixable = {d.code for d in run.diagnostics if _applicable(d, unsafe)}
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    return [
+        f"{n:>{width}}\t{code}\t{'[*] ' if code in fixable else '[ ] '}{name}"
+        for (code, name), n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
+    lines: list[str] = []
+    if options.statistics:
+        lines.extend(statistics(run, options.unsafe_fixes))
+    elif not options.quiet:
+        for file in run.files:
+            lines.extend(_file_lines(file, options))
+        if options.show_fixes:
+            applied = [(f.path, d) for f in run.files for d in f.applied]
+            if applied:
+                lines.append("Fixed:")
+                for path, d in applied:
+                    lines.append(f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} "
+                                 f"{d.fix.title if d.fix else ''}")
+                lines.append("")
+    if not options.quiet or run.diagnostics:
+        lines.append(summary(run, options.unsafe_fixes, options.fixing))
+    return "\n".join(lines) + "\n"
+
+
+def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
+    source = file.fixed if file.fixed is not None else file.original
+    out: list[str] = []
+    for d in file.diagnostics:
+        out.extend(
+            format_diagnostic(d, source, options.color, options.unsafe_fixes, options.concise)
+        )
+    return out
