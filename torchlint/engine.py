@@ -25,7 +25,16 @@ from torchlint.diagnostics import (
     Position,
     Severity,
 )
-from torchlint.fixes import AddImport, FixPlan, InsertBefore, Remove, RemoveStatement, Replace, render
+from torchlint.fixes import (
+    AddImport,
+    FixPlan,
+    InsertAfter,
+    InsertBefore,
+    Remove,
+    RemoveStatement,
+    Replace,
+    render,
+)
 from torchlint.rule import Report, Rule
 from torchlint.suppression import parse_suppressions
 
@@ -253,6 +262,13 @@ def _materialize(
             indent = lines.line_text(where.start.line)[: where.start.column]
             at = Position(line, 0)
             edits.append(Edit(at, at, f"{indent}{change.code}{newline}"))
+        elif isinstance(change, InsertAfter):
+            where = positions[change.statement]
+            indent = lines.line_text(where.start.line)[: where.start.column]
+            at = lines.after_line(where.end.line)
+            last = lines.line_text(where.end.line)
+            lead = "" if last.endswith(("\n", "\r")) else newline  # the file's last line
+            edits.append(Edit(at, at, f"{lead}{indent}{change.code}{newline}"))
         elif isinstance(change, RemoveStatement):
             where = positions[change.statement]
             start = Position(where.start.line, 0)

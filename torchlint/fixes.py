@@ -39,6 +39,14 @@ class InsertBefore:
 
 
 @dataclass(frozen=True)
+class InsertAfter:
+    """Insert a statement line after ``statement``'s last line, at the same indentation."""
+
+    statement: cst.CSTNode
+    code: str
+
+
+@dataclass(frozen=True)
 class RemoveStatement:
     """Delete a whole statement line; ``replace_with_pass`` when it is the block's only one."""
 
@@ -53,7 +61,7 @@ class AddImport:
     module: str
 
 
-Change = Replace | Remove | InsertBefore | RemoveStatement | AddImport
+Change = Replace | Remove | InsertBefore | InsertAfter | RemoveStatement | AddImport
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ closure passed to ``X.step(closure)``) contains both a BACKWARD and an OPTIMIZER
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 Loop = cst.For | cst.While
 
 _OPTIMIZER_NAME = re.compile(
-    r"^_*(opt|optim|optimizer|optimiser)s?(_\w+|[A-Z]\w*|\d+)?$"
+    # ``optimizerD`` / ``optG``: the capital stays case-sensitive, or "options" would match.
+    r"^_*(opt|optim|optimizer|optimiser)s?(_\w+|(?-i:[A-Z])\w*|\d+)?$"
     r"|^\w*_(opt|optim|optimizer|optimiser)s?$"
     r"|^\w*(Optimizer|Optimiser)$",
     re.IGNORECASE,
@@ -166,20 +168,27 @@ class _LoopWalker(cst.CSTVisitor):
             recv = receiver(node)
             assert recv is not None
             self.summary.zero_grad_keys.add(expr_key(recv))
-        elif attr == "zero_":
-            recv = receiver(node)
-            if isinstance(recv, cst.Attribute) and recv.attr.value == "grad":
+        elif attr in ("zero_", "fill_"):
+            # p.grad.zero_(), p.grad.data.zero_(), p.grad.detach_().zero_()
+            if _is_grad_expr(receiver(node)):
                 self.summary.clears_parameters = True
         elif attr == "item" and not node.args:
             self.summary.item_calls.append(node)
-        elif facts.names.resolve(node.func) == "torch.optim.Optimizer.zero_grad":
+        elif _named_like_zero_grad(node.func):
+            # A helper such as ``zero_grad(model)`` or ``self.zero_grad_all()``: it clears
+            # something we cannot see, so it counts as clearing every optimizer.
             self.summary.zero_grad_keys.add("*")
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
-            t = target.target
-            if isinstance(t, cst.Attribute) and t.attr.value == "grad":
+            if _is_grad_expr(target.target):
                 self.summary.clears_parameters = True
+
+    def visit_Del(self, node: cst.Del) -> None:
+        targets = node.target.elements if isinstance(node.target, cst.Tuple) else ()
+        exprs = [e.value for e in targets] or [node.target]
+        if any(_is_grad_expr(e) for e in exprs):
+            self.summary.clears_parameters = True
 
     def _follow_closures(self, step_call: cst.Call) -> None:
         for arg in step_call.args:
@@ -195,6 +204,34 @@ class _LoopWalker(cst.CSTVisitor):
                     self.walked_functions.add(id(fn))
                     self.allowed_closures.add(id(fn))
                     fn.body.visit(self)
+
+
+def _is_grad_expr(expr: cst.BaseExpression | None) -> bool:
+    """``p.grad``, ``p.grad.data``, ``p.grad.detach_()``, ``p.grad[...]``."""
+    while expr is not None:
+        if isinstance(expr, cst.Attribute):
+            if expr.attr.value == "grad":
+                return True
+            if expr.attr.value != "data":
+                return False
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and call_attr(expr) in ("detach_", "detach"):
+            expr = receiver(expr)
+        elif isinstance(expr, cst.Subscript):
+            expr = expr.value
+        else:
+            return False
+    return False
+
+
+def _named_like_zero_grad(func: cst.BaseExpression) -> bool:
+    if isinstance(func, cst.Attribute):
+        name = func.attr.value
+    elif isinstance(func, cst.Name):
+        name = func.value
+    else:
+        return False
+    return "zero_grad" in name.lower()
 
 
 def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
@@ -247,8 +284,15 @@ class _GuardFinder(cst.CSTVisitor):
         operands = [node.left] + [c.comparator for c in node.comparisons]
         if any(
             isinstance(
-                c.operator, (cst.Equal, cst.GreaterThan, cst.GreaterThanEqual, cst.LessThan,
-                             cst.LessThanEqual, cst.NotEqual)
+                c.operator,
+                (
+                    cst.Equal,
+                    cst.GreaterThan,
+                    cst.GreaterThanEqual,
+                    cst.LessThan,
+                    cst.LessThanEqual,
+                    cst.NotEqual,
+                ),
             )
             for c in node.comparisons
         ) and any(_counter_like(op, self.counters) for op in operands):
@@ -267,3 +311,86 @@ def is_step_guard(test: cst.BaseExpression, counters: set[str]) -> bool:
     finder = _GuardFinder(counters)
     test.visit(finder)
     return finder.found
+
+
+# -- where a node runs: enclosing loops, step guards, training loops ----------------------------
+
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+# ``FileContext.path_up()``: (ancestor, its child on the way down to the node), nearest first.
+Path = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+
+
+@dataclass(frozen=True)
+class EnclosingLoop:
+    """A loop that runs a node on each of its iterations."""
+
+    loop: Loop
+    # The node sits in the true branch of a STEP GUARD between it and this loop, so it runs on
+    # some iterations only.
+    guarded: bool
+
+
+def _runs_per_iteration(loop: Loop, child: cst.CSTNode) -> bool:
+    """Whether ``child`` of ``loop`` runs on every iteration (the body; a ``while`` test too)."""
+    if child is loop.body:
+        return True
+    return isinstance(loop, cst.While) and child is loop.test
+
+
+def _scope_segment(path: Path) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
+    """The part of ``path`` inside the node's own function (or module)."""
+    out = []
+    for ancestor, child in path:
+        if isinstance(ancestor, _SCOPES):
+            break
+        out.append((ancestor, child))
+    return out
+
+
+def enclosing_loops(path: Path) -> list[EnclosingLoop]:
+    """The ``for``/``while`` loops whose every iteration runs the node, nearest first.
+
+    The walk stops at ``def``/``class``/``lambda``. A loop's iterable and its ``else`` clause run
+    once, so a node there belongs to the loops further out only. Only the true branch of an ``if``
+    (or of ``a if test else b``) whose test is a STEP GUARD counts as guarded.
+    """
+    segment = _scope_segment(path)
+    counters: set[str] = set()
+    for ancestor, _ in segment:
+        if isinstance(ancestor, cst.For):
+            counters |= loop_counters(ancestor)
+    out: list[EnclosingLoop] = []
+    guarded = False
+    for ancestor, child in segment:
+        if isinstance(ancestor, (cst.If, cst.IfExp)) and child is ancestor.body:
+            if not guarded and is_step_guard(ancestor.test, counters):
+                guarded = True
+        elif isinstance(ancestor, (cst.For, cst.While)) and _runs_per_iteration(ancestor, child):
+            out.append(EnclosingLoop(ancestor, guarded))
+    return out
+
+
+def training_loop_of(path: Path, facts: TorchFacts) -> EnclosingLoop | None:
+    """The TRAINING LOOP a node runs in: the nearest enclosing loop that is one."""
+    for entry in enclosing_loops(path):
+        if facts.loop(entry.loop).is_training_loop:
+            return entry
+    return None
+
+
+def per_iteration_training_loop(path: Path, facts: TorchFacts) -> EnclosingLoop | None:
+    """The TRAINING LOOP that runs a node on every iteration, as the innermost loop decides.
+
+    The innermost enclosing loop without a BACKWARD (an evaluation loop, even one nested in an
+    epoch loop that trains; a loop over parameters or metrics) runs the node outside training:
+    None. A training loop is the answer. A loop with a BACKWARD but no OPTIMIZER STEP (micro-batches
+    accumulated inside a stepping loop) defers to the loops further out.
+    """
+    for entry in enclosing_loops(path):
+        summary = facts.loop(entry.loop)
+        if not summary.backwards:
+            return None
+        if summary.is_training_loop:
+            return entry
+    return None

@@ -1,0 +1,372 @@
+"""Straight-line dataflow: which assignment of a local name reaches a use.
+
+Rules ask "what was ``probs`` assigned before it was passed here?" (softmax into cross-entropy,
+sigmoid into BCE, ...). The answer is deliberately conservative: walk back from the use through the
+preceding statements of its block, then of the enclosing blocks, and return the first plain
+assignment ``name = value`` found. Anything that makes the flow uncertain answers "unknown"
+(``None``):
+
+- a preceding compound statement (``if``/``for``/``while``/``with``/``try``/``match``) that binds the
+  name anywhere inside it;
+- tuple unpacking, augmented assignment, ``del``, imports, walrus targets, ``global``/``nonlocal``,
+  ``for`` targets, ``with ... as``, ``except ... as``, match captures binding the name;
+- a loop around the use that binds the name anywhere (its next iteration would see that binding);
+- reaching the top of a function, lambda or class body (a parameter, a closure or a global).
+
+The walk takes the ancestors of the use as ``FileContext.path_up()`` gives them:
+``[(ancestor, child_on_the_way_down), ...]``, nearest ancestor first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+
+_Comprehension = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_Loop = (cst.For, cst.While)
+_TryLike = (cst.Try, cst.TryStar)
+
+
+@dataclass
+class Reaching:
+    """The assignment of a name that reaches a use, in straight-line flow."""
+
+    name: str
+    value: cst.BaseExpression  # the assigned expression
+    statement: cst.BaseSmallStatement  # the ``Assign`` / ``AnnAssign`` holding it
+    # The path up from ``statement`` (same shape as ``FileContext.path_up()``): pass it back to
+    # :func:`reaching_assignment` to follow a chain of assignments.
+    path: list[tuple[cst.CSTNode, cst.CSTNode]]
+    # What runs between the assignment and the use: statements, loop statements crossed (their
+    # back edge), ``if`` tests, ``with`` items; and comprehension targets around the use.
+    between: list[cst.CSTNode] = field(default_factory=list)
+    between_targets: list[cst.BaseExpression] = field(default_factory=list)
+
+    def rebinds(self, other: str) -> bool:
+        """Whether ``other`` may be bound between the assignment and the use."""
+        return any(binds(node, other) for node in self.between) or any(
+            target_binds(target, other) for target in self.between_targets
+        )
+
+
+def path_from_stack(stack: Sequence[cst.CSTNode]) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
+    """``FileContext.path_up()`` computed from an explicit ancestor stack (root first)."""
+    return [(stack[i - 1], stack[i]) for i in range(len(stack) - 1, 0, -1)]
+
+
+def reaching_value(path: PathUp, name: str) -> cst.BaseExpression | None:
+    """The value assigned to ``name`` by its reaching assignment, or None when unknown."""
+    found = reaching_assignment(path, name)
+    return None if found is None else found.value
+
+
+def reaching_assignment(path: PathUp, name: str) -> Reaching | None:
+    """The reaching ``name = value`` for a use whose ancestors are ``path``, or None (unknown)."""
+    between: list[cst.CSTNode] = []
+    targets: list[cst.BaseExpression] = []
+    path = list(path)
+    for index, (ancestor, child) in enumerate(path):
+        outer = path[index + 1 :]
+        if isinstance(
+            ancestor,
+            (cst.Module, cst.IndentedBlock, cst.SimpleStatementLine, cst.SimpleStatementSuite),
+        ):
+            body = list(ancestor.body)
+            position = _index(body, child)
+            if position is None:
+                return None
+            for statement in reversed(body[:position]):
+                result = _scan_statement(statement, ancestor, name, outer, between)
+                if result is not None:
+                    if isinstance(result, Reaching):
+                        result.between_targets = targets
+                        return result
+                    return None  # bound in a way we cannot follow
+        elif isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
+            if child is ancestor.body:
+                return None  # a parameter, a closure variable or a global
+        elif isinstance(ancestor, cst.Lambda):
+            if child is ancestor.body:
+                return None
+        elif isinstance(ancestor, _Loop):
+            if isinstance(ancestor, cst.For) and child is ancestor.iter:
+                continue  # evaluated once, before the loop
+            if binds(ancestor, name):
+                return None
+            between.append(ancestor)
+        elif isinstance(ancestor, cst.If):
+            if child is not ancestor.test:
+                if binds(ancestor.test, name):
+                    return None
+                between.append(ancestor.test)
+        elif isinstance(ancestor, cst.With):
+            if child is ancestor.body:
+                for item in ancestor.items:
+                    if binds(item, name):
+                        return None
+                    between.append(item)
+        elif isinstance(ancestor, _TryLike):
+            if child is not ancestor.body:
+                if binds(ancestor, name):
+                    return None
+                between.append(ancestor)
+        elif isinstance(ancestor, cst.Match):
+            if binds(ancestor, name):
+                return None
+            between.append(ancestor)
+        elif isinstance(ancestor, _Comprehension):
+            for comp in _comp_fors(ancestor):
+                if target_binds(comp.target, name):
+                    return None
+                targets.append(comp.target)
+    return None
+
+
+def _index(body: list[cst.CSTNode], child: cst.CSTNode) -> int | None:
+    for i, statement in enumerate(body):
+        if statement is child:
+            return i
+    return None
+
+
+_UNKNOWN = object()
+
+
+def _scan_statement(
+    statement: cst.CSTNode,
+    container: cst.CSTNode,
+    name: str,
+    outer: list[tuple[cst.CSTNode, cst.CSTNode]],
+    between: list[cst.CSTNode],
+) -> Reaching | object | None:
+    """A Reaching when ``statement`` assigns ``name`` plainly, _UNKNOWN when it binds it some other
+    way, None when it does not bind it (and is then recorded in ``between``)."""
+    if isinstance(statement, cst.SimpleStatementLine):
+        for small in reversed(list(statement.body)):
+            value = _plain_value(small, name)
+            if value is not None:
+                path = [(statement, small), (container, statement), *outer]
+                return Reaching(name, value, small, path, list(between))
+            if binds(small, name):
+                return _UNKNOWN
+            between.append(small)
+        return None
+    if isinstance(statement, cst.BaseSmallStatement):
+        # A small statement of the same line (``a = f(x); loss(a)``).
+        value = _plain_value(statement, name)
+        if value is not None:
+            path = [(container, statement), *outer]
+            return Reaching(name, value, statement, path, list(between))
+        if binds(statement, name):
+            return _UNKNOWN
+        between.append(statement)
+        return None
+    if binds(statement, name):
+        return _UNKNOWN
+    between.append(statement)
+    return None
+
+
+def _plain_value(small: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    if isinstance(small, cst.Assign):
+        for target in small.targets:
+            if isinstance(target.target, cst.Name) and target.target.value == name:
+                return small.value
+    elif isinstance(small, cst.AnnAssign):
+        if (
+            small.value is not None
+            and isinstance(small.target, cst.Name)
+            and small.target.value == name
+        ):
+            return small.value
+    return None
+
+
+def _comp_fors(node: cst.CSTNode) -> list[cst.CompFor]:
+    out: list[cst.CompFor] = []
+    comp: cst.CompFor | None = getattr(node, "for_in", None)
+    while comp is not None:
+        out.append(comp)
+        comp = comp.inner_for_in
+    return out
+
+
+# -- binding queries ----------------------------------------------------------------------------
+
+
+def target_binds(target: cst.BaseExpression, name: str) -> bool:
+    """Whether assigning to ``target`` (a name, tuple, list or starred element) binds ``name``.
+
+    ``x.attr = ...`` and ``x[i] = ...`` mutate ``x`` but do not rebind it.
+    """
+    if isinstance(target, cst.Name):
+        return target.value == name
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return any(target_binds(element.value, name) for element in target.elements)
+    if isinstance(target, cst.StarredElement):
+        return target_binds(target.value, name)
+    return False
+
+
+def binds(node: cst.CSTNode, name: str) -> bool:
+    """Whether executing ``node`` may bind (or unbind) ``name`` in the scope it runs in."""
+    finder = _BindingFinder(name)
+    node.visit(finder)
+    return finder.found
+
+
+class _BindingFinder(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.found = False
+
+    def _hit(self, condition: bool) -> None:
+        if condition:
+            self.found = True
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self._hit(any(target_binds(t.target, self.name) for t in node.targets))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._hit(node.value is not None and target_binds(node.target, self.name))
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._hit(target_binds(node.target, self.name))
+
+    def visit_For(self, node: cst.For) -> None:
+        self._hit(target_binds(node.target, self.name))
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._hit(target_binds(node.target, self.name))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self._hit(node.asname is not None and target_binds(node.asname.name, self.name))
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        self._hit(node.name is not None and target_binds(node.name.name, self.name))
+
+    def visit_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> None:
+        self._hit(node.name is not None and target_binds(node.name.name, self.name))
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._hit(target_binds(node.target, self.name))
+
+    def visit_Global(self, node: cst.Global) -> None:
+        self._hit(any(item.name.value == self.name for item in node.names))
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        self._hit(any(item.name.value == self.name for item in node.names))
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            self._hit(_import_local_name(alias, top_only=True) == self.name)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self.found = True
+            return
+        for alias in node.names:
+            self._hit(_import_local_name(alias, top_only=False) == self.name)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        self._hit(node.name is not None and node.name.value == self.name)
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        self._hit(node.name is not None and node.name.value == self.name)
+
+    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+        self._hit(node.rest is not None and node.rest.value == self.name)
+
+    # Nested scopes: only their own name (and global/nonlocal declarations) reach this scope.
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self._hit(node.name.value == self.name or _declares_outer(node.body, self.name))
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self._hit(node.name.value == self.name or _declares_outer(node.body, self.name))
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+
+def _import_local_name(alias: cst.ImportAlias, *, top_only: bool) -> str | None:
+    if alias.asname is not None:
+        asname = alias.asname.name
+        return asname.value if isinstance(asname, cst.Name) else None
+    full = alias.name
+    while isinstance(full, cst.Attribute):
+        if not top_only:
+            return full.attr.value
+        full = full.value
+    return full.value if isinstance(full, cst.Name) else None
+
+
+def _declares_outer(body: cst.CSTNode, name: str) -> bool:
+    finder = _OuterDeclaration(name)
+    body.visit(finder)
+    return finder.found
+
+
+class _OuterDeclaration(cst.CSTVisitor):
+    """``global name`` / ``nonlocal name`` anywhere in a nested scope."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.found = False
+
+    def visit_Global(self, node: cst.Global) -> None:
+        if any(item.name.value == self.name for item in node.names):
+            self.found = True
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        if any(item.name.value == self.name for item in node.names):
+            self.found = True
+
+
+# -- name occurrences ---------------------------------------------------------------------------
+
+
+def count_name(node: cst.CSTNode, name: str) -> int:
+    """How many times the variable ``name`` appears in ``node`` (reads and writes alike).
+
+    Attribute names (``obj.name``) and keyword names (``f(name=1)``) are not the variable.
+    """
+    counter = _NameCounter(name)
+    node.visit(counter)
+    return counter.count
+
+
+class _NameCounter(cst.CSTVisitor):
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.count = 0
+        self.skip: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.skip.add(id(node.keyword))
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name and id(node) not in self.skip:
+            self.count += 1
+
+
+def enclosing_scope(path: PathUp) -> cst.CSTNode | None:
+    """The innermost function (or lambda) holding the use, else the module (the last ancestor)."""
+    last: cst.CSTNode | None = None
+    for ancestor, _child in path:
+        if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
+            return ancestor
+        last = ancestor
+    return last

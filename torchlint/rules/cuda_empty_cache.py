@@ -1,0 +1,131 @@
+"""TL102 cuda-empty-cache.
+
+``torch.cuda.empty_cache()`` hands the caching allocator's free blocks back to the driver. Inside a
+loop that only means the next iteration allocates them again with slow ``cudaMalloc`` calls (and a
+device sync); it frees no memory that live tensors hold.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.names import dotted_name
+from torchlint.analysis.training_loops import enclosing_loops
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import FixPlan, RemoveStatement
+from torchlint.rule import Rule
+
+_EMPTY_CACHE = "torch.cuda.empty_cache"
+
+
+class _OomMention(cst.CSTVisitor):
+    """Finds ``"out of memory" in str(e)`` and ``OutOfMemoryError`` in a test or handler."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_SimpleString(self, node: cst.SimpleString) -> None:
+        if "out of memory" in node.value.lower():
+            self.found = True
+
+    def visit_FormattedStringText(self, node: cst.FormattedStringText) -> None:
+        if "out of memory" in node.value.lower():
+            self.found = True
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value.endswith("OutOfMemoryError"):
+            self.found = True
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value.endswith("OutOfMemoryError"):
+            self.found = True
+
+
+def _mentions_oom(node: cst.CSTNode | None) -> bool:
+    if node is None:
+        return False
+    finder = _OomMention()
+    node.visit(finder)
+    return finder.found
+
+
+class CudaEmptyCache(Rule):
+    code = "TL102"
+    name = "cuda-empty-cache"
+    summary = (
+        "`torch.cuda.empty_cache()` inside a loop returns cached memory that the next iteration "
+        "must allocate again"
+    )
+    category = Category.PERFORMANCE
+    severity = Severity.WARNING
+    precision = Precision.HIGH
+    fix_applicability = Applicability.UNSAFE
+    needles = ("empty_cache",)
+    default_options = {"only-in-loops": True}
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.context.qualified_name(node.func) != _EMPTY_CACHE:
+            return
+        path = self.context.path_up()
+        if self._in_oom_handler(path):
+            return
+        in_loop = bool(enclosing_loops(path))
+        if not in_loop and self.options.get("only-in-loops", True):
+            return
+        spelled = self.context.code(node.func)
+        if in_loop:
+            message = (
+                f"`{spelled}()` inside a loop: the memory it releases is allocated again on the "
+                "next iteration, through slow `cudaMalloc` calls that synchronize the device"
+            )
+        else:
+            message = (
+                f"`{spelled}()` frees no memory held by tensors; it only returns the allocator's "
+                "cache to the driver, and later allocations pay to get it back"
+            )
+        self.report(node, message, fix=self._fix(path, node))
+
+    def _in_oom_handler(self, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
+        for ancestor, child in path:
+            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+            if isinstance(ancestor, cst.If) and child is not ancestor.test:
+                if _mentions_oom(ancestor.test):
+                    return True
+            elif isinstance(ancestor, cst.ExceptHandler) and child is ancestor.body:
+                if self._is_oom_type(ancestor.type) or _mentions_oom(ancestor.body):
+                    return True
+            elif isinstance(ancestor, cst.ExceptStarHandler) and child is ancestor.body:
+                if self._is_oom_type(ancestor.type) or _mentions_oom(ancestor.body):
+                    return True
+        return False
+
+    def _is_oom_type(self, expr: cst.BaseExpression | None) -> bool:
+        if expr is None:
+            return False
+        candidates = expr.elements if isinstance(expr, cst.Tuple) else ()
+        for item in [e.value for e in candidates] or [expr]:
+            name = self.context.qualified_name(item) or dotted_name(item) or ""
+            if name.endswith("OutOfMemoryError"):
+                return True
+        return False
+
+    def _fix(self, path: list[tuple[cst.CSTNode, cst.CSTNode]], call: cst.Call) -> FixPlan | None:
+        # Only a statement that is exactly the call, alone on its line.
+        if len(path) < 3:
+            return None
+        (expr, _), (line, _), (block, _) = path[0], path[1], path[2]
+        if not (
+            isinstance(expr, cst.Expr)
+            and isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and isinstance(block, cst.IndentedBlock | cst.Module)
+        ):
+            return None
+        alone = isinstance(block, cst.IndentedBlock) and len(block.body) == 1
+        return FixPlan(
+            "Remove the `empty_cache()` call",
+            Applicability.UNSAFE,
+            (RemoveStatement(line, replace_with_pass=alone),),
+        )

@@ -1,0 +1,221 @@
+"""TL501 hardcoded-cuda-in-forward.
+
+A ``forward`` that moves tensors to ``"cuda"`` ties the module to one device layout: it breaks on
+CPU and on Apple/XPU devices, and under DataParallel/DDP it silently copies every replica's tensors
+to GPU 0. Devices belong to the caller; inside ``forward`` new tensors follow the inputs.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from torchlint.analysis.names import dotted_name
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import FixPlan, Replace
+from torchlint.rule import Rule
+
+_CUDA_TENSOR = re.compile(r"^torch\.cuda\.\w*Tensor$")
+
+
+def string_prefix(expr: cst.BaseExpression) -> str | None:
+    """The known leading text of a string literal or f-string (None for anything else)."""
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString)):
+        value = expr.evaluated_value
+        if isinstance(value, str):
+            return value
+        if isinstance(expr, cst.ConcatenatedString):
+            return string_prefix(expr.left)
+        return None
+    if isinstance(expr, cst.FormattedString):
+        first = expr.parts[0] if expr.parts else None
+        if isinstance(first, cst.FormattedStringText):
+            return first.value
+        return "" if first is None else None
+    return None
+
+
+def _keyword(call: cst.Call, name: str) -> cst.Arg | None:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg
+    return None
+
+
+def _first_positional(call: cst.Call) -> cst.Arg | None:
+    if call.args and call.args[0].keyword is None and not call.args[0].star:
+        return call.args[0]
+    return None
+
+
+class HardcodedCudaInForward(Rule):
+    code = "TL501"
+    name = "hardcoded-cuda-in-forward"
+    summary = "A module's `forward` moves or creates tensors on a hardcoded CUDA device"
+    category = Category.DEVICE
+    severity = Severity.WARNING
+    precision = Precision.HIGH
+    fix_applicability = Applicability.UNSAFE
+    needles = ("cuda",)
+
+    # -- device values -------------------------------------------------------------------------
+    def _cuda_device(self, expr: cst.BaseExpression) -> str | None:
+        """``"cuda"`` / ``"cuda:1"`` / ``f"cuda:{i}"`` / ``torch.device("cuda...")``.
+
+        Answers ``"fixable"`` for a plain ``"cuda"`` (no index), ``"indexed"`` for anything else
+        naming CUDA, None when ``expr`` does not name a CUDA device.
+        """
+        prefix = string_prefix(expr)
+        if prefix is not None:
+            if not prefix.startswith("cuda"):
+                return None
+            exact = isinstance(expr, cst.SimpleString) and prefix == "cuda"
+            return "fixable" if exact else "indexed"
+        if isinstance(expr, cst.Call) and self.context.qualified_name(expr.func) == "torch.device":
+            kind = _first_positional(expr) or _keyword(expr, "type")
+            if kind is None:
+                return None
+            found = self._cuda_device(kind.value)
+            if found is None:
+                return None
+            if found == "fixable" and len(expr.args) == 1:
+                return "fixable"
+            return "indexed"
+        return None
+
+    # -- where we are --------------------------------------------------------------------------
+    def _forward(self) -> cst.FunctionDef | None:
+        """The ``forward`` method of a module class around the current node."""
+        ancestors = self.context.ancestors()
+        for i, node in enumerate(ancestors):
+            if isinstance(node, cst.ClassDef):
+                return None
+            if isinstance(node, cst.FunctionDef) and node.name.value == "forward":
+                parents = ancestors[i + 1 : i + 3]
+                if (
+                    len(parents) == 2
+                    and isinstance(parents[0], cst.IndentedBlock)
+                    and isinstance(parents[1], cst.ClassDef)
+                ):
+                    return node if self.facts.is_module_class(parents[1]) else None
+        return None
+
+    def _device_parameter(self, forward: cst.FunctionDef) -> str | None:
+        """The first positional parameter after ``self``, when it can stand for the device."""
+        params = [*forward.params.posonly_params, *forward.params.params]
+        if len(params) < 2:
+            return None
+        param = params[1]
+        annotation = param.annotation
+        if annotation is not None:
+            dotted = dotted_name(annotation.annotation)
+            if dotted is None or not dotted.endswith("Tensor"):
+                return None  # a dict, a list, an Optional[...]: no ``.device`` to borrow
+        if isinstance(param.default, cst.Name) and param.default.value == "None":
+            return None
+        name = param.name.value
+        # A nested function or lambda between forward and here may shadow the parameter.
+        for node in self.context.ancestors():
+            if node is forward:
+                break
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)) and _has_parameter(node, name):
+                return None
+        return name
+
+    # -- the check -----------------------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        finding = self._finding(node)
+        if finding is None:
+            return
+        message, fixer = finding
+        forward = self._forward()
+        if forward is None:
+            return
+        fix = None
+        if fixer is not None:
+            parameter = self._device_parameter(forward)
+            if parameter is not None:
+                fix = fixer(parameter)
+        self.report(node, message, fix=fix)
+
+    def _finding(self, node: cst.Call):  # noqa: ANN202 - (message, fixer or None) or None
+        func = node.func
+        qualified = self.context.qualified_name(func)
+        if qualified is not None and _CUDA_TENSOR.match(qualified):
+            short = qualified.rsplit(".", 1)[-1]
+            return (
+                f"`torch.cuda.{short}` in `forward` always allocates on the GPU: use "
+                f"`torch.empty(..., device=x.device)` or `x.new_empty(...)`",
+                None,
+            )
+        if isinstance(func, cst.Attribute) and qualified is None:
+            method = func.attr.value
+            if method == "cuda":
+                return self._cuda_call(node)
+            if method == "to":
+                first = _first_positional(node)
+                if first is not None:
+                    kind = self._cuda_device(first.value)
+                    if kind is not None:
+                        return self._device_value(first.value, kind, "`.to(...)`")
+        device = _keyword(node, "device")
+        if device is not None:
+            kind = self._cuda_device(device.value)
+            if kind is not None:
+                return self._device_value(device.value, kind, "`device=`")
+        return None
+
+    def _cuda_call(self, node: cst.Call):  # noqa: ANN202
+        message = (
+            "`.cuda()` in `forward` hardcodes the device: keep tensors on the device of the "
+            "inputs (`.to(x.device)`) and move the model once, outside"
+        )
+        if any(arg.keyword is None or arg.keyword.value != "non_blocking" for arg in node.args):
+            return message, None  # ``.cuda(0)``, ``.cuda(device=1)``: an explicit device
+
+        def fixer(parameter: str) -> FixPlan:
+            device_arg = cst.Arg(value=cst.parse_expression(f"{parameter}.device"))
+            args = list(node.args)
+            if args:
+                device_arg = device_arg.with_changes(
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+                )
+            func = node.func
+            assert isinstance(func, cst.Attribute)
+            new = node.with_changes(
+                func=func.with_changes(attr=cst.Name("to")), args=[device_arg, *args]
+            )
+            return FixPlan(
+                f"Use `.to({parameter}.device)`",
+                Applicability.UNSAFE,
+                (Replace(node, new, self.context.block_indent()),),
+            )
+
+        return message, fixer
+
+    def _device_value(self, value: cst.BaseExpression, kind: str, where: str):  # noqa: ANN202
+        message = (
+            f"{where} names a CUDA device in `forward`: follow the inputs' device "
+            "(`x.device`) so the module runs wherever its caller puts it"
+        )
+        if kind != "fixable":
+            return message, None
+
+        def fixer(parameter: str) -> FixPlan:
+            return FixPlan(
+                f"Use `{parameter}.device`",
+                Applicability.UNSAFE,
+                (Replace(value, f"{parameter}.device"),),
+            )
+
+        return message, fixer
+
+
+def _has_parameter(function: cst.FunctionDef | cst.Lambda, name: str) -> bool:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return any(p.name.value == name for p in every)
