@@ -6,6 +6,7 @@ or :mod:`torchlint.runner` which applies them to files.
 
 from __future__ import annotations
 
+import ast
 import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,6 +140,14 @@ def parse(source: str, path: str) -> cst.Module | Diagnostic:
         return syntax_error(path, f"SyntaxError: cannot parse file ({type(exc).__name__}: {exc})")
 
 
+def _compiles(source: str) -> bool:
+    try:
+        ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
+
+
 def lint_source(
     source: str,
     path: str,
@@ -155,6 +164,13 @@ def lint_source(
         return outcome
     candidates = rules_for_source(source, rules)
     if not candidates:
+        # No rule can match, but a broken file is still reported. CPython's parser is far
+        # cheaper than LibCST's; LibCST confirms, since it may accept newer syntax.
+        if not _compiles(source):
+            failure = parse(source, path)
+            if isinstance(failure, Diagnostic):
+                outcome.diagnostics.append(failure)
+                outcome.parsed = False
         return outcome
     module = parse(source, path)
     if isinstance(module, Diagnostic):

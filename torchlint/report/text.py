@@ -118,7 +118,7 @@ def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
     lines: list[str] = []
     if options.statistics:
         lines.extend(statistics(run, options.unsafe_fixes))
-    elif not options.quiet:
+    else:
         for file in run.files:
             lines.extend(_file_lines(file, options))
         if options.show_fixes:
@@ -129,9 +129,9 @@ def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
                     lines.append(f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} "
                                  f"{d.fix.title if d.fix else ''}")
                 lines.append("")
-    if not options.quiet or run.diagnostics:
+    if not options.quiet:
         lines.append(summary(run, options.unsafe_fixes, options.fixing))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
@@ -139,6 +139,8 @@ def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
     out: list[str] = []
     for d in file.diagnostics:
         out.extend(
-            format_diagnostic(d, source, options.color, options.unsafe_fixes, options.concise)
+            format_diagnostic(
+                d, source, options.color, options.unsafe_fixes, options.concise or options.quiet
+            )
         )
     return out

@@ -1,0 +1,201 @@
+"""The `torchlint` command as a user runs it: output, exit codes, options."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from torchlint.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "fixtures" / "demo"
+
+BAD = """import torch
+
+state = torch.load("model.pt")
+"""
+CLEAN = """import torch
+
+state = torch.load("model.pt", weights_only=True)
+"""
+
+
+def run(*args: str, input: str | bytes | None = None, cwd: Path | None = None):
+    runner = CliRunner()
+    old = Path.cwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    (tmp_path / "bad.py").write_text(BAD)
+    (tmp_path / "clean.py").write_text(CLEAN)
+    return tmp_path
+
+
+def test_demo_reports_all_seven_mission_rules() -> None:
+    result = run("--output-format", "json", str(DEMO))
+    assert result.exit_code == 1
+    codes = {d["code"] for d in json.loads(result.output)}
+    assert {"TL001", "TL002", "TL101", "TL102", "TL201", "TL501", "TL502"} <= codes
+
+
+def test_text_output_has_location_snippet_hint_and_summary(project: Path) -> None:
+    result = run("bad.py", cwd=project)
+    assert result.exit_code == 1
+    out = result.output
+    assert "bad.py:3:9: TL201 [torch-load-without-weights-only]" in out
+    assert '3 | state = torch.load("model.pt")' in out
+    assert "^" * len('torch.load("model.pt")') in out
+    assert "help: Add `weights_only=True` (unsafe fix)" in out
+    assert "Found 1 problem (1 hidden fix can be enabled with the `--unsafe-fixes` option)." in out
+
+
+def test_check_is_the_default_command(project: Path) -> None:
+    assert run("check", "bad.py", cwd=project).output == run("bad.py", cwd=project).output
+
+
+def test_clean_file_exits_zero(project: Path) -> None:
+    result = run("clean.py", cwd=project)
+    assert result.exit_code == 0
+    assert result.output.strip() == "All checks passed!"
+
+
+def test_exit_zero(project: Path) -> None:
+    assert run("--exit-zero", "bad.py", cwd=project).exit_code == 0
+
+
+def test_json_output_has_ruff_fields(project: Path) -> None:
+    result = run("--output-format", "json", "bad.py", cwd=project)
+    [item] = json.loads(result.output)
+    assert set(item) >= {
+        "code", "message", "filename", "location", "end_location", "fix", "url", "noqa_row",
+        "name", "severity",
+    }
+    assert item["code"] == "TL201"
+    assert item["location"] == {"row": 3, "column": 9}
+    assert item["end_location"] == {"row": 3, "column": 31}
+    assert item["fix"]["applicability"] == "unsafe"
+    assert item["fix"]["edits"][0]["content"] == 'torch.load("model.pt", weights_only=True)'
+    assert Path(item["filename"]).is_absolute()
+
+
+def test_json_output_of_the_fixtures_directory_parses() -> None:
+    result = run("--output-format", "json", str(ROOT / "fixtures"))
+    data = json.loads(result.output)
+    assert data and all({"code", "location", "fix", "filename"} <= set(d) for d in data)
+
+
+def test_select_ignore_and_prefixes(project: Path) -> None:
+    assert run("--select", "TL0", "bad.py", cwd=project).exit_code == 0
+    assert run("--select", "TL2", "bad.py", cwd=project).exit_code == 1
+    assert run("--select", "torch-load-without-weights-only", "bad.py", cwd=project).exit_code == 1
+    assert run("--ignore", "TL201", "bad.py", cwd=project).exit_code == 0
+    assert run("--ignore", "TL2", "--extend-select", "TL201", "bad.py", cwd=project).exit_code == 0
+
+
+def test_unknown_selector_is_a_usage_error(project: Path) -> None:
+    result = run("--select", "TL9999", "bad.py", cwd=project)
+    assert result.exit_code == 2
+    assert "unknown rule selector 'TL9999'" in result.output
+
+
+def test_statistics(project: Path) -> None:
+    (project / "bad2.py").write_text(BAD + BAD.replace("import torch\n", ""))
+    result = run("--statistics", ".", cwd=project)
+    assert result.exit_code == 1
+    assert "3\tTL201\t[ ] torch-load-without-weights-only" in result.output
+
+
+def test_quiet_prints_findings_only(project: Path) -> None:
+    assert run("-q", "clean.py", cwd=project).output == ""
+    assert "TL201" in run("-q", "bad.py", cwd=project).output
+
+
+def test_output_file(project: Path) -> None:
+    result = run("--output-format", "json", "-o", "out/report.json", "bad.py", cwd=project)
+    assert result.exit_code == 1
+    assert result.output == ""
+    assert json.loads((project / "out" / "report.json").read_text())[0]["code"] == "TL201"
+
+
+def test_stdin_with_filename(project: Path) -> None:
+    result = run("-", "--stdin-filename", "pkg/loader.py", input=BAD, cwd=project)
+    assert result.exit_code == 1
+    assert "pkg/loader.py:3:9: TL201" in result.output
+
+
+def test_stdin_fix_prints_fixed_code(project: Path) -> None:
+    result = run("--fix", "--unsafe-fixes", "-", input=BAD, cwd=project)
+    assert result.exit_code == 0
+    assert 'torch.load("model.pt", weights_only=True)' in result.stdout
+
+
+def test_syntax_error_is_a_finding_and_other_files_are_linted(project: Path) -> None:
+    (project / "broken.py").write_text("def f(:\n    pass\n")
+    result = run("--output-format", "json", ".", cwd=project)
+    assert result.exit_code == 1
+    found = {(Path(d["filename"]).name, d["code"]) for d in json.loads(result.output)}
+    assert ("broken.py", "TL000") in found
+    assert ("bad.py", "TL201") in found
+    assert "Traceback" not in result.output
+
+
+def test_missing_path_is_reported_and_others_still_linted(project: Path) -> None:
+    result = run("nope.py", "bad.py", cwd=project)
+    assert result.exit_code == 2
+    assert "nope.py: no such file or directory" in result.output
+    assert "bad.py:3:9: TL201" in result.output
+
+
+def test_rules_table_and_json() -> None:
+    table = run("rules").output
+    assert "TL001" in table and "missing-zero-grad" in table
+    data = json.loads(run("rules", "--output-format", "json").output)
+    assert {r["code"] for r in data} >= {"TL001", "TL002", "TL101", "TL102", "TL201", "TL501",
+                                         "TL502"}
+    assert set(data[0]) == {"code", "name", "summary", "category", "severity", "precision", "fix",
+                            "preview"}
+
+
+def test_rule_doc_by_code_and_name() -> None:
+    by_code = run("rule", "TL201")
+    assert by_code.exit_code == 0
+    assert by_code.output.startswith("# TL201 torch-load-without-weights-only")
+    assert "## Why is this bad?" in by_code.output
+    assert run("rule", "torch-load-without-weights-only").output == by_code.output
+    missing = run("rule", "TL9999")
+    assert missing.exit_code == 2 and "unknown rule" in missing.output
+
+
+def test_no_color_when_not_a_terminal(project: Path) -> None:
+    assert "\x1b[" not in run("bad.py", cwd=project).output
+
+
+def test_installed_console_script(project: Path) -> None:
+    """The real entry point, in a subprocess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchlint", "bad.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 1
+    assert "bad.py:3:9: TL201" in proc.stdout
+    version = subprocess.run(
+        [sys.executable, "-m", "torchlint", "--version"], capture_output=True, text=True
+    )
+    assert version.stdout.startswith("torchlint, version")
