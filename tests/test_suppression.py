@@ -1,0 +1,32 @@
+"""noqa and torchlint: comments, as a user writes them."""
+
+from __future__ import annotations
+
+from torchlint.engine import lint_source
+from torchlint.registry import all_rules
+
+SOURCE = """import torch
+
+a = torch.load(p)
+b = torch.load(p)  # noqa
+c = torch.load(p)  # noqa: TL201
+d = torch.load(p)  # noqa: TL001
+e = torch.load(p)  # noqa:TL001,TL201
+f = torch.load(p)  # torchlint: ignore[torch-load-without-weights-only]
+g = torch.load(p)  # torchlint: ignore[missing-zero-grad]
+h = torch.load(p)  # torchlint: ignore
+i = torch.load("# noqa")
+"""
+
+
+def lines(source: str) -> list[int]:
+    return [d.start.line for d in lint_source(source, "x.py", all_rules()).diagnostics]
+
+
+def test_line_suppressions() -> None:
+    assert lines(SOURCE) == [3, 6, 9, 11]
+
+
+def test_skip_file() -> None:
+    assert lines("# torchlint: skip-file\n" + SOURCE) == []
+    assert lines(SOURCE + "# torchlint: skip-file\n") == []
