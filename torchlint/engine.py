@@ -331,7 +331,11 @@ def _import_edit(module_name: str, positions: Any, context: FileContext, newline
         at = Position(end_line, len(last))
         return Edit(at, at, tail + text)
     where = positions[anchor]
-    line = where.start.line - _leading_line_count(anchor)
+    is_import = isinstance(anchor, cst.SimpleStatementLine) and any(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in anchor.body
+    )
+    # Join an import block directly; above code, go above its comments and blank lines.
+    line = where.start.line if is_import else where.start.line - _leading_line_count(anchor)
     at = Position(line, 0)
     return Edit(at, at, text)
 
