@@ -13,7 +13,9 @@ import click
 from torchlint import __version__
 from torchlint.config import ConfigError, Overrides, SettingsResolver
 from torchlint.diagnostics import Applicability
+from torchlint.cache import clean as clean_cache
 from torchlint.docs import rule_doc
+from torchlint.progress import Progress
 from torchlint.registry import all_rules, find_rule
 from torchlint.report import FORMATS, ReportOptions, render
 from torchlint.runner import FileResult, Mode, RunResult, process_source, run_paths
@@ -85,6 +87,11 @@ def main() -> None:
               help="The name of the file read from stdin (for config and output).")
 @click.option("--force-exclude", is_flag=True,
               help="Apply excludes to files named on the command line too (pre-commit).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes (default: the available cores).")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the results cache.")
+@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Where the results cache lives (default: .torchlint_cache at the project root).")
 @click.option("--exclude", multiple=True, help="Path patterns to exclude (replaces the default).")
 @click.option("--extend-exclude", multiple=True, help="Path patterns to exclude, added.")
 def check(
@@ -108,6 +115,9 @@ def check(
     quiet: bool,
     stdin_filename: Path | None,
     force_exclude: bool,
+    jobs: int | None,
+    no_cache: bool,
+    cache_dir: Path | None,
     exclude: tuple[str, ...],
     extend_exclude: tuple[str, ...],
 ) -> None:
@@ -140,7 +150,21 @@ def check(
         if use_stdin:
             run, stdin_fixed = _run_stdin(resolver, mode, stdin_filename)
         else:
-            run = run_paths(paths or (Path("."),), resolver, mode, force_exclude=force_exclude)
+            progress = None
+            if output_format in ("text", "concise") and sys.stderr.isatty() and not quiet:
+                progress = Progress()
+            run = run_paths(
+                paths or (Path("."),),
+                resolver,
+                mode,
+                force_exclude=force_exclude,
+                jobs=jobs,
+                cache_dir=cache_dir,
+                use_cache=not no_cache,
+                progress=progress,
+            )
+            if progress is not None:
+                progress.close()
             stdin_fixed = None
     except ConfigError as exc:
         _fail(str(exc))
@@ -321,6 +345,18 @@ def rules_command(output_format: str) -> None:
     click.echo("  ".join("-" * w for w in widths))
     for row in rows:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+@main.command("clean")
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False),
+                default=Path("."))
+def clean_command(path: Path) -> None:
+    """Remove the results caches (.torchlint_cache) at or below PATH."""
+    removed = clean_cache(path)
+    for directory in removed:
+        click.echo(f"Removed {directory}")
+    if not removed:
+        click.echo("No cache found.")
 
 
 _ = Applicability  # re-exported for plug-in authors' convenience

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.context
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torchlint.cache import CACHE_DIR_NAME, Cache, entry_key
 from torchlint.config import Settings, SettingsResolver
 from torchlint.diagnostics import Diagnostic
 from torchlint.engine import InternalError, fix_source, lint_source, syntax_error
@@ -103,7 +107,20 @@ def process_source(
     return result
 
 
-def process_file(path: Path, settings: Settings, mode: Mode) -> FileResult:
+def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
+    return entry_key(
+        source.digest,
+        settings.rules_for(path),
+        settings.torch_version,
+        settings.rule_options,
+        "check",
+    )
+
+
+def process_file(
+    path: Path, settings: Settings, mode: Mode, cache_dir: Path | None = None
+) -> FileResult:
+    """Lint (or fix) one file; ``cache_dir`` enables the results cache."""
     display = display_path(path)
     try:
         source: SourceFile = read_source(path)
@@ -111,7 +128,18 @@ def process_file(path: Path, settings: Settings, mode: Mode) -> FileResult:
         if exc.is_content_problem:
             return FileResult(path=display, diagnostics=[syntax_error(display, str(exc))])
         return FileResult(path=display, error=str(exc))
+    cache = Cache(cache_dir) if cache_dir is not None else None
+    key = _cache_key(source, settings, path) if cache is not None else ""
+    if cache is not None:
+        cached = cache.load(key, display)
+        unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
+        if cached is not None and not (
+            mode.fix and any(d.fix is not None and d.fix.is_applied_with(unsafe) for d in cached)
+        ):
+            return FileResult(path=display, diagnostics=cached, original=source.text)
     result = process_source(source.text, display, settings, mode, rules_path=path)
+    if cache is not None and result.fixed is None and not result.internal_errors:
+        cache.store(key, result.diagnostics)
     if mode.write and result.fixed is not None:
         try:
             write_source(source, result.fixed)
@@ -122,15 +150,60 @@ def process_file(path: Path, settings: Settings, mode: Mode) -> FileResult:
     return result
 
 
+def default_jobs() -> int:
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+# Below this many files a process pool costs more than it saves.
+PARALLEL_THRESHOLD = 8
+
+
+def _work(task: tuple[Path, Settings, Mode, Path | None]) -> FileResult:
+    return process_file(*task)
+
+
 def run_paths(
     paths: Sequence[Path],
     resolver: SettingsResolver,
     mode: Mode,
     *,
     force_exclude: bool = False,
+    jobs: int | None = None,
+    cache_dir: Path | None = None,
+    use_cache: bool = True,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
+    """Lint every file under ``paths``; results come back in discovery order."""
     discovery = discover(paths, resolver.for_path, force_exclude=force_exclude)
     run = RunResult(errors=list(discovery.errors))
+    tasks = []
     for path in discovery.files:
-        run.files.append(process_file(path, resolver.for_path(path), mode))
+        settings = resolver.for_path(path)
+        directory = None
+        if use_cache:
+            directory = cache_dir if cache_dir is not None else settings.root / CACHE_DIR_NAME
+        tasks.append((path, settings, mode, directory))
+    workers = min(jobs or default_jobs(), len(tasks))
+    total = len(tasks)
+    if workers <= 1 or total < PARALLEL_THRESHOLD:
+        for index, task in enumerate(tasks, start=1):
+            run.files.append(_work(task))
+            if progress is not None:
+                progress(index, total)
+        return run
+    chunk = max(1, min(16, total // (workers * 8)))
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+        for index, result in enumerate(pool.map(_work, tasks, chunksize=chunk), start=1):
+            run.files.append(result)
+            if progress is not None:
+                progress(index, total)
     return run
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork shares the already-imported LibCST with the workers: no per-worker import cost.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
