@@ -1,0 +1,127 @@
+"""The results cache and the process pool: fast, but never wrong."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import torchlint.cache
+from test_cli import BAD, CLEAN, run
+
+
+def findings(result) -> list[tuple[str, int, str]]:  # noqa: ANN001
+    return [(Path(d["filename"]).name, d["location"]["row"], d["code"])
+            for d in json.loads(result.output)]
+
+
+def entries(root: Path) -> list[Path]:
+    return sorted((root / ".torchlint_cache").rglob("*.json"))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint]\n")
+    (tmp_path / "a.py").write_text(BAD)
+    (tmp_path / "b.py").write_text(CLEAN)
+    return tmp_path
+
+
+def test_cache_is_created_with_gitignore(project: Path) -> None:
+    run(".", cwd=project)
+    cache = project / ".torchlint_cache"
+    assert (cache / ".gitignore").read_text().strip().endswith("*")
+    assert len(entries(project)) == 2
+
+
+def test_warm_run_gives_the_same_findings(project: Path) -> None:
+    cold = run("--output-format", "json", ".", cwd=project)
+    warm = run("--output-format", "json", ".", cwd=project)
+    assert findings(cold) == findings(warm) == [("a.py", 3, "TL201")]
+    assert json.loads(cold.output) == json.loads(warm.output)  # fixes included
+
+
+def test_editing_a_file_invalidates(project: Path) -> None:
+    run(".", cwd=project)
+    (project / "b.py").write_text(BAD)
+    assert findings(run("--output-format", "json", ".", cwd=project)) == [
+        ("a.py", 3, "TL201"), ("b.py", 3, "TL201")]
+
+
+def test_changing_config_invalidates(project: Path) -> None:
+    run(".", cwd=project)
+    (project / "pyproject.toml").write_text('[tool.torchlint]\nignore = ["TL201"]\n')
+    assert run(".", cwd=project).exit_code == 0
+    (project / "pyproject.toml").write_text('[tool.torchlint]\ntorch-version = "2.6"\n')
+    assert "default is True only from torch 2.6" in run(".", cwd=project).output
+
+
+def test_new_version_invalidates(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run(".", cwd=project)
+    before = set(entries(project))
+    monkeypatch.setattr(torchlint.cache, "__version__", "999.0")
+    run(".", cwd=project)
+    assert set(entries(project)) - before, "an upgrade must not reuse old entries"
+
+
+def test_truncated_entry_is_ignored(project: Path) -> None:
+    run(".", cwd=project)
+    for entry in entries(project):
+        entry.write_text(entry.read_text()[:7])
+    assert findings(run("--output-format", "json", ".", cwd=project)) == [("a.py", 3, "TL201")]
+    for entry in entries(project):  # rewritten whole
+        json.loads(entry.read_text())
+
+
+def test_entry_with_wrong_content_is_not_trusted(project: Path) -> None:
+    run(".", cwd=project)
+    for entry in entries(project):
+        entry.write_text(json.dumps({"key": "other", "diagnostics": []}))
+    assert findings(run("--output-format", "json", ".", cwd=project)) == [("a.py", 3, "TL201")]
+
+
+def test_no_cache_and_cache_dir(project: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    run("--no-cache", ".", cwd=project)
+    assert not (project / ".torchlint_cache").exists()
+    elsewhere = tmp_path_factory.mktemp("cache")
+    run("--cache-dir", str(elsewhere), ".", cwd=project)
+    assert list(elsewhere.rglob("*.json"))
+    assert not (project / ".torchlint_cache").exists()
+
+
+def test_clean_removes_caches(project: Path) -> None:
+    run(".", cwd=project)
+    result = run("clean", cwd=project)
+    assert "Removed" in result.output
+    assert not (project / ".torchlint_cache").exists()
+
+
+def test_concurrent_runs_do_not_corrupt(project: Path) -> None:
+    for index in range(40):
+        (project / f"m{index}.py").write_text(BAD if index % 2 else CLEAN)
+    command = [sys.executable, "-m", "torchlint", "--output-format", "json", "-j", "2", "."]
+    procs = [
+        subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+        for _ in range(3)
+    ]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    assert all(p.returncode == 1 for p in procs), [err for _, err in outputs]
+    results = [json.loads(out) for out, _ in outputs]
+    assert results[0] == results[1] == results[2]
+    for entry in entries(project):
+        json.loads(entry.read_text())
+    warm = run("--output-format", "json", ".", cwd=project)
+    assert json.loads(warm.output) == results[0]
+
+
+def test_parallel_results_match_serial_order(project: Path) -> None:
+    for index in range(30):
+        (project / f"m{index:02}.py").write_text(BAD)
+    serial = run("--no-cache", "-j", "1", "--output-format", "json", ".", cwd=project)
+    parallel = run("--no-cache", "-j", "2", "--output-format", "json", ".", cwd=project)
+    assert serial.output == parallel.output
+    assert len(json.loads(serial.output)) == 31
