@@ -16,6 +16,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from torchlint.analysis.facts import TorchFacts
+from torchlint.analysis.walk import walk
 from torchlint.context import FileContext
 from torchlint.diagnostics import (
     Applicability,
@@ -71,11 +72,10 @@ def syntax_error(path: str, message: str, line: int = 1, column: int = 0) -> Dia
     )
 
 
-class _Dispatcher(cst.CSTVisitor):
+class _Dispatcher:
     """One traversal that feeds every rule's visit_/leave_ methods and keeps the ancestor stack."""
 
     def __init__(self, context: FileContext, rules: list[Rule], errors: list[InternalError]):
-        super().__init__()
         self.stack = context.stack
         self.path = context.path
         self.errors = errors
@@ -86,6 +86,9 @@ class _Dispatcher(cst.CSTVisitor):
             for kind, node_type, method in rule.bound_visitors():
                 target = self.visit_map if kind == "visit" else self.leave_map
                 target.setdefault(node_type, []).append((rule, method))
+
+    def run(self, module: cst.Module) -> None:
+        walk(module, self.on_visit, self.on_leave)
 
     def _call(self, rule: Rule, method: Any, node: cst.CSTNode) -> Any:
         if id(rule) in self.dead:
@@ -106,20 +109,16 @@ class _Dispatcher(cst.CSTVisitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.stack.append(node)
         handlers = self.visit_map.get(type(node).__name__)
-        descend = True
         if handlers:
             for rule, method in handlers:
-                if self._call(rule, method, node) is False:
-                    descend = False
-        if not descend:
-            self.stack.pop()
-        return descend
+                self._call(rule, method, node)
+        return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        handlers = self.leave_map.get(type(original_node).__name__)
+    def on_leave(self, node: cst.CSTNode) -> None:
+        handlers = self.leave_map.get(type(node).__name__)
         if handlers:
             for rule, method in handlers:
-                self._call(rule, method, original_node)
+                self._call(rule, method, node)
         self.stack.pop()
 
 
@@ -189,7 +188,7 @@ def lint_source(
     instances = [rule(context, reports) for rule in candidates]
     dispatcher = _Dispatcher(context, instances, outcome.internal_errors)
     try:
-        module.visit(dispatcher)
+        dispatcher.run(module)
     except RecursionError:
         outcome.internal_errors.append(
             InternalError(path, "engine", "code nested too deeply to analyse")

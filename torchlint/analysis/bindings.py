@@ -7,6 +7,7 @@ from collections import defaultdict
 import libcst as cst
 
 from torchlint.analysis.names import ImportMap, dotted_name
+from torchlint.analysis.walk import Walker
 
 
 def binding_key(node: cst.BaseExpression) -> str | None:
@@ -26,7 +27,7 @@ def last_component(key: str) -> str:
     return key.removesuffix("[]").rsplit(".", 1)[-1]
 
 
-class Bindings(cst.CSTVisitor):
+class Bindings(Walker):
     """Assignments, function definitions and classes of a file, by name."""
 
     def __init__(self, names: ImportMap) -> None:

@@ -26,7 +26,7 @@ import libcst as cst
 
 PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
-_Comprehension = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _Loop = (cst.For, cst.While)
 _TryLike = (cst.Try, cst.TryStar)
 
@@ -118,8 +118,8 @@ def reaching_assignment(path: PathUp, name: str) -> Reaching | None:
             if binds(ancestor, name):
                 return None
             between.append(ancestor)
-        elif isinstance(ancestor, _Comprehension):
-            for comp in _comp_fors(ancestor):
+        elif isinstance(ancestor, COMPREHENSIONS):
+            for comp in comprehension_fors(ancestor):
                 if target_binds(comp.target, name):
                     return None
                 targets.append(comp.target)
@@ -186,7 +186,8 @@ def _plain_value(small: cst.CSTNode, name: str) -> cst.BaseExpression | None:
     return None
 
 
-def _comp_fors(node: cst.CSTNode) -> list[cst.CompFor]:
+def comprehension_fors(node: cst.CSTNode) -> list[cst.CompFor]:
+    """The ``for ... in ...`` clauses of a comprehension, outermost first."""
     out: list[cst.CompFor] = []
     comp: cst.CompFor | None = getattr(node, "for_in", None)
     while comp is not None:

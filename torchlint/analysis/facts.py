@@ -27,7 +27,7 @@ class TorchFacts:
     def bindings(self) -> Bindings:
         if self._bindings is None:
             self._bindings = Bindings(self.names)
-            self.module.visit(self._bindings)
+            self._bindings.walk(self.module)
         return self._bindings
 
     def loop(self, loop: Loop) -> LoopSummary:

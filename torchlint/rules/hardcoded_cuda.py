@@ -11,6 +11,7 @@ import re
 
 import libcst as cst
 
+from torchlint.analysis.dataflow import COMPREHENSIONS, comprehension_fors, target_binds
 from torchlint.analysis.names import dotted_name
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
@@ -121,6 +122,10 @@ class HardcodedCudaInForward(Rule):
                 break
             if isinstance(node, (cst.FunctionDef, cst.Lambda)) and _has_parameter(node, name):
                 return None
+            if isinstance(node, COMPREHENSIONS) and any(
+                target_binds(comp.target, name) for comp in comprehension_fors(node)
+            ):
+                return None
         return name
 
     # -- the check -----------------------------------------------------------------------------
@@ -219,3 +224,4 @@ def _has_parameter(function: cst.FunctionDef | cst.Lambda, name: str) -> bool:
         if isinstance(star, cst.Param):
             every.append(star)
     return any(p.name.value == name for p in every)
+

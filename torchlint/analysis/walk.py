@@ -1,0 +1,102 @@
+"""A fast pre-order walk over LibCST trees, in source order.
+
+LibCST's own ``visit`` rebuilds each node's children as it goes (it serves transformers too), which
+costs several times the parse. Linting only reads the tree, so torchlint walks the node fields
+directly and skips punctuation and whitespace, which no rule inspects as a node of its own (rules
+read those through their parents' attributes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import libcst as cst
+
+_SKIPPED = frozenset(
+    {
+        "lpar", "rpar", "lbracket", "rbracket", "lbrace", "rbrace", "leading_lines",
+        "lines_after_decorators", "trailing_whitespace", "header", "footer", "comma", "equal",
+        "dot", "colon", "semicolon", "operator", "asynchronous", "newline", "whitespace",
+        "encoding", "default_indent", "default_newline", "has_trailing_newline", "indent",
+        "star", "arrow", "walrus", "await_token",
+    }
+)
+# Fields whose dataclass order differs from the order they appear in source.
+_ORDER: dict[type, tuple[str, ...]] = {
+    cst.ClassDef: ("decorators", "name", "type_parameters", "bases", "keywords", "body"),
+    cst.FunctionDef: ("decorators", "name", "type_parameters", "params", "returns", "body"),
+    cst.IfExp: ("body", "test", "orelse"),
+}
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def child_fields(kind: type) -> tuple[str, ...]:
+    fields = _FIELDS.get(kind)
+    if fields is None:
+        declared = [f.name for f in dataclasses.fields(kind)]
+        names = tuple(n for n in _ORDER.get(kind, ()) if n in declared) or tuple(
+            n for n in declared if n not in _SKIPPED and not n.startswith("whitespace")
+        )
+        fields = _FIELDS[kind] = names
+    return fields
+
+
+def children(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    for name in child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            out.append(value)
+        elif isinstance(value, (list, tuple)):
+            out.extend(v for v in value if isinstance(v, cst.CSTNode))
+    return out
+
+
+def walk(
+    node: cst.CSTNode,
+    visit: Callable[[cst.CSTNode], Any],
+    leave: Callable[[cst.CSTNode], Any] | None = None,
+) -> None:
+    """Call ``visit`` on every node (pre-order; ``False`` skips the children) and ``leave`` after."""
+    if visit(node) is False:
+        return
+    for name in child_fields(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            walk(value, visit, leave)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                if isinstance(item, cst.CSTNode):
+                    walk(item, visit, leave)
+    if leave is not None:
+        leave(node)
+
+
+class Walker:
+    """A read-only visitor with LibCST's ``visit_<Node>``/``leave_<Node>`` method names.
+
+    ``Walker().walk(node)`` is a drop-in for ``node.visit(CSTVisitor())`` in analysis code.
+    """
+
+    def __init__(self) -> None:
+        self._visit_cache: dict[type, Any] = {}
+        self._leave_cache: dict[type, Any] = {}
+
+    def _method(self, cache: dict[type, Any], prefix: str, kind: type) -> Any:
+        if kind not in cache:
+            cache[kind] = getattr(self, f"{prefix}_{kind.__name__}", None)
+        return cache[kind]
+
+    def _visit(self, node: cst.CSTNode) -> Any:
+        method = self._method(self._visit_cache, "visit", type(node))
+        return method(node) if method is not None else None
+
+    def _leave(self, node: cst.CSTNode) -> None:
+        method = self._method(self._leave_cache, "leave", type(node))
+        if method is not None:
+            method(node)
+
+    def walk(self, node: cst.CSTNode) -> None:
+        walk(node, self._visit, self._leave)
