@@ -37,8 +37,4 @@ def load_case(path: Path) -> Case:
 
 
 def all_cases() -> list[Case]:
-    return [
-        load_case(p)
-        for p in sorted(CASES.glob("*/*.py"))
-        if not p.name.endswith(".fixed.py")
-    ]
+    return [load_case(p) for p in sorted(CASES.glob("*/*.py")) if not p.name.endswith(".fixed.py")]

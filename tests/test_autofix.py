@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import stat
 import subprocess
@@ -10,8 +9,8 @@ from pathlib import Path
 
 import libcst as cst
 import pytest
-
 from test_cli import BAD, run
+
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.engine import fix_source
 from torchlint.fixes import AddImport, FixPlan, Replace
@@ -183,8 +182,11 @@ class _NeedsImport(Rule):
             self.report(
                 node,
                 "use math.pi",
-                fix=FixPlan("Use `math.pi`", Applicability.SAFE,
-                            (Replace(node, "math.pi"), AddImport("math"))),
+                fix=FixPlan(
+                    "Use `math.pi`",
+                    Applicability.SAFE,
+                    (Replace(node, "math.pi"), AddImport("math")),
+                ),
             )
 
 

@@ -8,14 +8,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli import BAD, CLEAN, run
 
 import torchlint.cache
-from test_cli import BAD, CLEAN, run
 
 
 def findings(result) -> list[tuple[str, int, str]]:  # noqa: ANN001
-    return [(Path(d["filename"]).name, d["location"]["row"], d["code"])
-            for d in json.loads(result.output)]
+    return [
+        (Path(d["filename"]).name, d["location"]["row"], d["code"])
+        for d in json.loads(result.output)
+    ]
 
 
 def entries(root: Path) -> list[Path]:
@@ -48,7 +50,9 @@ def test_editing_a_file_invalidates(project: Path) -> None:
     run(".", cwd=project)
     (project / "b.py").write_text(BAD)
     assert findings(run("--output-format", "json", ".", cwd=project)) == [
-        ("a.py", 3, "TL201"), ("b.py", 3, "TL201")]
+        ("a.py", 3, "TL201"),
+        ("b.py", 3, "TL201"),
+    ]
 
 
 def test_changing_config_invalidates(project: Path) -> None:
@@ -104,8 +108,9 @@ def test_concurrent_runs_do_not_corrupt(project: Path) -> None:
         (project / f"m{index}.py").write_text(BAD if index % 2 else CLEAN)
     command = [sys.executable, "-m", "torchlint", "--output-format", "json", "-j", "2", "."]
     procs = [
-        subprocess.Popen(command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen(
+            command, cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(3)
     ]
     outputs = [p.communicate(timeout=300) for p in procs]

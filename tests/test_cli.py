@@ -81,8 +81,16 @@ def test_json_output_has_ruff_fields(project: Path) -> None:
     result = run("--output-format", "json", "bad.py", cwd=project)
     [item] = json.loads(result.output)
     assert set(item) >= {
-        "code", "message", "filename", "location", "end_location", "fix", "url", "noqa_row",
-        "name", "severity",
+        "code",
+        "message",
+        "filename",
+        "location",
+        "end_location",
+        "fix",
+        "url",
+        "noqa_row",
+        "name",
+        "severity",
     }
     assert item["code"] == "TL201"
     assert item["location"] == {"row": 3, "column": 9}
@@ -164,10 +172,25 @@ def test_rules_table_and_json() -> None:
     table = run("rules").output
     assert "TL001" in table and "missing-zero-grad" in table
     data = json.loads(run("rules", "--output-format", "json").output)
-    assert {r["code"] for r in data} >= {"TL001", "TL002", "TL101", "TL102", "TL201", "TL501",
-                                         "TL502"}
-    assert set(data[0]) == {"code", "name", "summary", "category", "severity", "precision", "fix",
-                            "preview"}
+    assert {r["code"] for r in data} >= {
+        "TL001",
+        "TL002",
+        "TL101",
+        "TL102",
+        "TL201",
+        "TL501",
+        "TL502",
+    }
+    assert set(data[0]) == {
+        "code",
+        "name",
+        "summary",
+        "category",
+        "severity",
+        "precision",
+        "fix",
+        "preview",
+    }
 
 
 def test_rule_doc_by_code_and_name() -> None:

@@ -26,7 +26,7 @@ def test_ignore_in_pyproject(tmp_path: Path) -> None:
 
 def test_nearest_config_wins(tmp_path: Path) -> None:
     write(tmp_path / "pyproject.toml", '[tool.torchlint]\nignore = ["TL201"]\n')
-    write(tmp_path / "sub" / "pyproject.toml", "[tool.torchlint]\nselect = [\"TL2\"]\n")
+    write(tmp_path / "sub" / "pyproject.toml", '[tool.torchlint]\nselect = ["TL2"]\n')
     write(tmp_path / "a.py", BAD)
     write(tmp_path / "sub" / "b.py", BAD)
     result = run("--output-format", "json", ".", cwd=tmp_path)
@@ -122,7 +122,10 @@ def test_rule_options_are_validated(tmp_path: Path) -> None:
     result = run(".", cwd=tmp_path)
     assert result.exit_code == 2
     assert "`tool.torchlint.rules.no-such-rule`: unknown rule" in result.output
-    write(tmp_path / "pyproject.toml", "[tool.torchlint.rules.torch-load-without-weights-only]\nx = 1\n")
+    write(
+        tmp_path / "pyproject.toml",
+        "[tool.torchlint.rules.torch-load-without-weights-only]\nx = 1\n",
+    )
     result = run(".", cwd=tmp_path)
     assert result.exit_code == 2
     assert "unknown option `x`" in result.output

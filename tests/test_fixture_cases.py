@@ -53,8 +53,11 @@ def test_fix_output(case: Case) -> None:
     assert fixed.converged
     again = fix_source(fixed.source, str(case.path), rules, unsafe=True)
     assert again.source == fixed.source
-    assert not [d for d in again.remaining.diagnostics if d.fix and d.fix.edits and
-                d.fix.applicability.value != "display-only"]
+    assert not [
+        d
+        for d in again.remaining.diagnostics
+        if d.fix and d.fix.edits and d.fix.applicability.value != "display-only"
+    ]
 
 
 def test_every_rule_has_fixture_cases() -> None:

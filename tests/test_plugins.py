@@ -41,7 +41,10 @@ def test_without_the_plugin_the_rule_is_unknown(tmp_path: Path) -> None:
     (tmp_path / "m.py").write_text('print("hi")\n')
     result = subprocess.run(
         [sys.executable, "-m", "torchlint", "--select", "XPL001", "m.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     assert "unknown rule selector 'XPL001'" in result.stderr

@@ -12,8 +12,8 @@ import json
 import os
 import sys
 import tempfile
-from functools import lru_cache
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,16 @@ def entry_key(
     mode_key: str,
 ) -> str:
     payload = json.dumps(
-        [_FORMAT, __version__, code_fingerprint(), digest, [_rule_identity(r) for r in rules],
-         torch_version, options, mode_key],
+        [
+            _FORMAT,
+            __version__,
+            code_fingerprint(),
+            digest,
+            [_rule_identity(r) for r in rules],
+            torch_version,
+            options,
+            mode_key,
+        ],
         default=str,
         sort_keys=True,
     )
@@ -90,8 +98,10 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
         fix = {
             "title": d.fix.title,
             "applicability": d.fix.applicability.value,
-            "edits": [[e.start.line, e.start.column, e.end.line, e.end.column, e.content]
-                      for e in d.fix.edits],
+            "edits": [
+                [e.start.line, e.start.column, e.end.line, e.end.column, e.content]
+                for e in d.fix.edits
+            ],
         }
     return {
         "code": d.code,

@@ -11,9 +11,9 @@ from pathlib import Path
 import click
 
 from torchlint import __version__
+from torchlint.cache import clean as clean_cache
 from torchlint.config import ConfigError, Overrides, SettingsResolver
 from torchlint.diagnostics import Applicability
-from torchlint.cache import clean as clean_cache
 from torchlint.docs import rule_doc
 from torchlint.progress import Progress
 from torchlint.registry import all_rules, find_rule
@@ -31,8 +31,9 @@ class DefaultGroup(click.Group):
     default_command = "check"
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h",
-                                                                          "--version")):
+        if not args or (
+            args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")
+        ):
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
 
@@ -66,32 +67,67 @@ def main() -> None:
 @click.option("--ignore", multiple=True, help="Rules to disable.")
 @click.option("--preview/--no-preview", default=None, help="Enable preview (heuristic) rules.")
 @click.option("--fix/--no-fix", default=False, help="Apply safe fixes.")
-@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None,
-              help="Also apply (with --fix) or show unsafe fixes.")
-@click.option("--diff", is_flag=True, help="Print a diff of what --fix would change; write nothing.")
+@click.option(
+    "--unsafe-fixes/--no-unsafe-fixes",
+    default=None,
+    help="Also apply (with --fix) or show unsafe fixes.",
+)
+@click.option(
+    "--diff", is_flag=True, help="Print a diff of what --fix would change; write nothing."
+)
 @click.option("--show-fixes", is_flag=True, help="List the fixes that were applied.")
 @click.option("--fix-only", is_flag=True, help="Apply fixes without reporting what is left.")
-@click.option("--output-format", type=click.Choice(sorted(FORMATS)), default="text",
-              show_default=True, help="How findings are printed.")
-@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to a file instead of stdout.")
+@click.option(
+    "--output-format",
+    type=click.Choice(sorted(FORMATS)),
+    default="text",
+    show_default=True,
+    help="How findings are printed.",
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to a file instead of stdout.",
+)
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
-@click.option("--exit-non-zero-on-fix", is_flag=True,
-              help="Exit 1 when --fix changed files, even if nothing remains.")
+@click.option(
+    "--exit-non-zero-on-fix",
+    is_flag=True,
+    help="Exit 1 when --fix changed files, even if nothing remains.",
+)
 @click.option("--statistics", is_flag=True, help="Print the number of findings per rule.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Use this config file (pyproject.toml or torchlint.toml) for every file.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use this config file (pyproject.toml or torchlint.toml) for every file.",
+)
 @click.option("--no-color", is_flag=True, help="Never color the output.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only findings (and errors).")
-@click.option("--stdin-filename", type=click.Path(path_type=Path),
-              help="The name of the file read from stdin (for config and output).")
-@click.option("--force-exclude", is_flag=True,
-              help="Apply excludes to files named on the command line too (pre-commit).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes (default: the available cores).")
+@click.option(
+    "--stdin-filename",
+    type=click.Path(path_type=Path),
+    help="The name of the file read from stdin (for config and output).",
+)
+@click.option(
+    "--force-exclude",
+    is_flag=True,
+    help="Apply excludes to files named on the command line too (pre-commit).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: the available cores).",
+)
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the results cache.")
-@click.option("--cache-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Where the results cache lives (default: .torchlint_cache at the project root).")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the results cache lives (default: .torchlint_cache at the project root).",
+)
 @click.option("--exclude", multiple=True, help="Path patterns to exclude (replaces the default).")
 @click.option("--extend-exclude", multiple=True, help="Path patterns to exclude, added.")
 def check(
@@ -132,8 +168,7 @@ def check(
         extend_exclude=_split(extend_exclude),
     )
     try:
-        validate_selectors([*overrides.extend_select, *overrides.ignore,
-                            *(overrides.select or ())])
+        validate_selectors([*overrides.extend_select, *overrides.ignore, *(overrides.select or ())])
     except SelectorError as exc:
         _fail(f"{exc} (see `torchlint rules`)")
     if stdin_filename is not None and stdin_filename.is_dir():
@@ -251,10 +286,12 @@ def _run_stdin(
     except SourceError as exc:
         from torchlint.engine import syntax_error
 
-        return RunResult(files=[FileResult(path=display, diagnostics=[
-            syntax_error(display, str(exc))])]), None
-    result = process_source(text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe),
-                            rules_path=where)
+        return RunResult(
+            files=[FileResult(path=display, diagnostics=[syntax_error(display, str(exc))])]
+        ), None
+    result = process_source(
+        text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
+    )
     run = RunResult(files=[result])
     fixed = None
     if mode.fix and mode.write:
@@ -341,15 +378,16 @@ def rules_command(output_format: str) -> None:
         for r in rules
     ]
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
     click.echo("  ".join("-" * w for w in widths))
     for row in rows:
-        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
 @main.command("clean")
-@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False),
-                default=Path("."))
+@click.argument(
+    "path", required=False, type=click.Path(path_type=Path, file_okay=False), default=Path(".")
+)
 def clean_command(path: Path) -> None:
     """Remove the results caches (.torchlint_cache) at or below PATH."""
     removed = clean_cache(path)

@@ -30,9 +30,28 @@ else:  # pragma: no cover - exercised on 3.10 only
 CONFIG_FILES = ("torchlint.toml", ".torchlint.toml", "pyproject.toml")
 
 DEFAULT_EXCLUDE = (
-    ".bzr", ".direnv", ".eggs", ".git", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
-    ".pytest_cache", ".ruff_cache", ".svn", ".tox", ".torchlint_cache", ".venv", "venv",
-    "__pycache__", "__pypackages__", "_build", "build", "dist", "node_modules", "site-packages",
+    ".bzr",
+    ".direnv",
+    ".eggs",
+    ".git",
+    ".hg",
+    ".ipynb_checkpoints",
+    ".mypy_cache",
+    ".nox",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".svn",
+    ".tox",
+    ".torchlint_cache",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "__pypackages__",
+    "_build",
+    "build",
+    "dist",
+    "node_modules",
+    "site-packages",
 )
 
 KNOWN_KEYS = {
@@ -44,7 +63,7 @@ KNOWN_KEYS = {
     "extend-exclude": "list of path patterns",
     "preview": "boolean",
     "unsafe-fixes": "boolean",
-    "torch-version": "string such as \"2.1\"",
+    "torch-version": 'string such as "2.1"',
     "rules": "table of rule name -> options",
 }
 
@@ -167,7 +186,7 @@ def parse_version(value: str, where: str) -> tuple[int, int]:
     try:
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
     except (ValueError, IndexError) as exc:
-        raise ConfigError(f"{where}: expected a version such as \"2.1\", got {value!r}") from exc
+        raise ConfigError(f'{where}: expected a version such as "2.1", got {value!r}') from exc
 
 
 def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
@@ -196,7 +215,7 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
                 raise ConfigError(f"{where}: expected a table of pattern = [rules]")
             entries = []
             for pattern, selectors in value.items():
-                inner = f"{path}: `{prefix}{key}.\"{pattern}\"`"
+                inner = f'{path}: `{prefix}{key}."{pattern}"`'
                 entries.append((pattern, _string_list(selectors, inner)))
                 _check_selectors(entries[-1][1], inner)
             values["per_file_ignores"] = tuple(entries)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from torchlint.rule import Rule
 _SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _doc_text(code: str) -> str | None:
     try:
         page = resources.files("torchlint._docs").joinpath(f"{code}.md")

@@ -264,8 +264,10 @@ def _materialize(
     for change in plan.changes:
         if isinstance(change, Replace):
             where = positions[change.node]
-            text = change.new if isinstance(change.new, str) else render(
-                change.new, context.module, change.indent
+            text = (
+                change.new
+                if isinstance(change.new, str)
+                else render(change.new, context.module, change.indent)
             )
             edits.append(_edit(where.start, where.end, text))
         elif isinstance(change, Remove):
@@ -308,7 +310,9 @@ def _leading_line_count(statement: cst.CSTNode) -> int:
     return len(getattr(statement, "leading_lines", ()))
 
 
-def _import_edit(module_name: str, positions: Any, context: FileContext, newline: str) -> Edit | None:
+def _import_edit(
+    module_name: str, positions: Any, context: FileContext, newline: str
+) -> Edit | None:
     top = module_name.split(".")[0]
     if context.facts.names.aliases.get(top) == top:
         return None  # ``import torch`` (or ``import torch.x``) already binds the name
@@ -349,15 +353,12 @@ def _is_docstring(statement: cst.CSTNode) -> bool:
 
 
 def _is_future_import(statement: cst.CSTNode) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and any(
-            isinstance(s, cst.ImportFrom)
-            and s.module is not None
-            and isinstance(s.module, cst.Name)
-            and s.module.value == "__future__"
-            for s in statement.body
-        )
+    return isinstance(statement, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.ImportFrom)
+        and s.module is not None
+        and isinstance(s.module, cst.Name)
+        and s.module.value == "__future__"
+        for s in statement.body
     )
 
 
@@ -465,15 +466,20 @@ def fix_source(
             kept: list[Diagnostic] = []
             for diagnostic in chosen:
                 attempt = apply_edits(
-                    current, [e for d in kept + [diagnostic] for e in d.fix.edits]  # type: ignore[union-attr]
+                    current,
+                    [e for d in kept + [diagnostic] for e in d.fix.edits],  # type: ignore[union-attr]
                 )
                 if _parses(attempt):
                     kept.append(diagnostic)
                     candidate = attempt
                 else:
                     rejected_keys.add(
-                        (diagnostic.code, diagnostic.start.line, diagnostic.start.column,
-                         diagnostic.fix.edits)  # type: ignore[union-attr]
+                        (
+                            diagnostic.code,
+                            diagnostic.start.line,
+                            diagnostic.start.column,
+                            diagnostic.fix.edits,
+                        )  # type: ignore[union-attr]
                     )
                     outcome.rejected.append(diagnostic)
             chosen = kept
@@ -482,7 +488,9 @@ def fix_source(
         outcome.applied.extend(chosen)
         current = candidate
     outcome.source = current
-    final = lint_source(current, path, rules, torch_version=torch_version, rule_options=rule_options)
+    final = lint_source(
+        current, path, rules, torch_version=torch_version, rule_options=rule_options
+    )
     outcome.remaining = final
     outcome.converged = not any(
         d.fix is not None and d.fix.is_applied_with(unsafe) for d in final.diagnostics

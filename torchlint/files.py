@@ -55,7 +55,9 @@ class _Excluder:
             spec = None
             if candidate.is_file():
                 try:
-                    spec = _spec(candidate.read_text(encoding="utf-8", errors="replace").splitlines())
+                    spec = _spec(
+                        candidate.read_text(encoding="utf-8", errors="replace").splitlines()
+                    )
                 except OSError:
                     spec = None
             self._gitignores[directory] = spec
@@ -117,9 +119,7 @@ def _walk(root: Path, excluder: _Excluder, result: Discovery) -> Iterable[Path]:
 
     for directory, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         base = Path(directory)
-        dirnames[:] = sorted(
-            d for d in dirnames if not excluder.excluded(base / d, True)
-        )
+        dirnames[:] = sorted(d for d in dirnames if not excluder.excluded(base / d, True))
         for name in sorted(filenames):
             if not name.endswith(PYTHON_SUFFIXES):
                 continue

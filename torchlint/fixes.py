@@ -73,7 +73,9 @@ class FixPlan:
 
 def render(node: cst.CSTNode, module: cst.Module, indent: str = "") -> str:
     """The code of ``node`` as it would appear inside a block indented by ``indent``."""
-    state = CodegenState(default_indent=module.default_indent, default_newline=module.default_newline)
+    state = CodegenState(
+        default_indent=module.default_indent, default_newline=module.default_newline
+    )
     if indent:
         state.indent_tokens = [indent]
     node._codegen(state)

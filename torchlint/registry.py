@@ -47,7 +47,9 @@ def _plugin_rules() -> list[type[Rule]]:
         try:
             loaded = ep.load()
         except Exception as exc:  # a broken plug-in must not take the linter down
-            print(f"torchlint: warning: cannot load rule plug-in {ep.name!r}: {exc}", file=sys.stderr)
+            print(
+                f"torchlint: warning: cannot load rule plug-in {ep.name!r}: {exc}", file=sys.stderr
+            )
             continue
         if inspect.isclass(loaded) and issubclass(loaded, Rule):
             found.append(loaded)
@@ -62,12 +64,16 @@ def all_rules() -> tuple[type[Rule], ...]:
     names: dict[str, str] = {}
     for rule in _builtin_rules() + _plugin_rules():
         if rule.code in rules and rules[rule.code] is not rule:
-            print(f"torchlint: warning: rule code {rule.code} registered twice; keeping the first",
-                  file=sys.stderr)
+            print(
+                f"torchlint: warning: rule code {rule.code} registered twice; keeping the first",
+                file=sys.stderr,
+            )
             continue
         if rule.name in names and names[rule.name] != rule.code:
-            print(f"torchlint: warning: rule name {rule.name} registered twice; keeping the first",
-                  file=sys.stderr)
+            print(
+                f"torchlint: warning: rule name {rule.name} registered twice; keeping the first",
+                file=sys.stderr,
+            )
             continue
         rules[rule.code] = rule
         names[rule.name] = rule.code

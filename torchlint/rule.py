@@ -83,4 +83,6 @@ class Rule:
         return out
 
     def bound_visitors(self) -> list[tuple[str, str, Callable[[cst.CSTNode], Any]]]:
-        return [(kind, node, getattr(self, f"{kind}_{node}")) for kind, node in self.visitor_methods()]
+        return [
+            (kind, node, getattr(self, f"{kind}_{node}")) for kind, node in self.visitor_methods()
+        ]

@@ -51,17 +51,20 @@ def digest_of(data: bytes) -> str:
 def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
     """(text, encoding) of Python source bytes."""
     if b"\x00" in data[:8192]:
-        raise SourceError("binary file (contains null bytes), not Python source",
-                          is_content_problem=True)
+        raise SourceError(
+            "binary file (contains null bytes), not Python source", is_content_problem=True
+        )
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError(f"invalid encoding declaration: {exc.msg}", is_content_problem=True) from exc
+        raise SourceError(
+            f"invalid encoding declaration: {exc.msg}", is_content_problem=True
+        ) from exc
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
         raise SourceError(
-            f"cannot decode as {encoding}: invalid byte {data[exc.start:exc.start + 1]!r} "
+            f"cannot decode as {encoding}: invalid byte {data[exc.start : exc.start + 1]!r} "
             f"at offset {exc.start}",
             is_content_problem=True,
         ) from exc

@@ -24,6 +24,8 @@ CANONICAL = {
     "torch.functional.F": "torch.nn.functional",
     "torch.cuda.memory.empty_cache": "torch.cuda.empty_cache",
     "torch.nn.modules.activation.Softmax": "torch.nn.Softmax",
+    "torch.nn.modules.Softmax": "torch.nn.Softmax",
+    "torch.nn.modules.CrossEntropyLoss": "torch.nn.CrossEntropyLoss",
     "pytorch_lightning.LightningModule": "lightning.pytorch.LightningModule",
     "lightning.LightningModule": "lightning.pytorch.LightningModule",
 }

@@ -394,3 +394,28 @@ def per_iteration_training_loop(path: Path, facts: TorchFacts) -> EnclosingLoop 
         if summary.is_training_loop:
             return entry
     return None
+
+
+def steps_directly(loop: Loop, facts: TorchFacts) -> bool:
+    """Whether a BACKWARD or an OPTIMIZER STEP sits in ``loop``'s own body, outside nested loops.
+
+    An epoch loop whose only BACKWARD and step are in the batch loop inside it is a training loop
+    by summary, but its own body runs once per epoch, not once per step: code there is not "on
+    every iteration of the training loop".
+    """
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if found or isinstance(node, (cst.For, cst.While, *_SCOPES)):
+            return False
+        if isinstance(node, cst.Call) and (
+            is_backward(node, facts) or step_target(node, facts) is not None
+        ):
+            found = True
+        return not found
+
+    from torchlint.analysis.walk import walk
+
+    walk(loop.body, visit)
+    return found

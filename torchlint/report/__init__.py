@@ -15,6 +15,11 @@ FORMATS: dict[str, str] = {
     "text": "text",
     "concise": "text",
     "json": "json_format",
+    "json-lines": "json_lines",
+    "sarif": "sarif",
+    "github": "github",
+    "gitlab": "gitlab",
+    "junit": "junit",
 }
 
 

@@ -60,7 +60,7 @@ def uri_of(path: str, root: Path) -> tuple[str, bool]:
     """(URI, whether it is relative to the root). Outside the root: an absolute ``file:`` URI."""
     relative = relative_path(path, root)
     if relative is not None:
-        return quote(relative, safe="/"), True
+        return quote(relative, safe="/!$&'()*+,;=@"), True
     if path == "-":
         return "stdin", False
     return Path(os.path.abspath(path)).as_uri(), False

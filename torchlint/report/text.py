@@ -79,9 +79,7 @@ def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
         total = len(remaining) + fixed
         if total == 0:
             return "All checks passed!"
-        return (
-            f"Found {_plural(total, 'problem')} ({fixed} fixed, {len(remaining)} remaining)."
-        )
+        return f"Found {_plural(total, 'problem')} ({fixed} fixed, {len(remaining)} remaining)."
     if not remaining:
         return "All checks passed!"
     safe = sum(1 for d in remaining if _applicable(d, unsafe))
@@ -94,8 +92,10 @@ def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
     if safe:
         parts.append(f"{safe} fixable with the `--fix` option")
     if hidden:
-        parts.append(f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the "
-                     "`--unsafe-fixes` option")
+        parts.append(
+            f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the "
+            "`--unsafe-fixes` option"
+        )
     tail = f" ({'; '.join(parts)})" if parts else ""
     return f"Found {_plural(len(remaining), 'problem')}{tail}."
 
@@ -126,8 +126,10 @@ def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
             if applied:
                 lines.append("Fixed:")
                 for path, d in applied:
-                    lines.append(f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} "
-                                 f"{d.fix.title if d.fix else ''}")
+                    lines.append(
+                        f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} "
+                        f"{d.fix.title if d.fix else ''}"
+                    )
                 lines.append("")
     if not options.quiet:
         lines.append(summary(run, options.unsafe_fixes, options.fixing))

@@ -129,7 +129,10 @@ class DirectForwardCall(Rule):
         if qualified is not None:
             return not qualified.startswith(tuple(p + "." for p in _TORCH_ECOSYSTEM))
         name = dotted_name(func)
-        if name is None or "." in name:
+        if name is None:
             return False
-        local = self.facts.bindings.classes.get(name)
+        # ``Navigator(...)`` or a factory of it, ``Navigator.create(...)``: a class of this file
+        # that is not a module class builds no module.
+        head = name.split(".", 1)[0]
+        local = self.facts.bindings.classes.get(head)
         return local is not None and not self.facts.is_module_class(local)

@@ -224,4 +224,3 @@ def _has_parameter(function: cst.FunctionDef | cst.Lambda, name: str) -> bool:
         if isinstance(star, cst.Param):
             every.append(star)
     return any(p.name.value == name for p in every)
-

@@ -18,7 +18,12 @@ from torchlint.rule import Rule
 CROSS_ENTROPY_FUNCTIONS = frozenset({"torch.nn.functional.cross_entropy"})
 CROSS_ENTROPY_MODULES = frozenset({"torch.nn.CrossEntropyLoss"})
 SOFTMAX_FUNCTIONS = frozenset(
-    {"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"}
+    {
+        "torch.softmax",
+        "torch.nn.functional.softmax",
+        "torch.special.softmax",
+        "torch.Tensor.softmax",
+    }
 )
 SOFTMAX_MODULES = frozenset({"torch.nn.Softmax"})
 

@@ -1,0 +1,244 @@
+"""TL017 unstable-log-exp.
+
+``log(1 + x)`` loses every digit of a small ``x`` to rounding, ``exp(x) - 1`` cancels to zero, and
+``log(sum(exp(x)))`` overflows to ``inf`` once an element passes ~88 (float32). torch has the stable
+spellings: ``log1p``, ``expm1`` and ``logsumexp``.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.tensors import is_tensor_like, scope_tensor_names
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import AddImport, FixPlan, Replace
+from torchlint.rule import Rule
+
+_ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+
+
+def _is_one(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.Integer):
+        return expr.value == "1"
+    if isinstance(expr, cst.Float):
+        try:
+            return float(expr.value) == 1.0
+        except ValueError:
+            return False
+    return False
+
+
+def _is_number(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, (cst.Integer, cst.Float, cst.Imaginary))
+
+
+def _one_plus(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``x`` of ``1 + x`` / ``x + 1``."""
+    if not isinstance(expr, cst.BinaryOperation) or not isinstance(expr.operator, cst.Add):
+        return None
+    if _is_one(expr.left) and not _is_number(expr.right):
+        return expr.right
+    if _is_one(expr.right) and not _is_number(expr.left):
+        return expr.left
+    return None
+
+
+def _positional(call: cst.Call) -> list[cst.Arg]:
+    return [a for a in call.args if a.keyword is None and not a.star]
+
+
+def _only_positional(call: cst.Call, count: int) -> bool:
+    return len(call.args) == count and len(_positional(call)) == count
+
+
+def _method(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    """The receiver of ``recv.name(...)``."""
+    func = call.func
+    if isinstance(func, cst.Attribute) and func.attr.value == name:
+        return func.value
+    return None
+
+
+class UnstableLogExp(Rule):
+    code = "TL017"
+    name = "unstable-log-exp"
+    summary = (
+        "`log(1 + x)`, `exp(x) - 1` or `log(sum(exp(x)))` written out instead of "
+        "`log1p`, `expm1` or `logsumexp`"
+    )
+    category = Category.CORRECTNESS
+    severity = Severity.WARNING
+    precision = Precision.HIGH
+    fix_applicability = Applicability.SAFE
+    needles = ("log", "exp")
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _is(self, func: cst.BaseExpression, qualified: str) -> bool:
+        return self.context.qualified_name(func) == qualified
+
+    def _torch_file(self) -> bool:
+        return self.facts.names.imports_from("torch")
+
+    def _code(self, node: cst.CSTNode) -> str:
+        return self.context.code(node)
+
+    def _arg_code(self, arg: cst.Arg) -> str:
+        """An argument without its comma and trailing space: ``dim=1``."""
+        bare = arg.with_changes(
+            comma=cst.MaybeSentinel.DEFAULT, whitespace_after_arg=cst.SimpleWhitespace("")
+        )
+        return self._code(bare).strip()
+
+    def _receiver_code(self, expr: cst.BaseExpression) -> str:
+        code = self._code(expr)
+        if isinstance(expr, _ATOMIC) or expr.lpar:
+            return code
+        return f"({code})"
+
+    def _function(self, func: cst.BaseExpression, name: str) -> tuple[str, tuple[AddImport, ...]]:
+        """``P.name`` for a ``P.log``-style callee; ``torch.name`` (importing torch) for a bare one."""
+        if isinstance(func, cst.Attribute):
+            return f"{self._code(func.value)}.{name}", ()
+        return f"torch.{name}", (AddImport("torch"),)
+
+    def _exp_argument(self, expr: cst.BaseExpression) -> tuple[str, str] | None:
+        """For ``torch.exp(x)`` / ``x.exp()``: (x's code, the namespace to call logsumexp on)."""
+        if not isinstance(expr, cst.Call):
+            return None
+        if self._is(expr.func, "torch.exp") and _only_positional(expr, 1):
+            prefix, _ = self._function(expr.func, "logsumexp")
+            return self._code(expr.args[0].value), prefix
+        recv = _method(expr, "exp")
+        if recv is not None and not expr.args and self._torch_file():
+            return self._code(recv), ""
+        return None
+
+    def _reduction(self, call: cst.Call) -> tuple[str, str, list[str]] | None:
+        """For ``torch.sum(exp, dim, ...)`` / ``exp.sum(dim, ...)``: (x, namespace, dim args)."""
+        if self._is(call.func, "torch.sum"):
+            args = list(call.args)
+            if not args or args[0].keyword is not None or args[0].star:
+                return None
+            inner, rest = args[0].value, args[1:]
+        else:
+            recv = _method(call, "sum")
+            if recv is None:
+                return None
+            inner, rest = recv, list(call.args)
+        found = self._exp_argument(inner)
+        if found is None or not self._dims_ok(rest):
+            return None
+        x, prefix = found
+        dims = [self._arg_code(a) for a in rest]
+        return x, prefix, dims
+
+    @staticmethod
+    def _dims_ok(rest: list[cst.Arg]) -> bool:
+        """A ``dim`` is given, and nothing but ``dim``/``keepdim`` (``dtype=`` has no match)."""
+        if not rest or len(rest) > 2 or any(a.star for a in rest):
+            return False
+        names = ["dim", "keepdim"]
+        for index, arg in enumerate(rest):
+            if arg.keyword is None:
+                if index >= len(names):
+                    return False
+                continue
+            if arg.keyword.value not in names[index:]:
+                return False
+        first = rest[0]
+        return first.keyword is None or first.keyword.value == "dim"
+
+    # -- visitors ---------------------------------------------------------------------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if self._is(func, "torch.log"):
+            args = list(node.args)
+            if not args or args[0].keyword is not None or args[0].star:
+                return
+            value = args[0].value
+            x = _one_plus(value)
+            if x is not None:
+                self._report_log1p(node, x)
+                return
+            if isinstance(value, cst.Call) and len(args) == 1:
+                found = self._reduction(value)
+                if found is not None:
+                    prefix, extra = self._function(func, "logsumexp")
+                    self._report_logsumexp(node, found, prefix, extra)
+            return
+        recv = _method(node, "log")
+        if recv is None or node.args or not self._torch_file():
+            return
+        x = _one_plus(recv)
+        if x is not None:
+            code = f"{self._receiver_code(x)}.log1p()"
+            self._report(node, "`log(1 + x)`", "`log1p(x)`", code)
+            return
+        if isinstance(recv, cst.Call):
+            found = self._reduction(recv)
+            if found is not None:
+                self._report_logsumexp(node, found, None, ())
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if not isinstance(node.operator, cst.Subtract) or not _is_one(node.right):
+            return
+        left = node.left
+        if not isinstance(left, cst.Call) or left.lpar:
+            return
+        if self._is(left.func, "torch.exp") and _only_positional(left, 1):
+            prefix, extra = self._function(left.func, "expm1")
+            code = f"{prefix}({self._code(left.args[0].value)})"
+            self._report(node, "`exp(x) - 1`", "`expm1(x)`", code, extra)
+            return
+        recv = _method(left, "exp")
+        if recv is None or left.args or not self._torch_file():
+            return
+        path = self.context.path_up()
+        known = scope_tensor_names(path, self.facts.names)
+        if not is_tensor_like(recv, self.facts.names, path=path, known=known):
+            return
+        self._report(node, "`exp(x) - 1`", "`expm1(x)`", f"{self._receiver_code(recv)}.expm1()")
+
+    # -- reports ----------------------------------------------------------------------------------
+    def _report_log1p(self, node: cst.Call, x: cst.BaseExpression) -> None:
+        prefix, extra = self._function(node.func, "log1p")
+        args = ", ".join([self._code(x), *[self._arg_code(a) for a in node.args[1:]]])
+        self._report(node, "`log(1 + x)`", "`log1p(x)`", f"{prefix}({args})", extra)
+
+    def _report_logsumexp(
+        self,
+        node: cst.Call,
+        found: tuple[str, str, list[str]],
+        prefix: str | None,
+        extra: tuple[AddImport, ...],
+    ) -> None:
+        x, exp_prefix, dims = found
+        if prefix is None:  # the whole chain is methods: ``x.exp().sum(d).log()``
+            if exp_prefix:
+                code = f"{exp_prefix}({x}, {', '.join(dims)})"
+            else:
+                code = f"{x}.logsumexp({', '.join(dims)})"
+        else:
+            code = f"{prefix}({x}, {', '.join(dims)})"
+        self._report(node, "`log(sum(exp(x)))`", "`logsumexp(x, dim)`", code, extra)
+
+    def _report(
+        self,
+        node: cst.BaseExpression,
+        written: str,
+        stable: str,
+        code: str,
+        extra: tuple[AddImport, ...] = (),
+    ) -> None:
+        if node.lpar:
+            code = f"({code})"
+        self.report(
+            node,
+            f"{written} is numerically unstable (it loses precision or overflows); "
+            f"{stable} computes the same value stably",
+            fix=FixPlan(
+                f"Use {stable}",
+                Applicability.SAFE,
+                (Replace(node, code), *extra),
+            ),
+        )

@@ -1,0 +1,375 @@
+"""The child side of ``torchlint verify``: run a training script, unchanged, and watch it train.
+
+Run as ``python -m torchlint.runtime.harness --script S --steps N --seed S --out result.json``
+(one process per run; the parent kills it when it runs past its timeout). The harness
+
+- seeds ``random``, NumPy (when installed) and torch, and turns on deterministic algorithms;
+- observes training through PyTorch's own hooks: a global optimizer step post-hook counts optimizer
+  steps, a wrapper around ``Tensor.backward`` / ``torch.autograd.backward`` records the loss of each
+  backward call (detached, so recording is no host-device synchronisation; the values are read after
+  the run), and ``GradScaler.scale`` is wrapped so that a scaled loss is recorded unscaled;
+- stops the script after N optimizer steps by raising :class:`StopTraining` from the step hook
+  (a ``BaseException``, so the script's own ``except Exception`` blocks do not swallow it);
+- on CUDA, times the steps of one window and counts host-device synchronisations in another with
+  ``torch.cuda.set_sync_debug_mode("warn")`` (the counting costs time, so the windows never overlap);
+- writes what it saw as JSON to ``--out`` and exits.
+
+This is the only module of torchlint that imports torch, and only when run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import runpy
+import sys
+import time
+import traceback
+import warnings
+from collections import Counter
+from typing import Any
+
+SYNC_WARNING = "called a synchronizing CUDA operation"
+TRACEBACK_LINES = 12
+
+# Messages that mean "this script needs a CUDA device" when none is visible.
+_NEEDS_CUDA = re.compile(
+    r"Torch not compiled with CUDA enabled|No CUDA GPUs are available|Found no NVIDIA driver"
+    r"|CUDA driver initialization failed|no CUDA-capable device|torch\.cuda\.is_available\(\) is False"
+    r"|Attempting to deserialize object on a CUDA device|CUDA error|cuda",
+    re.IGNORECASE,
+)
+
+
+class StopTraining(BaseException):
+    """Raised from the optimizer step hook once the requested number of steps has been made."""
+
+
+class Watcher:
+    """Everything the hooks record during one run."""
+
+    def __init__(self, torch: Any, steps: int, device: str, script: str) -> None:
+        self.torch = torch
+        self.limit = steps
+        self.cuda = device == "cuda"
+        self.script = os.path.abspath(script)
+        self.steps = 0
+        self.backwards = 0
+        self.losses: list[Any] = []  # detached 0-dim tensors (or None for non-scalar backward)
+        self.loss_stream: list[int] = []  # which stepping call site each backward fed (-1: none)
+        self.pending: list[int] = []  # backward calls not yet followed by a step
+        self.sites: dict[str, int] = {}  # call site of a step -> stream index
+        self.depth = 0  # > 0 while inside a backward call we already recorded
+        # Windows (in optimizer steps): [warmup, mid) is timed, [mid, limit) counts syncs.
+        self.warmup = max(1, steps // 10)
+        self.mid = self.warmup + max(1, (steps - self.warmup) // 2)
+        self.t_start: float | None = None
+        self.t_end: float | None = None
+        self.counting_syncs = False
+        self.sync_count = 0
+        self.sync_sites: Counter[str] = Counter()
+        self.sync_steps = 0
+        self.sync_start_step = 0
+        # torch's own files, the standard library's (warnings, runpy) and this file are not sites.
+        self.ignored_dirs = tuple(
+            os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (torch, warnings)
+        ) + (os.path.abspath(__file__),)
+
+    # -- where the user's code is -----------------------------------------------------------------
+
+    def user_site(self, frame: Any) -> str:
+        """``file:line`` of the innermost frame that is not torch, the harness or the stdlib."""
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not filename.startswith(self.ignored_dirs) and not filename.startswith("<"):
+                return f"{os.path.basename(filename)}:{frame.f_lineno}"
+            frame = frame.f_back
+        return "?"
+
+    # -- hooks --------------------------------------------------------------------------------------
+
+    def on_backward(self, tensor: Any) -> None:
+        self.backwards += 1
+        torch = self.torch
+        value = None
+        if isinstance(tensor, (list, tuple)) and tensor:
+            tensor = tensor[0]
+        if isinstance(tensor, torch.Tensor) and tensor.numel() == 1:
+            unscaled = getattr(tensor, "_torchlint_unscaled", None)
+            source = unscaled if unscaled is not None else tensor
+            value = source.detach().reshape(())  # a view: no kernel, no synchronisation
+        self.losses.append(value)
+        self.loss_stream.append(-1)
+        self.pending.append(len(self.losses) - 1)
+
+    def on_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.steps += 1
+        site = self.user_site(sys._getframe(1))
+        stream = self.sites.setdefault(site, len(self.sites))
+        for index in self.pending:
+            self.loss_stream[index] = stream
+        self.pending.clear()
+        if self.steps == self.warmup:
+            self.t_start = self.clock()
+        if self.steps == self.mid:
+            self.t_end = self.clock()
+            self.start_sync_count()
+        if self.steps >= self.limit:
+            self.stop_sync_count()
+            raise StopTraining
+
+    def on_sync(self, frame: Any) -> None:
+        self.sync_count += 1
+        self.sync_sites[self.user_site(frame)] += 1
+
+    # -- timing and synchronisation counting ------------------------------------------------------
+
+    def clock(self) -> float:
+        if self.cuda:
+            self.quiet_sync()
+        return time.perf_counter()
+
+    def quiet_sync(self) -> None:
+        """Wait for the device without it counting as one of the script's synchronisations."""
+        torch = self.torch
+        mode = torch.cuda.get_sync_debug_mode()
+        torch.cuda.set_sync_debug_mode(0)
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode(mode)
+
+    def start_sync_count(self) -> None:
+        if not self.cuda or self.steps >= self.limit:
+            return
+        self.counting_syncs = True
+        self.sync_start_step = self.steps
+        self.torch.cuda.set_sync_debug_mode("warn")
+
+    def stop_sync_count(self) -> None:
+        if self.counting_syncs:
+            self.torch.cuda.set_sync_debug_mode(0)
+            self.counting_syncs = False
+            self.sync_steps = self.steps - self.sync_start_step
+
+    # -- the record -------------------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        self.stop_sync_count()
+        losses: list[float | str | None] = []
+        for value in self.losses:
+            if value is None:
+                losses.append(None)
+                continue
+            number = float(value)
+            losses.append(number if math.isfinite(number) else str(number))
+        timing = None
+        if self.t_start is not None and self.t_end is not None and self.t_end > self.t_start:
+            window = self.mid - self.warmup
+            timing = {
+                "warmup_steps": self.warmup,
+                "window_steps": window,
+                "seconds": self.t_end - self.t_start,
+                "steps_per_s": window / (self.t_end - self.t_start),
+            }
+        syncs = None
+        if self.sync_steps > 0:
+            syncs = {
+                "window_steps": self.sync_steps,
+                "count": self.sync_count,
+                "per_step": self.sync_count / self.sync_steps,
+                "sites": dict(self.sync_sites.most_common(8)),
+            }
+        return {
+            "steps": self.steps,
+            "backwards": self.backwards,
+            "losses": losses,
+            "loss_streams": self.loss_stream,
+            "stream_sites": list(self.sites),
+            "timing": timing,
+            "syncs": syncs,
+        }
+
+
+def _install(torch: Any, watcher: Watcher) -> None:
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    register_optimizer_step_post_hook(watcher.on_step)
+
+    tensor_backward = torch.Tensor.backward
+    autograd_backward = torch.autograd.backward
+
+    def backward(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if watcher.depth == 0:
+            watcher.on_backward(self)
+        watcher.depth += 1
+        try:
+            return tensor_backward(self, *args, **kwargs)
+        finally:
+            watcher.depth -= 1
+
+    def functional_backward(tensors: Any, *args: Any, **kwargs: Any) -> Any:
+        if watcher.depth == 0:
+            watcher.on_backward(tensors)
+        watcher.depth += 1
+        try:
+            return autograd_backward(tensors, *args, **kwargs)
+        finally:
+            watcher.depth -= 1
+
+    backward.__doc__ = tensor_backward.__doc__
+    functional_backward.__doc__ = autograd_backward.__doc__
+    torch.Tensor.backward = backward
+    torch.autograd.backward = functional_backward
+
+    scaler_class = torch.amp.GradScaler
+    scale = scaler_class.scale
+
+    def tagged_scale(self: Any, outputs: Any) -> Any:
+        scaled = scale(self, outputs)
+        if scaled is not outputs and isinstance(outputs, torch.Tensor):
+            try:
+                scaled._torchlint_unscaled = outputs.detach()
+            except Exception:  # pragma: no cover - a tensor subclass without attributes
+                pass
+        return scaled
+
+    scaler_class.scale = tagged_scale
+
+    if watcher.cuda:
+        warnings.filterwarnings("always", message=re.escape(SYNC_WARNING))
+        show = warnings.showwarning
+
+        def showwarning(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if watcher.counting_syncs and str(message).startswith(SYNC_WARNING):
+                watcher.on_sync(sys._getframe(1))
+                return
+            if str(message).startswith(SYNC_WARNING):
+                return  # the harness's own synchronisations
+            show(message, category, *args, **kwargs)
+
+        warnings.showwarning = showwarning
+
+
+def _seed(torch: Any, seed: int) -> None:
+    random.seed(seed)
+    try:
+        import numpy
+
+        numpy.random.seed(seed)
+    except ImportError:
+        pass
+    torch.manual_seed(seed)  # seeds every CUDA device too
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _error(exc: BaseException, script: str) -> dict[str, Any]:
+    summary = traceback.TracebackException.from_exception(exc)
+    frames = list(summary.stack)
+    script_path = os.path.abspath(script)
+    for index, frame in enumerate(frames):
+        if os.path.abspath(frame.filename) == script_path:
+            frames = frames[index:]
+            break
+    summary.stack = traceback.StackSummary.from_list(frames)
+    lines = "".join(summary.format()).rstrip("\n").splitlines()
+    message = f"{type(exc).__name__}: {exc}".strip()
+    return {
+        "type": type(exc).__name__,
+        "message": message.splitlines()[0] if message else type(exc).__name__,
+        "traceback": lines[-TRACEBACK_LINES:],
+    }
+
+
+def run(script: str, steps: int, seed: int, device: str, argv: list[str]) -> dict[str, Any]:
+    started = time.perf_counter()
+    record: dict[str, Any] = {"device": device, "limit": steps, "python": sys.version.split()[0]}
+    try:
+        import torch
+    except Exception as exc:
+        record.update(status="harness-error", error=_error(exc, script))
+        record["error"]["message"] = f"cannot import torch: {record['error']['message']}"
+        return record
+    record["torch"] = torch.__version__
+    record["import_s"] = time.perf_counter() - started
+    cuda = torch.cuda.is_available()
+    record["cuda_available"] = cuda
+    if device == "cuda":
+        if not cuda:
+            record["status"] = "no-cuda"
+            return record
+        record["gpu"] = torch.cuda.get_device_name(0)
+    _seed(torch, seed)
+    watcher = Watcher(torch, steps, device, script)
+    _install(torch, watcher)
+
+    sys.argv = [script, *argv]
+    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    status, error = "finished", None
+    began = time.perf_counter()
+    try:
+        runpy.run_path(script, run_name="__main__")
+    except StopTraining:
+        status = "completed"
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            status, error = "crashed", {"type": "SystemExit",
+                                        "message": f"SystemExit: {exc.code}", "traceback": []}
+    except BaseException as exc:  # the script's own failure is the finding
+        status, error = "crashed", _error(exc, script)
+    record["train_s"] = time.perf_counter() - began
+    if cuda and device == "cuda":
+        try:
+            torch.cuda.set_sync_debug_mode(0)
+        except Exception:
+            pass
+    try:
+        record.update(watcher.report())
+    except BaseException as exc:  # reading the losses back failed: the device is broken
+        status, error = "crashed", _error(exc, script)
+        record.update(steps=watcher.steps, backwards=watcher.backwards, losses=[])
+    if status == "finished":
+        if watcher.backwards == 0:
+            status = "no-backward"
+        elif watcher.steps == 0:
+            status = "no-step"
+    if error is not None:
+        error["needs_cuda"] = not cuda and bool(_NEEDS_CUDA.search(error["message"]))
+        if watcher.backwards == 0 and watcher.steps == 0:
+            error["phase"] = "before training"
+        elif watcher.steps == 0:
+            error["phase"] = "before the first optimizer step"
+        else:
+            error["phase"] = f"after {watcher.steps} optimizer steps"
+    record["status"] = status
+    record["error"] = error
+    return record
+
+
+def main(args: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m torchlint.runtime.harness")
+    parser.add_argument("--script", required=True)
+    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("script_args", nargs=argparse.REMAINDER)
+    options = parser.parse_args(args)
+    script_args = options.script_args
+    if script_args[:1] == ["--"]:
+        script_args = script_args[1:]
+    record = run(options.script, options.steps, options.seed, options.device, script_args)
+    with open(options.out, "w", encoding="utf-8") as handle:
+        json.dump(record, handle)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Leave at once: threads or workers the script left behind must not keep the run alive.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
