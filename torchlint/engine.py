@@ -37,6 +37,7 @@ from torchlint.fixes import (
     Replace,
     render,
 )
+from torchlint.profiling import phase
 from torchlint.rule import Report, Rule
 from torchlint.suppression import parse_suppressions
 
@@ -171,16 +172,19 @@ def lint_source(
                 outcome.diagnostics.append(failure)
                 outcome.parsed = False
         return outcome
-    module = parse(source, path)
+    with phase("parse"):
+        module = parse(source, path)
     if isinstance(module, Diagnostic):
         outcome.diagnostics.append(module)
         outcome.parsed = False
         return outcome
+    with phase("facts"):
+        facts = TorchFacts(module)
     context = FileContext(
         path=path,
         source=source,
         module=module,
-        facts=TorchFacts(module),
+        facts=facts,
         torch_version=torch_version,
         rule_options=rule_options or {},
     )
@@ -188,7 +192,8 @@ def lint_source(
     instances = [rule(context, reports) for rule in candidates]
     dispatcher = _Dispatcher(context, instances, outcome.internal_errors)
     try:
-        dispatcher.run(module)
+        with phase("rules"):
+            dispatcher.run(module)
     except RecursionError:
         outcome.internal_errors.append(
             InternalError(path, "engine", "code nested too deeply to analyse")
@@ -196,7 +201,8 @@ def lint_source(
         return outcome
     if not reports:
         return outcome
-    diagnostics = _to_diagnostics(reports, context)
+    with phase("metadata"):
+        diagnostics = _to_diagnostics(reports, context)
     if apply_suppressions:
         suppressions = parse_suppressions(source)
         diagnostics = [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
@@ -26,14 +27,16 @@ class TorchFacts:
     @property
     def bindings(self) -> Bindings:
         if self._bindings is None:
-            self._bindings = Bindings(self.names)
-            self._bindings.walk(self.module)
+            with profiling.phase("facts-lazy"):
+                self._bindings = Bindings(self.names)
+                self._bindings.walk(self.module)
         return self._bindings
 
     def loop(self, loop: Loop) -> LoopSummary:
         summary = self._loops.get(id(loop))
         if summary is None:
-            summary = self._loops[id(loop)] = summarize_loop(loop, self)
+            with profiling.phase("facts-lazy"):
+                summary = self._loops[id(loop)] = summarize_loop(loop, self)
         return summary
 
     def is_training_loop(self, loop: Loop) -> bool:

@@ -146,6 +146,8 @@ class UnstableLogExp(Rule):
             if arg.keyword.value not in names[index:]:
                 return False
         first = rest[0]
+        if isinstance(first.value, cst.Name) and first.value.value == "None":
+            return False  # ``dim=None`` sums everything; logsumexp has no such spelling
         return first.keyword is None or first.keyword.value == "dim"
 
     # -- visitors ---------------------------------------------------------------------------------
@@ -230,8 +232,7 @@ class UnstableLogExp(Rule):
         code: str,
         extra: tuple[AddImport, ...] = (),
     ) -> None:
-        if node.lpar:
-            code = f"({code})"
+        # The node's parentheses stay where they are: its position excludes them.
         self.report(
             node,
             f"{written} is numerically unstable (it loses precision or overflows); "

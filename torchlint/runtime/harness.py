@@ -285,7 +285,15 @@ def _error(exc: BaseException, script: str) -> dict[str, Any]:
     }
 
 
-def run(script: str, steps: int, seed: int, device: str, argv: list[str]) -> dict[str, Any]:
+def run(
+    script: str,
+    steps: int,
+    seed: int,
+    device: str,
+    argv: list[str],
+    threads: int | None = None,
+    search_path: str | None = None,
+) -> dict[str, Any]:
     started = time.perf_counter()
     record: dict[str, Any] = {"device": device, "limit": steps, "python": sys.version.split()[0]}
     try:
@@ -303,12 +311,14 @@ def run(script: str, steps: int, seed: int, device: str, argv: list[str]) -> dic
             record["status"] = "no-cuda"
             return record
         record["gpu"] = torch.cuda.get_device_name(0)
+    if threads is not None:
+        torch.set_num_threads(threads)
     _seed(torch, seed)
     watcher = Watcher(torch, steps, device, script)
     _install(torch, watcher)
 
     sys.argv = [script, *argv]
-    sys.path[0] = os.path.dirname(os.path.abspath(script))
+    sys.path[0] = search_path or os.path.dirname(os.path.abspath(script))
     status, error = "finished", None
     began = time.perf_counter()
     try:
@@ -357,12 +367,15 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--path", default=None, help="sys.path[0] for the script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     options = parser.parse_args(args)
     script_args = options.script_args
     if script_args[:1] == ["--"]:
         script_args = script_args[1:]
-    record = run(options.script, options.steps, options.seed, options.device, script_args)
+    record = run(options.script, options.steps, options.seed, options.device, script_args,
+                 threads=options.threads, search_path=options.path)
     with open(options.out, "w", encoding="utf-8") as handle:
         json.dump(record, handle)
     sys.stdout.flush()

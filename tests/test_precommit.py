@@ -1,0 +1,155 @@
+"""The hooks in ``.pre-commit-hooks.yaml``, run by real pre-commit (``pre-commit try-repo``).
+
+The hook repository is a committed copy of this source tree (so uncommitted work is what gets
+tested and the checkout's own git state is never touched); pre-commit installs it with pip into an
+isolated environment, once for the whole module (``PRE_COMMIT_HOME`` is a temporary directory).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pre_commit")
+if shutil.which("git") is None:  # pragma: no cover - git is everywhere CI runs
+    pytest.skip("pre-commit needs git", allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+HOOK_REPO_FILES = ("pyproject.toml", "README.md", "LICENSE", ".pre-commit-hooks.yaml",
+                   "torchlint", "rules")
+
+BAD = 'import torch\n\nstate = torch.load("checkpoint.pt")\n'
+GOOD = 'import torch\n\nstate = torch.load("checkpoint.pt", weights_only=True)\n'
+
+
+def _git_env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GIT_AUTHOR_NAME="torchlint tests",
+        GIT_AUTHOR_EMAIL="tests@example.invalid",
+        GIT_COMMITTER_NAME="torchlint tests",
+        GIT_COMMITTER_EMAIL="tests@example.invalid",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=os.devnull,
+        PRE_COMMIT_HOME=str(home),
+        PRE_COMMIT_COLOR="never",
+    )
+    env.pop("PRE_COMMIT", None)
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
+    subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=cwd, env=env, check=True,
+                   capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def hooks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """(hook repository, environment) shared by the module's tests."""
+    base = tmp_path_factory.mktemp("precommit")
+    env = _git_env(base / "cache")
+    repo = base / "hook-repo"
+    repo.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
+    for name in HOOK_REPO_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, repo / name, ignore=ignore)
+        elif source.is_file():
+            shutil.copy2(source, repo / name)
+    _git(repo, env, "init", "-q")
+    _git(repo, env, "add", "-A")
+    _git(repo, env, "commit", "-q", "-m", "hooks")
+    return repo, env
+
+
+@pytest.fixture
+def project(tmp_path: Path, hooks) -> Path:  # noqa: ANN001
+    _, env = hooks
+    _git(tmp_path, env, "init", "-q")
+    return tmp_path
+
+
+def try_repo(project: Path, hooks, hook: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+    repo, env = hooks
+    _git(project, env, "add", "-A")  # --all-files means the files git knows
+    return subprocess.run(
+        [sys.executable, "-m", "pre_commit", "try-repo", str(repo), hook, "--all-files",
+         "--verbose"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False,
+    )
+
+
+def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hooks) -> None:  # noqa: ANN001
+    bad = project / "train.py"
+    bad.write_text(BAD, encoding="utf-8")
+    (project / "README.txt").write_text("not python\n", encoding="utf-8")
+
+    proc = try_repo(project, hooks, "torchlint")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "train.py:3:9: TL201" in output
+    assert "Failed" in output
+
+    bad.write_text(GOOD, encoding="utf-8")
+    proc = try_repo(project, hooks, "torchlint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Passed" in proc.stdout
+
+
+def test_check_hook_honours_config_excludes_for_the_files_it_is_given(
+    project: Path, hooks  # noqa: ANN001
+) -> None:
+    # pre-commit names every file on the command line; --force-exclude applies the excludes anyway.
+    (project / "pyproject.toml").write_text(
+        '[tool.torchlint]\nextend-exclude = ["generated/", "legacy_*.py"]\n', encoding="utf-8"
+    )
+    (project / "generated").mkdir()
+    (project / "generated" / "model_pb.py").write_text(BAD, encoding="utf-8")
+    (project / "legacy_loader.py").write_text(BAD, encoding="utf-8")
+    (project / "stub.pyi").write_text("def f() -> int: ...\n", encoding="utf-8")
+    proc = try_repo(project, hooks, "torchlint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    (project / "train.py").write_text(BAD, encoding="utf-8")
+    proc = try_repo(project, hooks, "torchlint")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "train.py:3:9: TL201" in output
+    assert "generated" not in output.split("hook id: torchlint")[-1]
+    assert "legacy_loader.py" not in output
+
+
+def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks) -> None:  # noqa: ANN001
+    # TL201's fix is unsafe, so the project opts in; the hook applies what the config allows.
+    (project / "pyproject.toml").write_text("[tool.torchlint]\nunsafe-fixes = true\n",
+                                            encoding="utf-8")
+    bad = project / "train.py"
+    bad.write_text(BAD, encoding="utf-8")
+
+    proc = try_repo(project, hooks, "torchlint-fix")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output  # it changed a file: the commit must be looked at again
+    assert "files were modified by this hook" in output
+    assert bad.read_text(encoding="utf-8") == GOOD
+
+    proc = try_repo(project, hooks, "torchlint-fix")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = try_repo(project, hooks, "torchlint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_fix_hook_leaves_unsafe_fixes_alone_by_default(project: Path, hooks) -> None:  # noqa: ANN001
+    bad = project / "train.py"
+    bad.write_text(BAD, encoding="utf-8")
+    proc = try_repo(project, hooks, "torchlint-fix")
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # nothing safe to apply
+    assert bad.read_text(encoding="utf-8") == BAD
+    proc = try_repo(project, hooks, "torchlint")
+    assert proc.returncode == 1  # the finding is still reported by the check hook

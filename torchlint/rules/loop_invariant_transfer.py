@@ -1,0 +1,201 @@
+"""TL105 loop-invariant-transfer.
+
+``w = class_weights.to(device)`` inside a loop copies the same host tensor to the device on every
+iteration, although neither the tensor nor the device changes: one copy before the loop does.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.bindings import binding_key
+from torchlint.analysis.dataflow import binds, target_binds
+from torchlint.analysis.devices import is_device_like, names_host
+from torchlint.analysis.training_loops import Loop, enclosing_loops
+from torchlint.analysis.walk import walk
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import FixPlan, InsertBefore, RemoveStatement
+from torchlint.rule import Rule
+
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_SHORT = 50
+
+
+def _names_in(expr: cst.CSTNode) -> set[str]:
+    found: set[str] = set()
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.Name):
+            found.add(node.value)
+        if isinstance(node, cst.Attribute):
+            walk(node.value, visit)
+            return False
+        return True
+
+    walk(expr, visit)
+    return found
+
+
+def _changes(loop: Loop, key: str) -> bool:
+    """Whether the loop assigns ``key`` (or a prefix of it) or mutates it in place."""
+    found = False
+
+    def touches(target: cst.BaseExpression) -> bool:
+        target_key = binding_key(target)
+        if target_key is None:
+            return False
+        base = target_key.removesuffix("[]")
+        if target_key.endswith("[]"):
+            return base == key  # ``key[i] = ...`` writes into the tensor
+        return base == key or key.startswith(base + ".") or base.startswith(key + ".")
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if found:
+            return False
+        if isinstance(node, cst.Assign):
+            found = any(touches(t.target) for t in node.targets)
+        elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
+            found = touches(node.target)
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            method = node.func.attr.value
+            if (method.endswith("_") and not method.startswith("_")) or method == "cpu":
+                # key.copy_(...), key.add_(...); key.cpu(): moved back and forth on purpose
+                found = binding_key(node.func.value) == key
+            if not found:
+                found = any(
+                    a.keyword is not None
+                    and a.keyword.value == "out"
+                    and binding_key(a.value) == key
+                    for a in node.args
+                )
+        return not found
+
+    walk(loop, visit)
+    return found
+
+
+class LoopInvariantTransfer(Rule):
+    code = "TL105"
+    name = "loop-invariant-transfer"
+    summary = "The same loop-invariant tensor is copied to a device on every iteration of a loop"
+    category = Category.PERFORMANCE
+    severity = Severity.WARNING
+    precision = Precision.MEDIUM
+    fix_applicability = Applicability.UNSAFE
+    needles = (".to(", ".cuda(")
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._changed: dict[tuple[int, str], bool] = {}
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or func.attr.value not in ("to", "cuda"):
+            return
+        if self.context.qualified_name(func) is not None:
+            return
+        key = binding_key(func.value)
+        if key is None or "[]" in key or key == "self":
+            return
+        device = self._device(node, func.attr.value)
+        if device is False:
+            return
+        parent = self.context.stack[-2] if len(self.context.stack) >= 2 else None
+        if isinstance(parent, cst.Expr):
+            return  # the result is dropped: a module moved in place, or TL006's business
+        path = self.context.path_up()
+        loops = enclosing_loops(path)
+        if not loops or loops[0].guarded:
+            return
+        loop = loops[0].loop
+        root = key.split(".", 1)[0]
+        watched = {root} | (_names_in(device) if device is not None else set())
+        if any(self._bound_between(path, loop, name) for name in watched):
+            return
+        if any(binds(loop, name) for name in watched):
+            return
+        if self._changed_in(loop, key):
+            return
+        code = self.context.code(node)
+        shown = code if len(code) <= _SHORT and "\n" not in code else f"{key}.{func.attr.value}(...)"
+        self.report(
+            node,
+            f"`{shown}` copies the same tensor to the device on every iteration: neither `{key}` "
+            "nor the device changes in the loop, so copy it once before the loop",
+            fix=self._hoist(node, loop),
+        )
+
+    def _device(self, call: cst.Call, method: str) -> cst.BaseExpression | None | bool:
+        """The device expression (None for a bare ``.cuda()``), or False when not a device move."""
+        names = self.facts.names
+        if method == "cuda":
+            for arg in call.args:
+                if arg.keyword is None or arg.keyword.value == "device":
+                    return arg.value
+            return None  # the current CUDA device
+        if not call.args or call.args[0].star:
+            return False
+        first = call.args[0]
+        if first.keyword is not None and first.keyword.value != "device":
+            return False
+        if any(a.keyword is None for a in call.args[1:]):
+            return False  # ``.to(device, dtype)``: a cast too; keep to plain transfers
+        if not is_device_like(first.value, names) or names_host(first.value, names):
+            return False
+        return first.value
+
+    def _bound_between(self, path, loop: Loop, name: str) -> bool:  # noqa: ANN001
+        """A comprehension between the call and the loop binds ``name``."""
+        for ancestor, _child in path:
+            if ancestor is loop:
+                return False
+            if isinstance(ancestor, _COMPREHENSIONS):
+                comp = ancestor.for_in
+                while comp is not None:
+                    if target_binds(comp.target, name):
+                        return True
+                    comp = comp.inner_for_in
+        return False
+
+    def _changed_in(self, loop: Loop, key: str) -> bool:
+        cache_key = (id(loop), key)
+        known = self._changed.get(cache_key)
+        if known is None:
+            known = self._changed[cache_key] = _changes(loop, key)
+        return known
+
+    def _hoist(self, node: cst.Call, loop: Loop) -> FixPlan | None:
+        """Move ``name = X.to(device)`` above the loop, when it is a plain statement of its body."""
+        stack = self.context.stack
+        if len(stack) < 5:
+            return None
+        assign, line, block = stack[-2], stack[-3], stack[-4]
+        if not (
+            isinstance(assign, cst.Assign)
+            and assign.value is node
+            and len(assign.targets) == 1
+            and isinstance(assign.targets[0].target, cst.Name)
+            and isinstance(line, cst.SimpleStatementLine)
+            and len(line.body) == 1
+            and block is loop.body
+            and isinstance(block, cst.IndentedBlock)
+        ):
+            return None
+        target = assign.targets[0].target.value
+        others = [s for s in block.body if s is not line]
+        if target_binds(loop.target, target) if isinstance(loop, cst.For) else False:
+            return None
+        if any(binds(s, target) for s in others) or (
+            loop.orelse is not None and binds(loop.orelse, target)
+        ):
+            return None
+        text = self.context.code(assign)
+        comment = line.trailing_whitespace.comment
+        if comment is not None:
+            text = f"{text}  {comment.value}"
+        return FixPlan(
+            "Copy it once, before the loop",
+            Applicability.UNSAFE,
+            (InsertBefore(loop, text), RemoveStatement(line, len(block.body) == 1)),
+        )
