@@ -7,8 +7,10 @@ or :mod:`torchlint.runner` which applies them to files.
 from __future__ import annotations
 
 import ast
+import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,16 +130,47 @@ def rules_for_source(source: str, rules: Sequence[type[Rule]]) -> list[type[Rule
     return [r for r in rules if not r.needles or any(n in source for n in r.needles)]
 
 
+def _python_syntax_error(source: str, path: str) -> Diagnostic | None:
+    """CPython's own message and location, which users know better than the CST parser's."""
+    try:
+        ast.parse(source)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        column = max((exc.offset or 1) - 1, 0)
+        return syntax_error(path, f"SyntaxError: {exc.msg}", line, column)
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    return None
+
+
 def parse(source: str, path: str) -> cst.Module | Diagnostic:
     try:
         return cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
+        friendly = _python_syntax_error(source, path)
+        if friendly is not None:
+            return friendly
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid syntax"
         return syntax_error(path, f"SyntaxError: {message}", exc.raw_line, exc.raw_column)
     except RecursionError:
         return syntax_error(path, "SyntaxError: expression nested too deeply to parse")
     except Exception as exc:  # the parser's own failures become findings, not tracebacks
         return syntax_error(path, f"SyntaxError: cannot parse file ({type(exc).__name__}: {exc})")
+
+
+@contextmanager
+def deep_recursion() -> Iterator[None]:
+    """LibCST's code generation recurses once per nesting level; generated code nests deeply.
+
+    From Python 3.11 pure-Python calls no longer consume the C stack, so a higher limit is safe.
+    """
+    old = sys.getrecursionlimit()
+    if sys.version_info >= (3, 11) and old < 20000:
+        sys.setrecursionlimit(20000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _compiles(source: str) -> bool:
@@ -201,8 +234,14 @@ def lint_source(
         return outcome
     if not reports:
         return outcome
-    with phase("metadata"):
-        diagnostics = _to_diagnostics(reports, context)
+    try:
+        with phase("metadata"), deep_recursion():
+            diagnostics = _to_diagnostics(reports, context)
+    except RecursionError:
+        outcome.internal_errors.append(
+            InternalError(path, "engine", "code nested too deeply to locate its findings")
+        )
+        return outcome
     if apply_suppressions:
         suppressions = parse_suppressions(source)
         diagnostics = [

@@ -57,15 +57,19 @@ def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
-        raise SourceError(
-            f"invalid encoding declaration: {exc.msg}", is_content_problem=True
-        ) from exc
+        if "invalid or missing encoding declaration" not in str(exc.msg):
+            raise SourceError(
+                f"invalid encoding declaration: {exc.msg}", is_content_problem=True
+            ) from exc
+        encoding = "utf-8"  # undecodable first lines: the decode below says where
     try:
         return data.decode(encoding), encoding
     except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
         raise SourceError(
             f"cannot decode as {encoding}: invalid byte {data[exc.start : exc.start + 1]!r} "
-            f"at offset {exc.start}",
+            f"on line {line} (declare the encoding, e.g. `# -*- coding: latin-1 -*-`, "
+            "or convert the file to UTF-8)",
             is_content_problem=True,
         ) from exc
     except LookupError as exc:

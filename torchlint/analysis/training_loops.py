@@ -419,3 +419,34 @@ def steps_directly(loop: Loop, facts: TorchFacts) -> bool:
 
     walk(loop.body, visit)
     return found
+
+
+def accumulation_divisor(test: cst.BaseExpression) -> cst.BaseExpression | None:
+    """``k`` when ``test`` is an accumulation STEP GUARD: ``(i + 1) % k == 0``, ``not step % k``.
+
+    The comparison may be one operand of ``and``/``or`` (``... or is_last_batch``). A literal
+    ``% 1`` (every iteration) and string formatting (``"%d" % n``) are not guards.
+    """
+    if isinstance(test, cst.BooleanOperation):
+        return accumulation_divisor(test.left) or accumulation_divisor(test.right)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        return _modulo_divisor(test.expression)
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        target = test.comparisons[0]
+        if not isinstance(target.operator, cst.Equal):
+            return None
+        for side, other in ((test.left, target.comparator), (target.comparator, test.left)):
+            if isinstance(other, cst.Integer) and other.value == "0":
+                return _modulo_divisor(side)
+    return None
+
+
+def _modulo_divisor(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    if not isinstance(expr, cst.BinaryOperation) or not isinstance(expr.operator, cst.Modulo):
+        return None
+    if isinstance(expr.left, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return None
+    divisor = expr.right
+    if isinstance(divisor, cst.Integer) and divisor.value in ("0", "1"):
+        return None
+    return divisor

@@ -83,19 +83,24 @@ def walk(
     visit: Callable[[cst.CSTNode], Any],
     leave: Callable[[cst.CSTNode], Any] | None = None,
 ) -> None:
-    """Call ``visit`` on every node (pre-order; ``False`` skips the children) and ``leave`` after."""
-    if visit(node) is False:
-        return
-    for name in child_fields(type(node)):
-        value = getattr(node, name)
-        if isinstance(value, cst.CSTNode):
-            walk(value, visit, leave)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                if isinstance(item, cst.CSTNode):
-                    walk(item, visit, leave)
-    if leave is not None:
-        leave(node)
+    """Call ``visit`` on every node (pre-order; ``False`` skips the children) and ``leave`` after.
+
+    Iterative, so generated code nested thousands of levels deep cannot exhaust the stack.
+    """
+    pending: list[tuple[cst.CSTNode, bool]] = [(node, False)]
+    pop, push = pending.pop, pending.append
+    while pending:
+        current, leaving = pop()
+        if leaving:
+            leave(current)  # type: ignore[misc]
+            continue
+        if visit(current) is False:
+            continue
+        if leave is not None:
+            push((current, True))
+        kids = children(current)
+        for index in range(len(kids) - 1, -1, -1):
+            push((kids[index], False))
 
 
 class Walker:

@@ -360,17 +360,29 @@ def run(
     return record
 
 
-def main(args: list[str] | None = None) -> None:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m torchlint.runtime.harness")
-    parser.add_argument("--script", required=True)
-    parser.add_argument("--steps", type=int, required=True)
+    parser.add_argument("--serve", action="store_true",
+                        help="import torch once, then fork one run per job read from stdin")
+    parser.add_argument("--script")
+    parser.add_argument("--steps", type=int)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--out")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--path", default=None, help="sys.path[0] for the script")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(args: list[str] | None = None) -> None:
+    parser = _parser()
     options = parser.parse_args(args)
+    if options.serve:
+        serve()
+        return
+    if not options.script or options.steps is None or not options.out:
+        parser.error("--script, --steps and --out are required")
     script_args = options.script_args
     if script_args[:1] == ["--"]:
         script_args = script_args[1:]
@@ -382,6 +394,80 @@ def main(args: list[str] | None = None) -> None:
     sys.stderr.flush()
     # Leave at once: threads or workers the script left behind must not keep the run alive.
     os._exit(0)
+
+
+# -- fork server: one import of torch for many runs ------------------------------------------------
+
+
+def serve() -> None:
+    """Read jobs (JSON lines) on stdin; fork a run for each; report starts and exits on stdout.
+
+    A job: {"id", "argv", "cwd", "env", "log"}. Replies: {"ready"}, {"started": id, "pid"},
+    {"refused": id, "why"}, {"exit": pid, "code"}. Each run is its own session (process group), so
+    the parent can kill it and everything it started. Forking is refused once CUDA is initialised
+    here (it never is: this process only imports torch).
+    """
+    import select
+
+    def send(message: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(message) + "\n")
+        sys.stdout.flush()
+
+    try:
+        import torch
+    except Exception as exc:
+        send({"error": f"cannot import torch: {exc}"})
+        return
+    send({"ready": True, "torch": torch.__version__})
+    stdin = sys.stdin.fileno()
+    children: set[int] = set()
+    pending = b""
+    while True:
+        readable, _, _ = select.select([stdin], [], [], 0.05)
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                send({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        if not readable:
+            continue
+        chunk = os.read(stdin, 1 << 16)
+        if not chunk:
+            return
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            job = json.loads(line)
+            if torch.cuda.is_initialized():
+                send({"refused": job["id"], "why": "CUDA is initialised in the fork server"})
+                continue
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                _forked_run(job)
+            children.add(pid)
+            send({"started": job["id"], "pid": pid})
+
+
+def _forked_run(job: dict[str, Any]) -> None:
+    try:
+        os.setsid()
+        os.chdir(job["cwd"])
+        os.environ.clear()
+        os.environ.update(job["env"])
+        log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
+        main(job["argv"])
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(70)
 
 
 if __name__ == "__main__":

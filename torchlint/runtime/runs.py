@@ -7,6 +7,7 @@ timeout after which its whole process group is killed.
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -157,21 +158,8 @@ def _tail(path: Path) -> list[str]:
     return text.rstrip("\n").splitlines()[-TAIL_LINES:]
 
 
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        process.kill()
-    process.wait()
-
-
-def start_run(spec: RunSpec, workdir: Path) -> tuple[subprocess.Popen[bytes], Path, Path, float]:
-    """Start the harness for ``spec`` in ``workdir`` (created); see :func:`finish_run`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    out = workdir / "torchlint-result.json"
-    log = workdir / "output.log"
-    command = [
-        spec.python, "-m", "torchlint.runtime.harness",
+def _harness_argv(spec: RunSpec, out: Path) -> list[str]:
+    argv = [
         "--script", str(spec.script.resolve()),
         "--steps", str(spec.steps),
         "--seed", str(spec.seed),
@@ -179,11 +167,162 @@ def start_run(spec: RunSpec, workdir: Path) -> tuple[subprocess.Popen[bytes], Pa
         "--out", str(out),
     ]
     if spec.cpu_threads is not None:
-        command += ["--threads", str(spec.cpu_threads)]
+        argv += ["--threads", str(spec.cpu_threads)]
     if spec.search_path is not None:
-        command += ["--path", str(spec.search_path.resolve())]
+        argv += ["--path", str(spec.search_path.resolve())]
     if spec.args:
-        command += ["--", *spec.args]
+        argv += ["--", *spec.args]
+    return argv
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class ForkServer:
+    """A harness process that imported torch once and forks one run per job (POSIX only).
+
+    Importing torch takes seconds; a verification makes two to four runs, a test suite dozens.
+    Every forked run still gets its own working directory, environment, seeds and session.
+    """
+
+    def __init__(self, python: str, seed: int, cpu_threads: int | None, timeout: float) -> None:
+        spec = RunSpec(script=Path("-"), device="cpu", steps=0, seed=seed, python=python,
+                       cpu_threads=cpu_threads)
+        env = child_environment(spec)
+        env.pop("CUDA_VISIBLE_DEVICES", None)  # each run sets its own
+        if "CUDA_VISIBLE_DEVICES" in os.environ:
+            env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        self.process = subprocess.Popen(
+            [python, "-m", "torchlint.runtime.harness", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        self.buffer = b""
+        self.exits: dict[int, int] = {}
+        self.jobs = 0
+        ready = self._read(timeout)
+        if not ready or not ready.get("ready"):
+            self.close()
+            raise OSError("the fork server did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None when none came in ``timeout`` seconds or the server died."""
+        import select
+
+        deadline = time.monotonic() + timeout
+        stdout = self.process.stdout
+        assert stdout is not None
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            readable, _, _ = select.select([stdout.fileno()], [], [], left)
+            if not readable:
+                return None
+            chunk = os.read(stdout.fileno(), 1 << 16)
+            if not chunk:
+                return None
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        message = json.loads(line)
+        if "exit" in message:
+            self.exits[message["exit"]] = message["code"]
+        return message
+
+    def run(self, spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, float]:
+        """Run one job; ("done" | "timeout", seconds). Raises OSError when the server fails."""
+        self.jobs += 1
+        job = {
+            "id": self.jobs,
+            "argv": _harness_argv(spec, out),
+            "cwd": str(workdir),
+            "env": child_environment(spec),
+            "log": str(log),
+        }
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write((json.dumps(job) + "\n").encode())
+            self.process.stdin.flush()
+        except OSError as exc:
+            raise OSError("the fork server is gone") from exc
+        pid = None
+        while pid is None:
+            message = self._read(30.0)
+            if message is None:
+                raise OSError("the fork server stopped answering")
+            if message.get("refused") == job["id"]:
+                raise OSError(message.get("why", "refused"))
+            if message.get("started") == job["id"]:
+                pid = message["pid"]
+        started = time.monotonic()
+        while pid not in self.exits:
+            left = spec.timeout - (time.monotonic() - started)
+            if left <= 0:
+                _kill_group(pid)
+                while pid not in self.exits and self._read(10.0) is not None:
+                    pass
+                return "timeout", time.monotonic() - started
+            if self._read(left) is None and not self.alive:
+                _kill_group(pid)
+                raise OSError("the fork server died")
+        return "done", time.monotonic() - started
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            try:
+                self.process.stdin.close()
+            except OSError:
+                pass
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            _kill_group(self.process.pid)
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+_SERVERS: dict[tuple[str, int, int | None], ForkServer] = {}
+
+
+def _server_for(spec: RunSpec) -> ForkServer | None:
+    """The shared fork server for this interpreter, seed and thread count (None: spawn instead)."""
+    if os.name != "posix" or os.environ.get("TORCHLINT_VERIFY_NO_FORK"):
+        return None
+    key = (spec.python, spec.seed, spec.cpu_threads)
+    server = _SERVERS.get(key)
+    if server is not None and server.alive:
+        return server
+    try:
+        server = ForkServer(spec.python, spec.seed, spec.cpu_threads, max(spec.timeout, 60.0))
+    except OSError:
+        return None
+    if not _SERVERS:
+        atexit.register(shutdown_servers)
+    _SERVERS[key] = server
+    return server
+
+
+def shutdown_servers() -> None:
+    while _SERVERS:
+        _, server = _SERVERS.popitem()
+        server.close()
+
+
+def _spawn(spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, float]:
+    command = [spec.python, "-m", "torchlint.runtime.harness", *_harness_argv(spec, out)]
+    started = time.monotonic()
     with log.open("wb") as handle:
         process = subprocess.Popen(
             command,
@@ -192,27 +331,40 @@ def start_run(spec: RunSpec, workdir: Path) -> tuple[subprocess.Popen[bytes], Pa
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # one process group: a timeout kills workers too
+            start_new_session=True,  # one process group: a timeout kills its workers too
         )
-    return process, out, log, time.monotonic()
-
-
-def finish_run(
-    spec: RunSpec, process: subprocess.Popen[bytes], out: Path, log: Path, started: float
-) -> RunOutcome:
-    remaining = max(0.0, spec.timeout - (time.monotonic() - started))
     try:
-        process.wait(timeout=remaining)
+        process.wait(timeout=spec.timeout)
     except subprocess.TimeoutExpired:
-        _kill(process)
-        return RunOutcome(status="timeout", device=spec.device,
-                          seconds=time.monotonic() - started, output_tail=_tail(log))
-    seconds = time.monotonic() - started
+        _kill_group(process.pid)
+        process.wait()
+        return "timeout", time.monotonic() - started
+    return "done", time.monotonic() - started
+
+
+def run_script(spec: RunSpec, workdir: Path) -> RunOutcome:
+    """Run ``spec`` in ``workdir`` (created) and read back what the harness recorded."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    out = workdir / "torchlint-result.json"
+    log = workdir / "output.log"
+    server = _server_for(spec)
+    how = None
+    if server is not None:
+        try:
+            how, seconds = server.run(spec, workdir, out, log)
+        except OSError:
+            server.close()
+            how = None
+    if how is None:
+        how, seconds = _spawn(spec, workdir, out, log)
+    if how == "timeout":
+        return RunOutcome(status="timeout", device=spec.device, seconds=seconds,
+                          output_tail=_tail(log))
     try:
         record = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = _tail(log)
-        message = tail[-1] if tail else f"the harness exited with status {process.returncode}"
+        message = tail[-1] if tail else "the harness exited without a result"
         return RunOutcome(status="harness-error", device=spec.device, seconds=seconds,
                           error={"type": "HarnessError", "message": message, "traceback": tail},
                           output_tail=tail)
@@ -241,7 +393,3 @@ def outcome_from_record(
         torch_version=record.get("torch"),
         output_tail=tail,
     )
-
-
-def run_script(spec: RunSpec, workdir: Path) -> RunOutcome:
-    return finish_run(spec, *start_run(spec, workdir))
