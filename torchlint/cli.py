@@ -401,6 +401,31 @@ _ = Applicability  # re-exported for plug-in authors' convenience
 
 # Commands defined in their own modules register here (one line each).
 # -- command registrations --
+from torchlint.lsp_cli import lsp_command  # noqa: E402
+
+main.add_command(lsp_command)
+from torchlint.runtime.command import verify_command  # noqa: E402
+
+main.add_command(verify_command)
+
+
+def run_cli() -> None:
+    """The console entry point: no traceback ever reaches a user (TORCHLINT_DEBUG=1 shows it)."""
+    try:
+        main()
+    except KeyboardInterrupt:
+        click.echo("torchlint: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("TORCHLINT_DEBUG"):
+            raise
+        click.echo(
+            f"torchlint: error: internal error: {type(exc).__name__}: {exc} "
+            "(set TORCHLINT_DEBUG=1 for the traceback; please report this)",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
+
 
 if __name__ == "__main__":
-    main()
+    run_cli()

@@ -125,9 +125,14 @@ class Settings:
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:16]
 
 
+def real_path(path: Path) -> Path:
+    """The canonical path; unlike ``Path.resolve`` it never raises on a symlink loop."""
+    return Path(os.path.realpath(path))
+
+
 def _relative(path: Path, root: Path) -> str:
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return real_path(path).relative_to(real_path(root)).as_posix()
     except ValueError:
         return path.as_posix()
 
@@ -259,13 +264,20 @@ def load_settings(path: Path) -> Settings:
     return settings_from_table(table, path)
 
 
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # an unreadable directory holds no config we can use
+        return False
+
+
 def find_config(directory: Path) -> Path | None:
     """The nearest config file at or above ``directory`` that configures torchlint."""
-    current = directory.resolve()
+    current = real_path(directory)
     while True:
         for name in CONFIG_FILES:
             candidate = current / name
-            if candidate.is_file():
+            if _is_file(candidate):
                 if name != "pyproject.toml":
                     return candidate
                 try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pathspec
 
-from torchlint.config import Settings
+from torchlint.config import Settings, real_path
 
 PYTHON_SUFFIXES = (".py", ".pyi")
 
@@ -22,6 +22,20 @@ class Discovery:
 
 def _spec(patterns: Iterable[str]) -> pathspec.PathSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # a directory we may not look into holds no ignore file we can use
+        return False
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
 
 
 class _Excluder:
@@ -42,7 +56,7 @@ class _Excluder:
         settings = self.settings_for(path if is_dir else path.parent)
         spec = self._excludes(settings)
         try:
-            relative = path.resolve().relative_to(settings.root.resolve()).as_posix()
+            relative = real_path(path).relative_to(real_path(settings.root)).as_posix()
         except ValueError:
             relative = path.name
         if is_dir:
@@ -53,7 +67,7 @@ class _Excluder:
         if directory not in self._gitignores:
             candidate = directory / ".gitignore"
             spec = None
-            if candidate.is_file():
+            if _is_file(candidate):
                 try:
                     spec = _spec(
                         candidate.read_text(encoding="utf-8", errors="replace").splitlines()
@@ -64,14 +78,14 @@ class _Excluder:
         return self._gitignores[directory]
 
     def by_gitignore(self, path: Path, is_dir: bool) -> bool:
-        path = path.resolve()
+        path = real_path(path)
         for directory in path.parents:
             spec = self._gitignore(directory)
             if spec is not None:
                 relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
                 if spec.match_file(relative):
                     return True
-            if (directory / ".git").exists():
+            if _exists(directory / ".git"):
                 break  # .gitignore files above the repository do not apply
         return False
 
@@ -91,7 +105,7 @@ def discover(
     seen: set[Path] = set()
 
     def add(path: Path) -> None:
-        key = path.resolve()
+        key = real_path(path)
         if key not in seen:
             seen.add(key)
             result.files.append(path)

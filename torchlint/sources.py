@@ -78,7 +78,11 @@ def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
 
 def read_source(path: Path, max_bytes: int = MAX_FILE_BYTES) -> SourceFile:
     try:
-        size = path.stat().st_size
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            # A FIFO or device named *.py would block or never end: never open it.
+            raise SourceError("not a regular file")
+        size = info.st_size
         if size > max_bytes:
             raise SourceError(
                 f"skipped: file is {size / 1024 / 1024:.1f} MiB, over the "

@@ -101,3 +101,63 @@ class Bindings(Walker):
                 if callee is not None:
                     out.add(callee)
         return out
+
+
+def scope_bindings(scope: cst.CSTNode, name: str) -> list[cst.BaseExpression | None]:
+    """What the local ``name`` is bound to inside one function (or module) body.
+
+    Nested ``def``/``class``/``lambda`` bodies are other scopes and are skipped. Each binding gives
+    its value, or None where the value is unknown (loop targets, unpacking, ``+=``, imports).
+    """
+    from torchlint.analysis.walk import walk
+
+    out: list[cst.BaseExpression | None] = []
+    body = scope.body if isinstance(scope, (cst.FunctionDef, cst.ClassDef)) else scope
+
+    def bind(target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if isinstance(target, cst.Name):
+            if target.value == name:
+                out.append(value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                bind(element.value, None)
+        elif isinstance(target, cst.StarredElement):
+            bind(target.value, None)
+
+    def visit(node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            if node.name.value == name:
+                out.append(None)
+            return False
+        if isinstance(node, cst.Lambda):
+            return False
+        if isinstance(node, cst.Assign):
+            for target in node.targets:
+                bind(target.target, node.value)
+        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+            bind(node.target, node.value)
+        elif isinstance(node, cst.AugAssign):
+            bind(node.target, None)
+        elif isinstance(node, cst.NamedExpr):
+            bind(node.target, node.value)
+        elif isinstance(node, cst.For):
+            bind(node.target, None)
+        elif isinstance(node, (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)):
+            return False  # comprehension variables live in their own scope
+        elif isinstance(node, cst.WithItem) and node.asname is not None:
+            bind(node.asname.name, node.item)
+        elif isinstance(node, (cst.Import, cst.ImportFrom)) and not isinstance(
+            getattr(node, "names", None), cst.ImportStar
+        ):
+            for alias in node.names:  # type: ignore[union-attr]
+                local = alias.asname.name if alias.asname is not None else alias.name
+                while isinstance(local, cst.Attribute) and isinstance(node, cst.Import):
+                    local = local.value
+                if isinstance(local, cst.Attribute):
+                    local = local.attr
+                if isinstance(local, cst.Name) and local.value == name:
+                    out.append(None)
+        return True
+
+    walk(body, visit)
+    return out

@@ -318,7 +318,7 @@ def is_step_guard(test: cst.BaseExpression, counters: set[str]) -> bool:
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 # ``FileContext.path_up()``: (ancestor, its child on the way down to the node), nearest first.
-Path = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+AncestorPath = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 
 @dataclass(frozen=True)
@@ -338,7 +338,7 @@ def _runs_per_iteration(loop: Loop, child: cst.CSTNode) -> bool:
     return isinstance(loop, cst.While) and child is loop.test
 
 
-def _scope_segment(path: Path) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
+def _scope_segment(path: AncestorPath) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
     """The part of ``path`` inside the node's own function (or module)."""
     out = []
     for ancestor, child in path:
@@ -348,7 +348,7 @@ def _scope_segment(path: Path) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
     return out
 
 
-def enclosing_loops(path: Path) -> list[EnclosingLoop]:
+def enclosing_loops(path: AncestorPath) -> list[EnclosingLoop]:
     """The ``for``/``while`` loops whose every iteration runs the node, nearest first.
 
     The walk stops at ``def``/``class``/``lambda``. A loop's iterable and its ``else`` clause run
@@ -371,7 +371,7 @@ def enclosing_loops(path: Path) -> list[EnclosingLoop]:
     return out
 
 
-def training_loop_of(path: Path, facts: TorchFacts) -> EnclosingLoop | None:
+def training_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
     """The TRAINING LOOP a node runs in: the nearest enclosing loop that is one."""
     for entry in enclosing_loops(path):
         if facts.loop(entry.loop).is_training_loop:
@@ -379,7 +379,7 @@ def training_loop_of(path: Path, facts: TorchFacts) -> EnclosingLoop | None:
     return None
 
 
-def per_iteration_training_loop(path: Path, facts: TorchFacts) -> EnclosingLoop | None:
+def per_iteration_training_loop(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
     """The TRAINING LOOP that runs a node on every iteration, as the innermost loop decides.
 
     The innermost enclosing loop without a BACKWARD (an evaluation loop, even one nested in an

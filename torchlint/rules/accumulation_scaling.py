@@ -40,6 +40,14 @@ _MODEL = re.compile(r"^_*(model|net|network|module|\w+_model|\w+_net|model_\w+)$
 _GRAD_RESCALE = re.compile(r"scale_grad|rescale|normali[sz]e_grad", re.I)
 
 
+def _is_name(expr: cst.BaseExpression, name: str) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == name
+
+
+def _scaling_op(operator: cst.BaseAugOp) -> bool:
+    return isinstance(operator, (cst.DivideAssign, cst.MultiplyAssign, cst.FloorDivideAssign))
+
+
 class _LoopScan:
     """BACKWARDs and gradient clearing in a loop body, each marked guarded or not."""
 
@@ -181,9 +189,16 @@ class AccumulationLossNotScaled(Rule):
                 fix=FixPlan(
                     f"Divide the loss by `{k}` before `backward()`",
                     Applicability.DISPLAY_ONLY,
-                    (Replace(loss, f"({shown} / {k})"),),
+                    (Replace(loss, self._divided(call, loss, shown, k)),),
                 ),
             )
+
+    @staticmethod
+    def _divided(call: cst.Call, loss: cst.BaseExpression, shown: str, k: str) -> str:
+        """``(loss / k)`` as a receiver of ``.backward()``; ``loss / k`` as an argument."""
+        if receiver(call) is loss:
+            return f"({shown} / {k})"
+        return f"{shown} / {k}"
 
     # -- the guard ------------------------------------------------------------------------------
     def _guard(self, path: list, loop: cst.CSTNode) -> tuple[cst.If | None, cst.BaseExpression | None]:
@@ -242,21 +257,21 @@ class AccumulationLossNotScaled(Rule):
         if divisor_names & _names_in(expr):
             return False  # the accumulation count takes part in the loss
         if isinstance(expr, cst.BinaryOperation):
-            if isinstance(expr.operator, (cst.Divide, cst.Multiply, cst.FloorDivide)):
-                return False
             if isinstance(expr.operator, (cst.Add, cst.Subtract)):
-                left = self._unscaled(expr.left, path, divisor_names, depth + 1)
-                right = self._unscaled(expr.right, path, divisor_names, depth + 1)
+                left = self._term(expr.left, path, divisor_names, depth + 1)
+                right = self._term(expr.right, path, divisor_names, depth + 1)
                 if left is False or right is False:
                     return False
                 return True if left and right else None
+            if isinstance(expr.operator, (cst.Divide, cst.Multiply, cst.FloorDivide)):
+                return False  # ``loss / k``, ``loss * (1 / k)``
             return None
         if isinstance(expr, cst.UnaryOperation):
             return self._unscaled(expr.expression, path, divisor_names, depth + 1)
         if isinstance(expr, cst.Name):
             found = reaching_assignment(path, expr.value)
             if found is None:
-                return None
+                return self._assigned_in_loop(expr.value, path, divisor_names, depth)
             sub_path = [(found.statement, found.value), *found.path]
             return self._unscaled(found.value, sub_path, divisor_names, depth + 1)
         if isinstance(expr, (cst.Integer, cst.Float)):
@@ -267,9 +282,10 @@ class AccumulationLossNotScaled(Rule):
             if isinstance(base, cst.Name):
                 found = reaching_assignment(path, base.value)
                 if found is not None and isinstance(found.value, cst.Call):
-                    return self._origin(found.value)
+                    sub_path = [(found.statement, found.value), *found.path]
+                    return self._origin(found.value, sub_path, divisor_names, depth + 1)
             if isinstance(base, cst.Call):
-                return self._origin(base)
+                return self._origin(base, path, divisor_names, depth + 1)
             return None
         if isinstance(expr, cst.Call):
             method = call_attr(expr)
@@ -282,11 +298,60 @@ class AccumulationLossNotScaled(Rule):
                 recv = receiver(expr)
                 assert recv is not None
                 return self._unscaled(recv, path, divisor_names, depth + 1)
-            return self._origin(expr)
+            return self._origin(expr, path, divisor_names, depth + 1)
         return None
 
-    def _origin(self, call: cst.Call) -> bool | None:
-        """A loss computed by a known loss function or a model: unscaled. Anything else: unknown."""
+    def _term(
+        self, expr: cst.BaseExpression, path: list, divisor_names: set[str], depth: int
+    ) -> bool | None:
+        """One term of a sum of losses: ``0.1 * reg`` is a weighted term, not a rescaled loss."""
+        if isinstance(expr, cst.BinaryOperation) and isinstance(
+            expr.operator, (cst.Multiply, cst.Divide)
+        ):
+            number = (cst.Integer, cst.Float)
+            if isinstance(expr.right, number):
+                return self._unscaled(expr.left, path, divisor_names, depth)
+            if isinstance(expr.left, number) and isinstance(expr.operator, cst.Multiply):
+                return self._unscaled(expr.right, path, divisor_names, depth)
+        return self._unscaled(expr, path, divisor_names, depth)
+
+    def _assigned_in_loop(
+        self, name: str, path: list, divisor_names: set[str], depth: int
+    ) -> bool | None:
+        """When straight-line flow cannot tell: every binding of ``name`` in the loop body."""
+        loop = next((a for a, _c in path if isinstance(a, (cst.For, cst.While))), None)
+        if loop is None:
+            return None
+        verdicts: list[bool | None] = []
+
+        def collect(node: cst.CSTNode) -> None:
+            if isinstance(node, _SCOPES):
+                return
+            if isinstance(node, cst.AugAssign) and _is_name(node.target, name):
+                verdicts.append(False if _scaling_op(node.operator) else None)
+            elif isinstance(node, cst.Assign):
+                for target in node.targets:
+                    if _is_name(target.target, name):
+                        verdicts.append(self._unscaled(node.value, [], divisor_names, depth + 1))
+                    elif not isinstance(target.target, (cst.Name, cst.Attribute, cst.Subscript)):
+                        verdicts.append(None)  # unpacking: cannot tell which value
+            elif isinstance(node, (cst.For, cst.WithItem, cst.NamedExpr)) and name in _names_in(
+                getattr(node, "target", None) or getattr(node, "asname", None) or node
+            ):
+                verdicts.append(None)
+            for child in children(node):
+                collect(child)
+
+        collect(loop.body)
+        if not verdicts or False in verdicts:
+            return False if False in verdicts else None
+        return True if all(verdicts) else None
+
+    def _origin(
+        self, call: cst.Call, path: list, divisor_names: set[str], depth: int
+    ) -> bool | None:
+        """A loss computed by a known loss function or a model: unscaled; a tensor method
+        (``out.pow(2)``) is as scaled as its receiver. Anything else: unknown."""
         qualified = self.context.qualified_name(call.func)
         if qualified is not None:
             if qualified.startswith("torch.nn.functional.") or qualified.startswith("torch."):
@@ -301,6 +366,12 @@ class AccumulationLossNotScaled(Rule):
         name = last_component(key)
         if _CRITERION.match(name) or _MODEL.match(name):
             return True
+        func = call.func
+        if isinstance(func, cst.Attribute) and not isinstance(func.value, cst.Name | cst.Attribute):
+            return self._unscaled(func.value, path, divisor_names, depth + 1)
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            if func.value.value != "self":
+                return self._unscaled(func.value, path, divisor_names, depth + 1)
         return None
 
 

@@ -20,6 +20,7 @@ This is the only module of torchlint that imports torch, and only when run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import os
@@ -34,7 +35,11 @@ from collections import Counter
 from typing import Any
 
 SYNC_WARNING = "called a synchronizing CUDA operation"
-TRACEBACK_LINES = 12
+# Imported by the fork server before it forks: the first optimizer a script builds imports
+# torch._dynamo, which alone takes seconds.
+PRELOAD = ("torch._dynamo", "torch.optim", "torch.utils.data", "torch.nn.functional")
+USER_FRAMES = 3  # a crash shows the script's last frames, the innermost frame and the message
+MESSAGE_LINES = 6
 
 # Messages that mean "this script needs a CUDA device" when none is visible.
 _NEEDS_CUDA = re.compile(
@@ -264,24 +269,45 @@ def _seed(torch: Any, seed: int) -> None:
     torch.manual_seed(seed)  # seeds every CUDA device too
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        # What torch.use_deterministic_algorithms does, minus importing torch._inductor (seconds).
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
+    except Exception:  # pragma: no cover - a torch without the private entry point
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _error(exc: BaseException, script: str) -> dict[str, Any]:
+    """The exception as a user wants to see it: their own frames, the innermost one, the message."""
     summary = traceback.TracebackException.from_exception(exc)
     frames = list(summary.stack)
     script_path = os.path.abspath(script)
     for index, frame in enumerate(frames):
         if os.path.abspath(frame.filename) == script_path:
-            frames = frames[index:]
+            frames = frames[index:]  # drop the harness and runpy frames above the script
             break
-    summary.stack = traceback.StackSummary.from_list(frames)
-    lines = "".join(summary.format()).rstrip("\n").splitlines()
+    library = tuple(
+        os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+        for m in (traceback, *(sys.modules[n] for n in ("torch",) if n in sys.modules))
+    )
+    user = [i for i, f in enumerate(frames) if not os.path.abspath(f.filename).startswith(library)]
+    keep = sorted(set(user[-USER_FRAMES:]) | ({len(frames) - 1} if frames else set()))
+    lines = ["Traceback (most recent call last):"] if keep else []
+    previous = -1
+    for index in keep:
+        if index != previous + 1 and previous >= 0 or (previous < 0 and index > 0):
+            lines.append("  ...")
+        lines.extend(
+            "".join(traceback.StackSummary.from_list([frames[index]]).format())
+            .rstrip("\n").splitlines()
+        )
+        previous = index
+    message_lines = "".join(summary.format_exception_only()).rstrip("\n").splitlines()
+    lines.extend(message_lines[:MESSAGE_LINES])
     message = f"{type(exc).__name__}: {exc}".strip()
     return {
         "type": type(exc).__name__,
-        "message": message.splitlines()[0] if message else type(exc).__name__,
-        "traceback": lines[-TRACEBACK_LINES:],
+        "message": message.splitlines()[0].strip() if message else type(exc).__name__,
+        "traceback": lines,
     }
 
 
@@ -418,6 +444,11 @@ def serve() -> None:
     except Exception as exc:
         send({"error": f"cannot import torch: {exc}"})
         return
+    for name in PRELOAD:  # what nearly every training script pays for on first use
+        try:
+            importlib.import_module(name)
+        except Exception:
+            pass
     send({"ready": True, "torch": torch.__version__})
     stdin = sys.stdin.fileno()
     children: set[int] = set()

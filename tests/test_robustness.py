@@ -1,0 +1,189 @@
+"""Bad input gets a clear, located message; the run goes on with the other files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_cli import BAD
+from test_plugins import PLUGIN_PATH
+
+GOOD_FINDING = ("bad.py", "TL201")
+
+
+def torchlint(*args: str, cwd: Path, unprivileged: bool = False,
+              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "torchlint", *args]
+    if unprivileged and os.geteuid() == 0:
+        # Root reads any file; drop to `nobody` so permissions mean what they say.
+        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env=env)
+
+
+def findings(proc: subprocess.CompletedProcess[str]) -> set[tuple[str, str]]:
+    return {(Path(d["filename"]).name, d["code"]) for d in json.loads(proc.stdout)}
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "bad.py").write_text(BAD)
+    return tmp_path
+
+
+def check_one(tree: Path, name: str, content: bytes) -> subprocess.CompletedProcess[str]:
+    (tree / name).write_bytes(content)
+    proc = torchlint("--output-format", "json", ".", cwd=tree)
+    assert "Traceback" not in proc.stderr
+    assert GOOD_FINDING in findings(proc), "the other file's finding must still be reported"
+    return proc
+
+
+def syntax_message(proc: subprocess.CompletedProcess[str], name: str) -> dict:
+    [item] = [d for d in json.loads(proc.stdout) if Path(d["filename"]).name == name]
+    assert item["code"] == "TL000" and item["name"] == "syntax-error"
+    return item
+
+
+def test_syntax_error(tree: Path) -> None:
+    proc = check_one(tree, "broken.py", b"import torch\n\ndef f(:\n    pass\n")
+    assert proc.returncode == 1
+    item = syntax_message(proc, "broken.py")
+    assert item["location"]["row"] == 3
+    assert item["message"].startswith("SyntaxError:")
+
+
+def test_python2_code(tree: Path) -> None:
+    proc = check_one(tree, "old.py", b'import torch\nprint "loss", loss\n')
+    item = syntax_message(proc, "old.py")
+    assert item["location"]["row"] == 2
+    assert "Missing parentheses in call to 'print'" in item["message"]
+
+
+def test_null_bytes(tree: Path) -> None:
+    proc = check_one(tree, "nul.py", b"import torch\x00\n")
+    assert "null bytes" in syntax_message(proc, "nul.py")["message"]
+
+
+def test_binary_file_named_py(tree: Path) -> None:
+    proc = check_one(tree, "blob.py", bytes(range(256)) * 64)
+    assert "binary file" in syntax_message(proc, "blob.py")["message"]
+
+
+def test_undecodable_bytes(tree: Path) -> None:
+    proc = check_one(tree, "latin.py", b'import torch\nname = "caf\xe9"\n')
+    message = syntax_message(proc, "latin.py")["message"]
+    assert "cannot decode as utf-8" in message and "line 2" in message
+
+
+def test_wrong_coding_cookie(tree: Path) -> None:
+    proc = check_one(tree, "cookie.py", b"# -*- coding: klingon -*-\nimport torch\n")
+    assert "unknown encoding: klingon" in syntax_message(proc, "cookie.py")["message"]
+
+
+def test_cookie_that_does_not_match_the_bytes(tree: Path) -> None:
+    proc = check_one(tree, "ascii.py", "# coding: ascii\nname = 'café'\n".encode())
+    assert "cannot decode as ascii" in syntax_message(proc, "ascii.py")["message"]
+
+
+def test_empty_file(tree: Path) -> None:
+    proc = check_one(tree, "empty.py", b"")
+    assert proc.returncode == 1
+    assert {n for n, _ in findings(proc)} == {"bad.py"}
+
+
+def test_fifo_named_py_does_not_hang(tree: Path) -> None:
+    os.mkfifo(tree / "pipe.py")
+    proc = torchlint("--output-format", "json", ".", cwd=tree)
+    assert proc.returncode == 2
+    assert "pipe.py: not a regular file" in proc.stderr
+    assert GOOD_FINDING in findings(proc)
+
+
+def test_fifty_thousand_line_file(tree: Path) -> None:
+    body = "".join(
+        f"def f{i}(x):\n    y = x * {i}\n    return {'torch.load(y)' if i % 100 == 0 else 'y'}\n\n"
+        for i in range(12500)
+    )
+    source = "import torch\n" + body
+    assert source.count("\n") > 50000
+    proc = check_one(tree, "generated.py", source.encode())
+    rows = [d["location"]["row"] for d in json.loads(proc.stdout)
+            if d["filename"].endswith("generated.py")]
+    assert len(rows) == 125 and rows[-1] == 2 + 4 * 12400 + 2
+
+
+def test_deeply_nested_expressions(tree: Path) -> None:
+    nested = "import torch\nx = " + "(" * 1000 + "torch.load(p)" + ")" * 1000 + "\n"
+    unary = "import torch\ny = " + "-" * 3000 + "torch.load(p)\n"
+    (tree / "unary.py").write_text(unary)
+    proc = check_one(tree, "nested.py", nested.encode())
+    names = {n for n, code in findings(proc) if code == "TL201"}
+    assert {"nested.py", "unary.py", "bad.py"} <= names
+    assert proc.returncode == 1
+
+
+def test_symlink_loops(tree: Path) -> None:
+    (tree / "loop_a.py").symlink_to(tree / "loop_b.py")
+    (tree / "loop_b.py").symlink_to(tree / "loop_a.py")
+    (tree / "sub").mkdir()
+    (tree / "sub" / "again").symlink_to(tree, target_is_directory=True)
+    proc = torchlint("--output-format", "json", ".", cwd=tree)
+    assert proc.returncode == 2
+    assert "loop_a.py: Too many levels of symbolic links" in proc.stderr
+    assert GOOD_FINDING in findings(proc)
+
+
+def test_unreadable_file_and_directory(tree: Path) -> None:
+    (tree / "secret.py").write_text(BAD)
+    (tree / "locked").mkdir()
+    (tree / "locked" / "inside.py").write_text(BAD)
+    tree.chmod(0o755)
+    (tree / "bad.py").chmod(0o644)
+    (tree / "secret.py").chmod(0o000)
+    (tree / "locked").chmod(0o000)
+    shutil.rmtree(tree / ".torchlint_cache", ignore_errors=True)
+    try:
+        proc = torchlint("--no-cache", "--output-format", "json", ".", cwd=tree,
+                         unprivileged=True)
+    finally:
+        (tree / "locked").chmod(0o755)
+        (tree / "secret.py").chmod(0o644)
+    assert proc.returncode == 2, proc.stderr
+    assert "secret.py: permission denied" in proc.stderr
+    assert "locked: Permission denied" in proc.stderr
+    assert findings(proc) == {GOOD_FINDING}
+
+
+def test_path_that_does_not_exist(tree: Path) -> None:
+    proc = torchlint("--output-format", "json", "missing.py", "bad.py", cwd=tree)
+    assert proc.returncode == 2
+    assert "missing.py: no such file or directory" in proc.stderr
+    assert findings(proc) == {GOOD_FINDING}
+
+
+def test_directory_as_stdin_filename(tree: Path) -> None:
+    (tree / "pkg").mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchlint", "-", "--stdin-filename", "pkg"],
+        cwd=tree, input=BAD, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "--stdin-filename pkg is a directory" in proc.stderr
+
+
+def test_crashing_rule_is_an_internal_error_and_others_still_report(tree: Path) -> None:
+    (tree / "crash.py").write_text("import torch\nCRASH_HERE = torch.load(p)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_PATH), *sys.path])}
+    proc = torchlint("--output-format", "json", ".", cwd=tree, env=env)
+    assert proc.returncode == 2
+    assert ("internal error in rule XPL002 on crash.py: ZeroDivisionError: "
+            "this rule is broken on purpose") in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert {("crash.py", "TL201"), GOOD_FINDING} <= findings(proc)

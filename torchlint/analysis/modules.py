@@ -1,0 +1,139 @@
+"""Module-likeness: whether an expression evaluates to a ``torch.nn.Module``, on positive evidence.
+
+Several tensor methods share their name with a module method (``.to()``, ``.cuda()``,
+``.float()``, ``.half()``...), and the two behave differently: a module converts itself in place
+and returns itself, a tensor returns a converted copy. Rules that care (discarded results,
+``require_grad`` typos) ask this module first. An expression is MODULE-LIKE when it is
+
+- a call of a ``torch.nn`` class other than ``Parameter`` (``nn.Linear(...)``, ``nn.Sequential(...)``,
+  ``nn.CrossEntropyLoss()``, ``DistributedDataParallel(model)``), a ``torchvision.models`` factory, a
+  ``transformers`` ``*.from_pretrained(...)`` of a model class, or a MODULE CLASS of the file;
+- ``m.to(...)`` / ``m.cuda()`` / ``m.train()`` / ``m.eval()`` / ``m.half()``... or
+  ``torch.compile(m)`` of a module-like ``m``;
+- a local name whose reaching assignment is module-like;
+- ``self.x`` every binding of which in the file is module-like;
+- a name or attribute conventionally holding a module: ``model``, ``net``, ``self.model``,
+  ``encoder``, ``backbone``, ``criterion``, ``netG``, ``*_model``, ``teacher``...;
+- ``self`` inside a MODULE CLASS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.dataflow import reaching_assignment
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
+
+PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+
+MODULE_NAME = re.compile(
+    r"^_*(model|models|net|network|module|encoder|decoder|backbone|generator|discriminator|"
+    r"classifier|teacher|student|critic|actor|policy|unet|vae|autoencoder|criterion|"
+    r"loss_fn|loss_func|loss_function|lossfn|net[GD]|model[GD]|"
+    r"\w+_(model|net|network|module|encoder|decoder|backbone|criterion)|"
+    r"(model|net)_\w+)$",
+    re.IGNORECASE,
+)
+# Module methods that return the module itself.
+MODULE_SELF_METHODS = frozenset(
+    {
+        "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
+        "requires_grad_", "to_empty", "xpu", "mps", "type", "share_memory", "apply",
+    }
+)
+_NOT_MODULES = frozenset(
+    {"torch.nn.Parameter", "torch.nn.parameter.Parameter", "torch.nn.Buffer", "torch.nn.Module"}
+)
+_MAX_DEPTH = 4
+
+
+def is_module_constructor(qualified: str) -> bool:
+    """``torch.nn.Linear``, ``torch.nn.parallel.DistributedDataParallel``, ``torchvision.models.x``."""
+    if qualified in _NOT_MODULES:
+        return False
+    if qualified.startswith("torch.nn.") and not qualified.startswith(
+        ("torch.nn.functional.", "torch.nn.init.", "torch.nn.utils.")
+    ):
+        return qualified.rsplit(".", 1)[-1][:1].isupper()
+    if qualified.startswith("torchvision.models."):
+        tail = qualified.rsplit(".", 1)[-1]
+        if tail in ("get_weight", "get_model_weights", "list_models", "get_model_builder"):
+            return False
+        return not tail.endswith("Weights") and not tail.startswith("_")
+    if qualified.startswith("transformers.") and qualified.endswith(".from_pretrained"):
+        owner = qualified.rsplit(".", 2)[-2]
+        return owner.startswith(("AutoModel", "TFAutoModel")) or "Model" in owner or owner.endswith(
+            ("ForCausalLM", "ForSequenceClassification", "ForMaskedLM")
+        )
+    return False
+
+
+def is_module_like(
+    expr: cst.BaseExpression,
+    facts: TorchFacts,
+    *,
+    path: PathUp | None = None,
+    _depth: int = 0,
+) -> bool:
+    """Whether ``expr`` is an ``nn.Module`` on positive evidence (see the module docstring).
+
+    ``path`` is the ancestors of ``expr`` (``FileContext.path_up()`` shape), used to follow a local
+    name to its reaching assignment and to tell whether ``self`` belongs to a module class.
+    """
+    if _depth > _MAX_DEPTH:
+        return False
+    if isinstance(expr, cst.Call):
+        return _module_call(expr, facts, path, _depth)
+    if isinstance(expr, cst.Name):
+        if expr.value == "self":
+            return path is not None and _self_is_module(path, facts)
+        if MODULE_NAME.match(expr.value):
+            return True
+        if path is None:
+            return False
+        found = reaching_assignment(path, expr.value)
+        if found is None:
+            return False
+        return is_module_like(
+            found.value, facts, path=[(found.statement, found.value), *found.path], _depth=_depth + 1
+        )
+    if isinstance(expr, cst.Attribute):
+        key = binding_key(expr)
+        if key is None:
+            return False
+        if MODULE_NAME.match(last_component(key)):
+            return True
+        values = facts.bindings.values.get(key, ())
+        return bool(values) and all(
+            v is not None and is_module_like(v, facts, _depth=_depth + 1) for v in values
+        )
+    return False
+
+
+def _module_call(call: cst.Call, facts: TorchFacts, path: PathUp | None, depth: int) -> bool:
+    func = call.func
+    qualified = facts.names.resolve(func)
+    if qualified is not None:
+        if qualified == "torch.compile" and call.args:
+            return is_module_like(call.args[0].value, facts, path=path, _depth=depth + 1)
+        return is_module_constructor(qualified)
+    if isinstance(func, cst.Name):
+        cls = facts.bindings.classes.get(func.value)
+        return cls is not None and facts.is_module_class(cls)
+    if isinstance(func, cst.Attribute) and func.attr.value in MODULE_SELF_METHODS:
+        return is_module_like(func.value, facts, path=path, _depth=depth + 1)
+    return False
+
+
+def _self_is_module(path: PathUp, facts: TorchFacts) -> bool:
+    for ancestor, _child in path:
+        if isinstance(ancestor, cst.ClassDef):
+            return facts.is_module_class(ancestor)
+    return False

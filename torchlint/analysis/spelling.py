@@ -1,0 +1,55 @@
+"""Writing a qualified name in a file's own terms, for fixes that introduce a new name.
+
+``spell("torch.nn.functional.interpolate", names)`` gives ``F.interpolate`` in a file that did
+``import torch.nn.functional as F``, ``torch.nn.functional.interpolate`` in one that did
+``import torch``, and, in a file that imports nothing suitable, the full name together with the
+module a fix must import (``AddImport``) to make it reachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from torchlint.analysis.names import ImportMap, dotted_name
+
+
+@dataclass(frozen=True)
+class Spelling:
+    code: str  # how to write the name here
+    needs_import: str | None  # the module to ``import`` first (``AddImport``), if any
+
+
+def spell(qualified: str, names: ImportMap, module: str | None = None) -> Spelling | None:
+    """The shortest reliable way to write ``qualified`` with the file's imports.
+
+    The local name bound to the longest prefix of ``qualified`` wins (``F`` for
+    ``torch.nn.functional``). With none, the full dotted name, after ``import <module>`` (by
+    default the top-level package: ``import torch`` reaches ``torch.nn.functional``); None when the
+    top-level name is bound to something else (``from foo import torch``).
+    """
+    best: tuple[str, str] | None = None
+    for local, target in names.aliases.items():
+        if qualified == target or qualified.startswith(target + "."):
+            if best is None or len(target) > len(best[1]):
+                best = (local, target)
+    if best is not None:
+        local, target = best
+        return Spelling(local + qualified[len(target) :], None)
+    top = qualified.split(".", 1)[0]
+    if top in names.aliases:
+        return None
+    return Spelling(qualified, module or top)
+
+
+def root_alias(expr: cst.BaseExpression, names: ImportMap) -> tuple[str, str] | None:
+    """(local root name, what it is bound to) of a dotted expression, when it comes from imports."""
+    dotted = dotted_name(expr)
+    if dotted is None:
+        return None
+    head = dotted.split(".", 1)[0]
+    target = names.aliases.get(head)
+    if target is None:
+        return None
+    return head, target

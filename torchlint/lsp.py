@@ -1,0 +1,691 @@
+"""``torchlint lsp``: a Language Server Protocol server over stdio (pygls 2.x).
+
+What it does for an editor:
+
+- publishes diagnostics when a Python document opens, changes (debounced; the latest version wins
+  and a result for an older version is never published) and is saved; clears them on close;
+- offers code actions: each diagnostic's fix as a quick fix (unsafe ones say so), "Disable TL201 for
+  this line" (adds or extends `# noqa`), and ``source.fixAll.torchlint`` (every safe fix, and the
+  unsafe ones too when ``unsafe-fixes`` is on);
+- shows the rule's summary when hovering over a diagnostic's range;
+- reads ``[tool.torchlint]`` from the workspace's config files like the CLI does, and again whenever
+  one changes (``workspace/didChangeWatchedFiles``, or saving the file in the editor);
+- takes ``select`` / ``extendSelect`` / ``ignore`` / ``preview`` / ``unsafeFixes`` / ``debounceMs``
+  from ``initializationOptions`` and from ``workspace/didChangeConfiguration`` (section
+  ``torchlint``); they win over the config files, like the CLI's flags.
+
+Linting runs on one worker thread, so the server keeps reading messages while a file is checked.
+A rule that crashes on a document is logged through ``window/logMessage`` (the engine reports it as an
+internal error and the other rules' findings are still published); any other exception inside a
+handler is logged the same way and the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import inspect
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from torchlint import __version__
+from torchlint.config import CONFIG_FILES, ConfigError, Overrides, Settings, SettingsResolver
+from torchlint.diagnostics import Applicability, Diagnostic
+from torchlint.files import PYTHON_SUFFIXES, _Excluder
+from torchlint.lsp_convert import (
+    SOURCE,
+    LineIndex,
+    contains,
+    doc_href,
+    fix_title,
+    minimal_edit,
+    noqa_edit,
+    same_range,
+    text_edit,
+    to_lsp_diagnostic,
+)
+from torchlint.registry import find_rule
+from torchlint.runner import Mode, process_source
+from torchlint.selection import SelectorError, validate_selectors
+
+log = logging.getLogger("torchlint.lsp")
+
+FIX_ALL_KIND = "source.fixAll.torchlint"
+DEFAULT_DEBOUNCE_MS = 50
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Published:
+    """What was last published for a document: the version, the text and the findings."""
+
+    version: int | None
+    text: str
+    settings: Settings
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    lsp: list[types.Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class LintResult:
+    version: int | None
+    text: str
+    settings: Settings
+    diagnostics: list[Diagnostic]
+    lsp: list[types.Diagnostic]
+    internal_errors: list[str]
+
+
+def _as_list(value: Any, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [part for part in value.split(",")]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"`{key}` must be a list of rule selectors, got {value!r}")
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def parse_options(options: Any) -> tuple[Overrides, int | None]:
+    """``initializationOptions`` / settings -> (overrides, debounce in ms). Raises ValueError."""
+    if not isinstance(options, dict):
+        return Overrides(), None
+    for wrapper in ("torchlint", "settings"):
+        if isinstance(options.get(wrapper), dict):
+            options = options[wrapper]
+
+    def get(*names: str) -> Any:
+        for name in names:
+            if name in options and options[name] is not None:
+                return options[name]
+        return None
+
+    overrides = Overrides()
+    select = get("select")
+    if select is not None:
+        overrides.select = _as_list(select, "select")
+    extend = get("extendSelect", "extend-select", "extend_select")
+    if extend is not None:
+        overrides.extend_select = _as_list(extend, "extendSelect")
+    ignore = get("ignore")
+    if ignore is not None:
+        overrides.ignore = _as_list(ignore, "ignore")
+    for attr, names in (
+        ("preview", ("preview",)),
+        ("unsafe_fixes", ("unsafeFixes", "unsafe-fixes", "unsafe_fixes")),
+    ):
+        value = get(*names)
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ValueError(f"`{names[0]}` must be true or false, got {value!r}")
+            setattr(overrides, attr, value)
+    try:
+        validate_selectors([*(overrides.select or ()), *overrides.extend_select, *overrides.ignore])
+    except SelectorError as exc:
+        raise ValueError(f"{exc} (see `torchlint rules`)") from exc
+    debounce = get("debounceMs", "debounce-ms", "debounce_ms")
+    if debounce is not None and (not isinstance(debounce, (int, float)) or debounce < 0):
+        raise ValueError(f"`debounceMs` must be a number of milliseconds, got {debounce!r}")
+    return overrides, None if debounce is None else int(debounce)
+
+
+class TorchlintServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("torchlint", __version__)
+        self.overrides = Overrides()
+        self.debounce = DEFAULT_DEBOUNCE_MS / 1000
+        self.resolver = SettingsResolver(self.overrides)
+        self.latest: dict[str, int | None] = {}  # open Python documents -> newest version seen
+        self.published: dict[str, Published] = {}
+        self.pending: dict[str, asyncio.Task[None]] = {}
+        self.reported: dict[str, set[str]] = {}  # uri -> internal errors already logged
+        self.config_messages: set[str] = set()
+        self.executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="torchlint-lint"
+        )
+
+    # -- messages to the client ----------------------------------------------------------------
+
+    def log(self, message: str, kind: types.MessageType = types.MessageType.Info) -> None:
+        level = {types.MessageType.Error: logging.ERROR, types.MessageType.Warning: logging.WARNING}
+        log.log(level.get(kind, logging.INFO), "%s", message)
+        try:
+            self.window_log_message(types.LogMessageParams(type=kind, message=message))
+        except Exception:  # the connection may be gone; stderr still has it
+            log.exception("cannot send window/logMessage")
+
+    def log_exception(self, where: str) -> None:
+        self.log(
+            f"torchlint: internal error in {where} (the server keeps running):\n"
+            f"{traceback.format_exc()}",
+            types.MessageType.Error,
+        )
+
+    def show_once(self, message: str, kind: types.MessageType) -> None:
+        self.log(message, kind)
+        if message in self.config_messages:
+            return
+        self.config_messages.add(message)
+        try:
+            self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+        except Exception:
+            log.exception("cannot send window/showMessage")
+
+    # -- settings ------------------------------------------------------------------------------
+
+    def apply_options(self, options: Any) -> bool:
+        try:
+            overrides, debounce = parse_options(options)
+        except ValueError as exc:
+            self.show_once(f"torchlint: ignoring invalid settings: {exc}", types.MessageType.Error)
+            return False
+        self.overrides = overrides
+        if debounce is not None:
+            self.debounce = debounce / 1000
+        self.reload()
+        return True
+
+    def reload(self) -> None:
+        """Forget every config file read so far; the next lint reads them again."""
+        self.resolver = SettingsResolver(self.overrides)
+        self.config_messages.clear()
+
+    def root(self) -> Path:
+        try:
+            root = self.workspace.root_path
+        except Exception:
+            root = None
+        return Path(root) if root else Path.cwd()
+
+    def path_of(self, uri: str) -> Path:
+        path = to_fs_path(uri) if uri.startswith("file:") else None
+        return Path(path) if path else self.root() / "untitled.py"
+
+    def settings_for(self, path: Path) -> Settings:
+        resolver = self.resolver
+        try:
+            return resolver.for_path(path)
+        except ConfigError as exc:
+            self.loop_call(
+                self.show_once,
+                f"torchlint: configuration error, using the defaults: {exc}",
+                types.MessageType.Error,
+            )
+            return self.overrides.apply(Settings(root=path.parent))
+
+    def loop_call(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn`` on the event loop (messages are sent from there only)."""
+        try:
+            loop = self._loop
+        except AttributeError:
+            fn(*args)
+            return
+        if threading_is_loop(loop):
+            fn(*args)
+        else:
+            loop.call_soon_threadsafe(fn, *args)
+
+    # -- linting -------------------------------------------------------------------------------
+
+    def is_python(self, uri: str, language_id: str | None) -> bool:
+        if language_id is not None:
+            return language_id == "python"
+        return self.path_of(uri).suffix in PYTHON_SUFFIXES
+
+    def schedule(self, uri: str, delay: float) -> None:
+        if uri not in self.latest:
+            return
+        previous = self.pending.pop(uri, None)
+        if previous is not None:
+            previous.cancel()
+        self._loop = asyncio.get_running_loop()
+        self.pending[uri] = asyncio.create_task(self._lint_later(uri, delay))
+
+    def relint_all(self) -> None:
+        for uri in list(self.latest):
+            self.schedule(uri, 0)
+
+    async def _lint_later(self, uri: str, delay: float) -> None:
+        try:
+            await asyncio.sleep(delay)
+            if uri not in self.latest:
+                return
+            document = self.workspace.get_text_document(uri)
+            version, text = document.version, document.source
+            if self.latest.get(uri) != version:
+                return
+            encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(
+                self.executor, self._lint_job, uri, version, text, encoding
+            )
+            if result is None or uri not in self.latest or self.latest[uri] != version:
+                return  # closed or edited meanwhile: a newer run publishes
+            self._publish(uri, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log_exception(f"linting {uri}")
+        finally:
+            if self.pending.get(uri) is asyncio.current_task():
+                del self.pending[uri]
+
+    def _lint_job(self, uri: str, version: int | None, text: str, encoding: str) -> LintResult | None:
+        """On the worker thread: lint one version of one document."""
+        if self.latest.get(uri) != version:
+            return None  # already stale: skip the work
+        path = self.path_of(uri)
+        settings = self.settings_for(path)
+        if uri.startswith("file:") and self._excluded(path):
+            return LintResult(version, text, settings, [], [], [])
+        result = process_source(text, str(path), settings, Mode(), rules_path=path)
+        index = LineIndex(text, encoding)
+        lsp = [to_lsp_diagnostic(d, index, version) for d in result.diagnostics]
+        errors = [
+            f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings are "
+            f"shown; please report this):\n{e.message}"
+            for e in result.internal_errors
+        ]
+        return LintResult(version, text, settings, result.diagnostics, lsp, errors)
+
+    def _excluded(self, path: Path) -> bool:
+        try:
+            return _Excluder(self.settings_for).by_settings(path, False)
+        except Exception:
+            return False
+
+    def _publish(self, uri: str, result: LintResult) -> None:
+        self.published[uri] = Published(
+            result.version, result.text, result.settings, result.diagnostics, result.lsp
+        )
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=result.lsp, version=result.version)
+        )
+        seen = self.reported.setdefault(uri, set())
+        current = set(result.internal_errors)
+        for message in result.internal_errors:
+            if message not in seen:
+                self.log(message, types.MessageType.Error)
+        self.reported[uri] = current
+
+    def close(self, uri: str) -> None:
+        self.latest.pop(uri, None)
+        self.published.pop(uri, None)
+        self.reported.pop(uri, None)
+        task = self.pending.pop(uri, None)
+        if task is not None:
+            task.cancel()
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
+
+    # -- code actions and hover ----------------------------------------------------------------
+
+    def current(self, uri: str) -> Published | None:
+        """The findings published for the document's current version, if any."""
+        published = self.published.get(uri)
+        if published is None or uri not in self.latest:
+            return None
+        if published.version != self.latest[uri]:
+            return None
+        return published
+
+    def workspace_edit(
+        self, uri: str, version: int | None, edits: list[types.TextEdit]
+    ) -> types.WorkspaceEdit:
+        capabilities = self.client_capabilities
+        versioned = bool(
+            capabilities.workspace
+            and capabilities.workspace.workspace_edit
+            and capabilities.workspace.workspace_edit.document_changes
+        )
+        if versioned:
+            return types.WorkspaceEdit(
+                document_changes=[
+                    types.TextDocumentEdit(
+                        text_document=types.OptionalVersionedTextDocumentIdentifier(
+                            uri=uri, version=version
+                        ),
+                        edits=edits,
+                    )
+                ]
+            )
+        return types.WorkspaceEdit(changes={uri: edits})
+
+    async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        uri = params.text_document.uri
+        published = self.current(uri)
+        if published is None:
+            return None
+        only = params.context.only
+        actions: list[types.CodeAction] = []
+        index = LineIndex(
+            published.text,
+            str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16),
+        )
+        if _wanted(only, types.CodeActionKind.QuickFix):
+            fixes, silences = [], []
+            for diagnostic in params.context.diagnostics:
+                if diagnostic.source != SOURCE:
+                    continue
+                data = self._data_of(diagnostic, published)
+                if data is None or data.get("version") != published.version:
+                    continue  # from an older version of the text
+                code = str(data.get("code") or diagnostic.code)
+                fix = data.get("fix")
+                if fix:
+                    safe = fix["applicability"] == Applicability.SAFE.value
+                    fixes.append(
+                        types.CodeAction(
+                            title=fix_title(fix["title"], fix["applicability"]),
+                            kind=types.CodeActionKind.QuickFix,
+                            diagnostics=[diagnostic],
+                            is_preferred=safe,
+                            edit=self.workspace_edit(
+                                uri, published.version, [text_edit(e) for e in fix["edits"]]
+                            ),
+                        )
+                    )
+                if code != "TL000":
+                    edit = noqa_edit(index, diagnostic.range.start.line, code)
+                    if edit is not None:
+                        silences.append(
+                            types.CodeAction(
+                                title=f"Disable {code} for this line",
+                                kind=types.CodeActionKind.QuickFix,
+                                diagnostics=[diagnostic],
+                                edit=self.workspace_edit(uri, published.version, [edit]),
+                            )
+                        )
+            actions.extend(fixes)
+            actions.extend(_dedupe(silences))
+        if _wanted(only, FIX_ALL_KIND):
+            unsafe = bool(published.settings.unsafe_fixes)
+            asked = only is not None
+            fixable = any(
+                d.fix is not None and d.fix.is_applied_with(unsafe) for d in published.diagnostics
+            )
+            if fixable or asked:
+                action = await self._fix_all(uri, published, unsafe, index.encoding)
+                if action is not None:
+                    actions.append(action)
+        return actions
+
+    def _data_of(self, diagnostic: types.Diagnostic, published: Published) -> dict | None:
+        if isinstance(diagnostic.data, dict) and "version" in diagnostic.data:
+            return diagnostic.data
+        # A client that does not send `data` back: find the finding in what was published.
+        for candidate in published.lsp:
+            if candidate.code == diagnostic.code and same_range(candidate.range, diagnostic.range):
+                return candidate.data if isinstance(candidate.data, dict) else None
+        return None
+
+    async def _fix_all(
+        self, uri: str, published: Published, unsafe: bool, encoding: str
+    ) -> types.CodeAction | None:
+        path = self.path_of(uri)
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self.executor,
+            functools.partial(
+                process_source,
+                published.text,
+                str(path),
+                published.settings,
+                Mode(fix=True, unsafe=unsafe),
+                rules_path=path,
+            ),
+        )
+        if self.current(uri) is not published:
+            return None  # edited while fixing
+        if result.fixed is None:
+            return None
+        edit = minimal_edit(published.text, result.fixed, encoding)
+        if edit is None:
+            return None
+        title = "torchlint: fix all auto-fixable problems"
+        if unsafe:
+            title += " (unsafe fixes included)"
+        return types.CodeAction(
+            title=title,
+            kind=FIX_ALL_KIND,
+            edit=self.workspace_edit(uri, published.version, [edit]),
+        )
+
+    def hover(self, params: types.HoverParams) -> types.Hover | None:
+        published = self.current(params.text_document.uri)
+        if published is None:
+            return None
+        hits = [
+            (d, lsp)
+            for d, lsp in zip(published.diagnostics, published.lsp)
+            if contains(lsp.range, params.position)
+        ]
+        if not hits:
+            return None
+        sections = [_hover_text(d) for d, _ in hits]
+        return types.Hover(
+            contents=types.MarkupContent(
+                kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(sections)
+            ),
+            range=hits[0][1].range,
+        )
+
+    # -- config files --------------------------------------------------------------------------
+
+    def config_changed(self, uris: list[str]) -> None:
+        if any(self.path_of(uri).name in CONFIG_FILES for uri in uris):
+            self.reload()
+            self.relint_all()
+
+    async def register_watchers(self) -> None:
+        capabilities = self.client_capabilities.workspace
+        watched = capabilities.did_change_watched_files if capabilities else None
+        if not (watched and watched.dynamic_registration):
+            return
+        options = types.DidChangeWatchedFilesRegistrationOptions(
+            watchers=[types.FileSystemWatcher(glob_pattern=f"**/{name}") for name in CONFIG_FILES]
+        )
+        try:
+            await self.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="torchlint-config-files",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=options,
+                        )
+                    ]
+                )
+            )
+        except Exception as exc:  # the client declined: saving the file in the editor still works
+            self.log(f"torchlint: cannot watch config files: {exc}", types.MessageType.Warning)
+
+    async def pull_settings(self) -> None:
+        capabilities = self.client_capabilities.workspace
+        if not (capabilities and capabilities.configuration):
+            return
+        try:
+            values = await self.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section="torchlint")])
+            )
+        except Exception as exc:
+            self.log(f"torchlint: cannot read settings: {exc}", types.MessageType.Warning)
+            return
+        if values and isinstance(values[0], dict):
+            if self.apply_options(values[0]):
+                self.relint_all()
+
+
+def threading_is_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _wanted(only: list[str] | None, kind: str) -> bool:
+    if only is None:
+        return True
+    return any(kind == o or kind.startswith(f"{o}.") for o in only)
+
+
+def _dedupe(actions: list[types.CodeAction]) -> list[types.CodeAction]:
+    seen: set[str] = set()
+    out = []
+    for action in actions:
+        if action.title not in seen:
+            seen.add(action.title)
+            out.append(action)
+    return out
+
+
+def _hover_text(diagnostic: Diagnostic) -> str:
+    rule = find_rule(diagnostic.code)
+    if rule is None:
+        return f"**{diagnostic.code}** {diagnostic.name}\n\n{diagnostic.message}"
+    lines = [f"**{rule.code}** `{rule.name}`: {rule.summary}", "", diagnostic.message]
+    if diagnostic.fix is not None:
+        kind = diagnostic.fix.applicability.value
+        lines += ["", f"Fix ({kind}): {diagnostic.fix.title}"]
+    if diagnostic.suggestion:
+        lines += ["", f"Suggestion: {diagnostic.suggestion}"]
+    href = doc_href(rule)
+    if href:
+        lines += ["", f"[Rule documentation]({href}) · `torchlint rule {rule.code}`"]
+    return "\n".join(lines)
+
+
+def _guard(server: TorchlintServer, fn: F) -> F:
+    """Any exception in a handler is logged; the server keeps serving."""
+    where = fn.__name__.replace("_", " ")
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any) -> Any:
+            try:
+                return await fn(*args)
+            except Exception:
+                server.log_exception(where)
+                return None
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception:
+            server.log_exception(where)
+            return None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def create_server() -> TorchlintServer:
+    server = TorchlintServer()
+
+    def feature(method: str, options: Any = None) -> Callable[[F], F]:
+        def register(fn: F) -> F:
+            guarded = _guard(server, fn)
+            if options is None:
+                server.feature(method)(guarded)
+            else:
+                server.feature(method, options)(guarded)
+            return fn
+
+        return register
+
+    @feature(types.INITIALIZE)
+    def initialize(params: types.InitializeParams) -> None:
+        if params.initialization_options is not None:
+            server.apply_options(params.initialization_options)
+
+    @feature(types.INITIALIZED)
+    async def initialized(params: types.InitializedParams) -> None:
+        server._loop = asyncio.get_running_loop()
+        await server.register_watchers()
+
+    @feature(types.SHUTDOWN)
+    def shutdown(params: None) -> None:
+        for task in server.pending.values():
+            task.cancel()
+        server.executor.shutdown(wait=False, cancel_futures=True)
+
+    @feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(params: types.DidOpenTextDocumentParams) -> None:
+        document = params.text_document
+        if server.is_python(document.uri, document.language_id):
+            server.latest[document.uri] = document.version
+            server.schedule(document.uri, 0)
+
+    @feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if uri in server.latest:
+            server.latest[uri] = params.text_document.version
+            server.schedule(uri, server.debounce)
+
+    @feature(types.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(params: types.DidSaveTextDocumentParams) -> None:
+        uri = params.text_document.uri
+        if server.path_of(uri).name in CONFIG_FILES:
+            server.config_changed([uri])
+        elif uri in server.latest:
+            server.schedule(uri, 0)
+
+    @feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        if params.text_document.uri in server.latest:
+            server.close(params.text_document.uri)
+
+    @feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(params: types.DidChangeWatchedFilesParams) -> None:
+        server.config_changed([change.uri for change in params.changes])
+
+    @feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings
+        if isinstance(settings, dict) and settings:
+            if server.apply_options(settings):
+                server.relint_all()
+        else:
+            await server.pull_settings()
+
+    @feature(
+        types.TEXT_DOCUMENT_CODE_ACTION,
+        types.CodeActionOptions(
+            code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND],
+            resolve_provider=False,
+        ),
+    )
+    async def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        return await server.code_actions(params)
+
+    @feature(types.TEXT_DOCUMENT_HOVER)
+    def hover(params: types.HoverParams) -> types.Hover | None:
+        return server.hover(params)
+
+    return server
+
+
+def serve() -> None:
+    """Speak LSP on stdin/stdout until the client says exit."""
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="torchlint lsp: %(levelname)s %(message)s"
+    )
+    protocol_out = sys.stdout.buffer
+    # Whatever a rule or plug-in prints must not corrupt the protocol stream.
+    sys.stdout = sys.stderr
+    create_server().start_io(sys.stdin.buffer, protocol_out)
+
+
+__all__ = ["FIX_ALL_KIND", "TorchlintServer", "create_server", "parse_options", "serve"]

@@ -1,0 +1,176 @@
+"""TL202 save-whole-module.
+
+``torch.save(model, path)`` pickles the module object: its class is stored by import path, so the
+file loads only with ``weights_only=False`` (which can run arbitrary code) and only while that class
+still lives at the same import path with compatible code. ``model.state_dict()`` saves tensors.
+"""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from torchlint.analysis.bindings import binding_key, last_component, scope_bindings
+from torchlint.analysis.data import keyword_arg
+from torchlint.analysis.names import dotted_name
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import FixPlan, Replace
+from torchlint.rule import Rule
+
+_MODEL_NAME = re.compile(
+    r"^_*(model|net|network|\w+_model|\w+_net|net(?-i:[A-Z])\w*|\w*(?-i:Net))$",
+    re.IGNORECASE,
+)
+_SELF_RETURNING = frozenset({"cpu", "cuda", "to", "eval", "train", "half", "float", "double"})
+_MODULE_FACTORIES = ("torchvision.models.", "timm.create_model", "torch.compile")
+_MAX_DEPTH = 6
+
+MODULE, NOT_MODULE, UNKNOWN = "module", "not-module", "unknown"
+
+
+class SaveWholeModule(Rule):
+    code = "TL202"
+    name = "save-whole-module"
+    summary = "`torch.save` of a whole `nn.Module` instead of its `state_dict()`"
+    category = Category.SECURITY
+    severity = Severity.WARNING
+    precision = Precision.MEDIUM
+    fix_applicability = Applicability.UNSAFE
+    needles = ("save",)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.context.qualified_name(node.func) != "torch.save":
+            return
+        obj = keyword_arg(node, "obj")
+        if obj is None and node.args and node.args[0].keyword is None and not node.args[0].star:
+            obj = node.args[0]
+        if obj is None:
+            return
+        saved: list[cst.BaseExpression] = []
+        if isinstance(obj.value, cst.Dict):
+            for element in obj.value.elements:
+                if isinstance(element, cst.DictElement) and self._is_module(element.value):
+                    saved.append(element.value)
+        elif self._is_module(obj.value):
+            saved.append(obj.value)
+        if not saved:
+            return
+        shown = self.context.code(saved[0])
+        where = "inside the saved dict " if isinstance(obj.value, cst.Dict) else ""
+        changes = tuple(Replace(e, f"{self.context.code(e)}.state_dict()") for e in saved)
+        self.report(
+            node,
+            f"`torch.save` pickles the whole module `{shown}` {where}by its class's import path: "
+            "loading it needs `weights_only=False` and the same code layout; save "
+            f"`{shown}.state_dict()` instead",
+            fix=FixPlan("Save the `state_dict()`", Applicability.UNSAFE, changes),
+        )
+
+    # -- is it a module? -------------------------------------------------------------------------
+    def _is_module(self, expr: cst.BaseExpression) -> bool:
+        if isinstance(expr, cst.Call):
+            return self._classify_value(expr, 0) == MODULE
+        key = binding_key(expr)
+        if key is None or "[]" in key:
+            return False
+        verdict = self._classify_key(key, expr, 0)
+        if verdict == NOT_MODULE:
+            return False
+        if verdict == MODULE:
+            return True
+        name = last_component(key)
+        if "." in key and name == "module":
+            return True  # ``model.module``: the model unwrapped from DDP/DataParallel
+        return bool(_MODEL_NAME.match(name))
+
+    def _classify_key(self, key: str, use: cst.BaseExpression | None, depth: int) -> str:
+        verdicts = set()
+        if "." in key:
+            values = list(self.facts.bindings.values.get(key, ()))  # ``self.model``: class-wide
+        else:
+            if use is not None:
+                verdicts.add(self._annotation_verdict(key))
+            values = self._local_values(key)
+        for value in values:
+            verdicts.add(UNKNOWN if value is None else self._classify_value(value, depth + 1))
+        if NOT_MODULE in verdicts:
+            return NOT_MODULE
+        return MODULE if MODULE in verdicts else UNKNOWN
+
+    def _local_values(self, name: str) -> list[cst.BaseExpression | None]:
+        """Bindings of ``name`` in the function around the call, else at module level."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None:
+            values = scope_bindings(function, name)
+            if values or _has_parameter(function, name):
+                return values
+        return scope_bindings(self.context.module, name)
+
+    def _annotation_verdict(self, name: str) -> str:
+        """From the annotation of a parameter ``name`` of the enclosing function."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None:
+            return UNKNOWN
+        params = function.params
+        for param in [*params.posonly_params, *params.params, *params.kwonly_params]:
+            if param.name.value != name or param.annotation is None:
+                continue
+            annotation = param.annotation.annotation
+            qualified = self.context.qualified_name(annotation) or dotted_name(annotation) or ""
+            if qualified.endswith("Module") or self._local_module_class(annotation):
+                return MODULE
+            return NOT_MODULE
+        return UNKNOWN
+
+    def _local_module_class(self, expr: cst.BaseExpression) -> bool:
+        if not isinstance(expr, cst.Name):
+            return False
+        cls = self.facts.bindings.classes.get(expr.value)
+        return cls is not None and self.facts.is_module_class(cls)
+
+    def _classify_value(self, value: cst.BaseExpression, depth: int) -> str:
+        if depth > _MAX_DEPTH:
+            return UNKNOWN
+        if isinstance(value, (cst.Name, cst.Attribute)):
+            key = binding_key(value)
+            if key is None:
+                return UNKNOWN
+            if isinstance(value, cst.Name) and value.value in ("None", "True", "False"):
+                return NOT_MODULE
+            return self._classify_key(key, None, depth)
+        if isinstance(value, (cst.Subscript, cst.IfExp, cst.Await)):
+            return UNKNOWN
+        if not isinstance(value, cst.Call):
+            return NOT_MODULE  # literals, containers, comprehensions, arithmetic
+        func = value.func
+        qualified = self.context.qualified_name(func)
+        if qualified is not None:
+            if qualified.startswith("torch.nn.") and last_component(qualified)[:1].isupper():
+                return MODULE
+            if qualified.startswith(_MODULE_FACTORIES):
+                return MODULE
+            if qualified == "copy.deepcopy" and value.args:
+                return self._classify_value(value.args[0].value, depth + 1)
+            return NOT_MODULE  # torch.load, torch.jit.script, joblib.load, other libraries
+        if isinstance(func, cst.Name):
+            cls = self.facts.bindings.classes.get(func.value)
+            if cls is not None:
+                return MODULE if self.facts.is_module_class(cls) else NOT_MODULE
+            return UNKNOWN  # build_model(cfg), get_model(): a local factory
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method in ("state_dict", "parameters", "named_parameters", "buffers"):
+                return NOT_MODULE
+            if method in _SELF_RETURNING:
+                return self._classify_value(func.value, depth + 1)
+        return UNKNOWN
+
+
+def _has_parameter(function: cst.FunctionDef, name: str) -> bool:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return any(p.name.value == name for p in every)

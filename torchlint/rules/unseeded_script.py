@@ -1,0 +1,84 @@
+"""TL403 unseeded-training-script.
+
+A training script that never seeds torch's generator initialises weights, shuffles data and applies
+dropout differently on every run: two runs of the same command cannot be compared or repeated.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from torchlint.analysis.names import dotted_name
+from torchlint.diagnostics import Category, Precision, Severity
+from torchlint.rule import Rule
+
+_NOT_TORCH = ("numpy.", "random.", "tensorflow.", "jax.")
+_NOT_SEEDING = ("get", "generate", "make", "new", "read", "parse", "load")
+
+
+def _is_main_guard(test: cst.BaseExpression) -> bool:
+    if not isinstance(test, cst.Comparison) or len(test.comparisons) != 1:
+        return False
+    if not isinstance(test.comparisons[0].operator, cst.Equal):
+        return False
+    sides = [test.left, test.comparisons[0].comparator]
+    return any(isinstance(s, cst.Name) and s.value == "__name__" for s in sides) and any(
+        isinstance(s, cst.SimpleString) and s.evaluated_value == "__main__" for s in sides
+    )
+
+
+class UnseededTrainingScript(Rule):
+    code = "TL403"
+    name = "unseeded-training-script"
+    summary = "A `__main__` training script that never seeds torch's random number generator"
+    category = Category.REPRODUCIBILITY
+    severity = Severity.INFO
+    precision = Precision.HEURISTIC
+    preview = True
+    needles = ("__main__",)
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._main: cst.If | None = None
+        self._trains = False
+        self._seeded = False
+
+    def visit_If(self, node: cst.If) -> None:
+        if self._main is None and _is_main_guard(node.test):
+            if self.context.enclosing(cst.FunctionDef) is None:
+                self._main = node
+
+    def visit_For(self, node: cst.For) -> None:
+        self._check_loop(node)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._check_loop(node)
+
+    def _check_loop(self, node: cst.For | cst.While) -> None:
+        if not self._trains and self.facts.loop(node).is_training_loop:
+            self._trains = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self._seeded:
+            return
+        qualified = self.context.qualified_name(node.func)
+        spelled = qualified or dotted_name(node.func)
+        if spelled is None:
+            return
+        last = spelled.rsplit(".", 1)[-1].lower()
+        if "seed" not in last or last.startswith(_NOT_SEEDING):
+            return
+        if qualified is not None and qualified.startswith(_NOT_TORCH):
+            return  # np.random.seed / random.seed leave torch's generator unseeded
+        self._seeded = True
+
+    def leave_Module(self, node: cst.Module) -> None:
+        if self._main is None or not self._trains or self._seeded:
+            return
+        self.report(
+            self._main,
+            "this training script never seeds torch's random number generator: weight "
+            "initialisation, data shuffling and dropout differ on every run; call "
+            "`torch.manual_seed(seed)` (or a helper such as `seed_everything`) before building "
+            "the model",
+        )

@@ -1,0 +1,213 @@
+"""``verify``: fix a training script, run the original and the fixed version, compare them."""
+
+from __future__ import annotations
+
+import difflib
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from torchlint.config import ConfigError, Overrides, SettingsResolver
+from torchlint.diagnostics import Applicability
+from torchlint.runner import Mode as FixMode
+from torchlint.runner import display_path, process_source
+from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome, judge
+from torchlint.runtime.runs import RunSpec, run_script
+from torchlint.sources import SourceError, read_source
+
+DEVICES = ("cpu", "cuda", "all")
+COMPARE = ("auto", "match", "train")
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+class VerifyError(Exception):
+    """Bad input to :func:`verify` (a usage error: exit code 2)."""
+
+
+@dataclass(frozen=True)
+class AppliedFix:
+    code: str
+    name: str
+    line: int
+    title: str
+    applicability: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name, "line": self.line, "title": self.title,
+                "applicability": self.applicability}
+
+
+@dataclass
+class VerifyResult:
+    script: str
+    fixed_path: str | None  # the fixed version given by the caller (None: torchlint fixed it)
+    mode: str  # compare.Mode
+    steps: int
+    seed: int
+    devices: list[DeviceVerdict] = field(default_factory=list)
+    fixes: list[AppliedFix] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    original_source: str = ""
+    fixed_source: str = ""
+    tolerance: float = 0.1
+    match_rtol: float = 1e-3
+
+    @property
+    def exit_code(self) -> int:
+        """0: every verdict passes; 1: a fixed version failed; 2: nothing could be compared."""
+        if any(v.outcome == Outcome.FAIL for v in self.devices):
+            return EXIT_FAIL
+        if not any(v.outcome == Outcome.PASS for v in self.devices):
+            return EXIT_ERROR
+        return EXIT_PASS
+
+    @property
+    def passed(self) -> bool:
+        return self.exit_code == EXIT_PASS
+
+    def device(self, name: str) -> DeviceVerdict | None:
+        return next((v for v in self.devices if v.device == name), None)
+
+    def diff(self) -> str:
+        return "".join(difflib.unified_diff(
+            self.original_source.splitlines(keepends=True),
+            self.fixed_source.splitlines(keepends=True),
+            fromfile=self.script,
+            tofile=self.fixed_path or f"{self.script} (fixed)",
+        ))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "script": self.script,
+            "fixed": self.fixed_path,
+            "mode": self.mode,
+            "steps": self.steps,
+            "seed": self.seed,
+            "tolerance": self.tolerance,
+            "match_rtol": self.match_rtol,
+            "fixes": [f.to_dict() for f in self.fixes],
+            "warnings": self.warnings,
+            "devices": [v.to_dict() for v in self.devices],
+            "passed": self.passed,
+            "exit_code": self.exit_code,
+            "diff": self.diff(),
+        }
+
+
+def _read(path: Path) -> str:
+    if not path.is_file():
+        raise VerifyError(f"{path}: no such file")
+    try:
+        return read_source(path).text
+    except SourceError as exc:
+        raise VerifyError(f"{path}: {exc}") from exc
+
+
+def fix_script(
+    path: Path, source: str, unsafe_fixes: bool | None, config: Path | None
+) -> tuple[str, list[AppliedFix], list[str]]:
+    """The fixed text of ``path`` under its configuration, the fixes applied, and warnings."""
+    try:
+        resolver = SettingsResolver(Overrides(unsafe_fixes=unsafe_fixes), config)
+        settings = resolver.for_path(path.resolve())
+    except ConfigError as exc:
+        raise VerifyError(str(exc)) from exc
+    result = process_source(source, display_path(path), settings,
+                            FixMode(fix=True, unsafe=unsafe_fixes), rules_path=path)
+    fixes = [
+        AppliedFix(d.code, d.name, d.start.line, d.fix.title, d.fix.applicability.value)
+        for d in result.applied
+        if d.fix is not None
+    ]
+    warnings = list(result.warnings)
+    warnings += [f"internal error in rule {e.rule}: {e.message.splitlines()[0]}"
+                 for e in result.internal_errors]
+    return (result.fixed if result.fixed is not None else source), fixes, warnings
+
+
+def verify(
+    script: str | Path,
+    fixed: str | Path | None = None,
+    *,
+    unsafe_fixes: bool | None = None,
+    device: str = "all",
+    steps: int = 50,
+    seed: int = 0,
+    timeout: float = 300.0,
+    compare: str = "auto",
+    tolerance: float = 0.1,
+    match_rtol: float = 1e-3,
+    cpu_threads: int | None = 1,
+    python: str | None = None,
+    script_args: Sequence[str] = (),
+    config: str | Path | None = None,
+) -> VerifyResult:
+    """Run ``script`` and its fixed version (torchlint's fixes, or the file ``fixed``) and judge.
+
+    Each run is its own process with every seed set; it stops after ``steps`` optimizer steps or
+    ``timeout`` seconds. ``device``: "cpu" hides GPUs from the runs, "cuda" requires one, "all"
+    runs on the CPU and, where there is one, on CUDA. ``compare``: "match" (trajectories must agree:
+    the criterion for behaviour-preserving fixes), "train" (the fixed version must train at least as
+    well, within ``tolerance``), or "auto" (match when every applied fix is safe, else train; train
+    for a given ``fixed`` file). Raises :class:`VerifyError` for bad arguments.
+    """
+    if device not in DEVICES:
+        raise VerifyError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
+    if compare not in COMPARE:
+        raise VerifyError(f"compare must be one of {', '.join(COMPARE)}, not {compare!r}")
+    if steps < 2:
+        raise VerifyError("steps must be at least 2 (a trend needs two losses)")
+    if timeout <= 0:
+        raise VerifyError("timeout must be positive")
+    script_path = Path(script)
+    original = _read(script_path)
+    config_path = Path(config) if config is not None else None
+    if fixed is not None:
+        fixed_path: Path | None = Path(fixed)
+        fixed_source = _read(fixed_path)
+        fixes: list[AppliedFix] = []
+        notes: list[str] = []
+        mode = Mode.TRAIN  # what changed is unknown: hold it to the behaviour-changing criterion
+    else:
+        fixed_path = None
+        fixed_source, fixes, notes = fix_script(script_path, original, unsafe_fixes, config_path)
+        unsafe = any(f.applicability == Applicability.UNSAFE.value for f in fixes)
+        mode = Mode.TRAIN if unsafe else Mode.MATCH
+    if fixed_source == original:
+        mode = Mode.UNCHANGED
+    elif compare != "auto":
+        mode = compare
+
+    result = VerifyResult(
+        script=display_path(script_path),
+        fixed_path=display_path(fixed_path) if fixed_path is not None else None,
+        mode=mode, steps=steps, seed=seed, fixes=fixes, warnings=notes,
+        original_source=original, fixed_source=fixed_source,
+        tolerance=tolerance, match_rtol=match_rtol,
+    )
+    devices = ("cpu", "cuda") if device == "all" else (device,)
+    with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as folder:
+        work = Path(folder)
+        fixed_file = fixed_path
+        if mode != Mode.UNCHANGED and fixed_file is None:
+            fixed_file = work / "fixed" / script_path.name
+            fixed_file.parent.mkdir()
+            fixed_file.write_text(fixed_source, encoding="utf-8")
+        for name in devices:
+            spec = RunSpec(
+                script=script_path, device=name, steps=steps, seed=seed, timeout=timeout,
+                python=python or sys.executable, cpu_threads=cpu_threads, args=tuple(script_args),
+                search_path=script_path.resolve().parent,
+            )
+            before = run_script(spec, work / f"{name}-original")
+            after = None
+            if fixed_file is not None and before.status != "no-cuda":
+                after = run_script(replace(spec, script=fixed_file), work / f"{name}-fixed")
+            result.devices.append(judge(
+                name, before, after, mode, tolerance=tolerance, match_rtol=match_rtol,
+                required=device != "all" or name == "cpu",
+            ))
+    return result
