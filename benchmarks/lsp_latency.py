@@ -27,7 +27,7 @@ from pathlib import Path
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-BLOCK = '''
+BLOCK = """
 
 class Model{i}(nn.Module):
     def __init__(self, hidden: int = {hidden}) -> None:
@@ -82,7 +82,7 @@ def evaluate_{i}(model: nn.Module, loader) -> float:
         correct += (predictions == targets).sum().item()
         total += targets.numel()
     return correct / max(total, 1)
-'''
+"""
 
 HEADER = '''"""A generated training module: {lines} lines of ordinary PyTorch code."""
 
@@ -98,8 +98,9 @@ def generate(lines: int = 2000) -> str:
     i = 0
     while sum(p.count("\n") for p in parts) < lines:
         parts.append(
-            BLOCK.format(i=i, hidden=64 + 16 * (i % 8), drop=1 + i % 5, epochs=3 + i % 4,
-                         lr=3 + i % 2)
+            BLOCK.format(
+                i=i, hidden=64 + 16 * (i % 8), drop=1 + i % 5, epochs=3 + i % 4, lr=3 + i % 2
+            )
         )
         i += 1
     text = "".join(parts)
@@ -193,20 +194,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--debounce-ms", type=int, default=None,
-                        help="server debounce (default: the server's own)")
+    parser.add_argument(
+        "--debounce-ms", type=int, default=None, help="server debounce (default: the server's own)"
+    )
     args = parser.parse_args()
     result = asyncio.run(measure(args.lines, args.runs, args.debounce_ms))
     latencies = sorted(result["latencies_ms"])  # type: ignore[arg-type]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
-          f"Python {platform.python_version()}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
+        f"Python {platform.python_version()}"
+    )
     print(f"file: {result['lines']} lines, {result['findings']} findings")
     print(f"didOpen -> diagnostics: {result['open_ms']:.1f} ms")
-    print(f"didChange -> diagnostics over {len(latencies)} edits: "
-          f"median {statistics.median(latencies):.1f} ms, "
-          f"min {latencies[0]:.1f} ms, "
-          f"p90 {latencies[int(0.9 * (len(latencies) - 1))]:.1f} ms, "
-          f"max {latencies[-1]:.1f} ms")
+    print(
+        f"didChange -> diagnostics over {len(latencies)} edits: "
+        f"median {statistics.median(latencies):.1f} ms, "
+        f"min {latencies[0]:.1f} ms, "
+        f"p90 {latencies[int(0.9 * (len(latencies) - 1))]:.1f} ms, "
+        f"max {latencies[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
-from pygls.protocol import default_converter
 
 from torchlint.lsp import FIX_ALL_KIND, parse_options
 from torchlint.lsp_convert import LineIndex, minimal_edit, noqa_edit
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 SERVER = [sys.executable, "-m", "torchlint", "lsp"]
 TIMEOUT = 60.0  # seconds; generous for a loaded 2-core CI machine
-TL201_ONLY = "[tool.torchlint]\nselect = [\"TL201\"]\n"
+TL201_ONLY = '[tool.torchlint]\nselect = ["TL201"]\n'
 
 # A finding after a two-byte and an astral (surrogate pair in UTF-16) character.
 ASTRAL = 'import torch\n\nblob = ("é😀", torch.load(path))\n'
@@ -429,8 +429,9 @@ async def test_fix_all_applies_unsafe_fixes_only_when_enabled(tmp_path: Path) ->
             "b = torch.load('b.pt', map_location='cpu', weights_only=True)\n"
         )
         # Quick fixes are not what was asked for.
-        assert all(a.kind == FIX_ALL_KIND for a in await code_actions(
-            client, uri, [], only=[FIX_ALL_KIND]))
+        assert all(
+            a.kind == FIX_ALL_KIND for a in await code_actions(client, uri, [], only=[FIX_ALL_KIND])
+        )
 
 
 # -- hover -----------------------------------------------------------------------------------------
@@ -475,9 +476,7 @@ async def test_pyproject_change_is_picked_up(tmp_path: Path) -> None:
         seen = len(client.published)
         client.workspace_did_change_watched_files(
             types.DidChangeWatchedFilesParams(
-                changes=[
-                    types.FileEvent(uri=pyproject.as_uri(), type=types.FileChangeType.Changed)
-                ]
+                changes=[types.FileEvent(uri=pyproject.as_uri(), type=types.FileChangeType.Changed)]
             )
         )
         [diagnostic] = await diagnostics_for(client, uri, 1, after=seen)
@@ -527,7 +526,8 @@ async def test_settings_from_initialization_options_and_did_change_configuration
             types.DidChangeConfigurationParams(settings={"torchlint": {"select": ["TL9999x"]}})
         )
         await until(
-            lambda: any("TL9999x" in m.message for m in client.messages), "an invalid-settings message"
+            lambda: any("TL9999x" in m.message for m in client.messages),
+            "an invalid-settings message",
         )
         change_doc(client, uri, 2, ASTRAL + "x = 1\n")
         assert [d.code for d in await diagnostics_for(client, uri, 2)] == ["TL201"]

@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,14 +18,14 @@ from test_plugins import PLUGIN_PATH
 GOOD_FINDING = ("bad.py", "TL201")
 
 
-def torchlint(*args: str, cwd: Path, unprivileged: bool = False,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def torchlint(
+    *args: str, cwd: Path, unprivileged: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torchlint", *args]
     if unprivileged and os.geteuid() == 0:
         # Root reads any file; drop to `nobody` so permissions mean what they say.
         command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          env=env)
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
 def findings(proc: subprocess.CompletedProcess[str]) -> set[tuple[str, str]]:
@@ -114,8 +115,11 @@ def test_fifty_thousand_line_file(tree: Path) -> None:
     source = "import torch\n" + body
     assert source.count("\n") > 50000
     proc = check_one(tree, "generated.py", source.encode())
-    rows = [d["location"]["row"] for d in json.loads(proc.stdout)
-            if d["filename"].endswith("generated.py")]
+    rows = [
+        d["location"]["row"]
+        for d in json.loads(proc.stdout)
+        if d["filename"].endswith("generated.py")
+    ]
     assert len(rows) == 125 and rows[-1] == 2 + 4 * 12400 + 2
 
 
@@ -140,7 +144,10 @@ def test_symlink_loops(tree: Path) -> None:
     assert GOOD_FINDING in findings(proc)
 
 
-def test_unreadable_file_and_directory(tree: Path) -> None:
+def test_unreadable_file_and_directory() -> None:
+    # Outside pytest's private tmp root, which only its owner may enter.
+    tree = Path(tempfile.mkdtemp(prefix="torchlint-perm-"))
+    (tree / "bad.py").write_text(BAD)
     (tree / "secret.py").write_text(BAD)
     (tree / "locked").mkdir()
     (tree / "locked" / "inside.py").write_text(BAD)
@@ -150,11 +157,11 @@ def test_unreadable_file_and_directory(tree: Path) -> None:
     (tree / "locked").chmod(0o000)
     shutil.rmtree(tree / ".torchlint_cache", ignore_errors=True)
     try:
-        proc = torchlint("--no-cache", "--output-format", "json", ".", cwd=tree,
-                         unprivileged=True)
+        proc = torchlint("--no-cache", "--output-format", "json", ".", cwd=tree, unprivileged=True)
     finally:
         (tree / "locked").chmod(0o755)
         (tree / "secret.py").chmod(0o644)
+        shutil.rmtree(tree, ignore_errors=True)
     assert proc.returncode == 2, proc.stderr
     assert "secret.py: permission denied" in proc.stderr
     assert "locked: Permission denied" in proc.stderr
@@ -172,7 +179,11 @@ def test_directory_as_stdin_filename(tree: Path) -> None:
     (tree / "pkg").mkdir()
     proc = subprocess.run(
         [sys.executable, "-m", "torchlint", "-", "--stdin-filename", "pkg"],
-        cwd=tree, input=BAD, capture_output=True, text=True, timeout=120,
+        cwd=tree,
+        input=BAD,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert "--stdin-filename pkg is a directory" in proc.stderr
@@ -183,7 +194,9 @@ def test_crashing_rule_is_an_internal_error_and_others_still_report(tree: Path) 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_PATH), *sys.path])}
     proc = torchlint("--output-format", "json", ".", cwd=tree, env=env)
     assert proc.returncode == 2
-    assert ("internal error in rule XPL002 on crash.py: ZeroDivisionError: "
-            "this rule is broken on purpose") in proc.stderr
+    assert (
+        "internal error in rule XPL002 on crash.py: ZeroDivisionError: "
+        "this rule is broken on purpose"
+    ) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert {("crash.py", "TL201"), GOOD_FINDING} <= findings(proc)

@@ -148,6 +148,7 @@ class TorchlintServer(LanguageServer):
         self.pending: dict[str, asyncio.Task[None]] = {}
         self.reported: dict[str, set[str]] = {}  # uri -> internal errors already logged
         self.config_messages: set[str] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="torchlint-lint"
         )
@@ -222,13 +223,13 @@ class TorchlintServer(LanguageServer):
             return self.overrides.apply(Settings(root=path.parent))
 
     def loop_call(self, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn`` on the event loop (messages are sent from there only)."""
+        """Run ``fn`` on the event loop: messages are sent from there only."""
+        loop = self._loop
         try:
-            loop = self._loop
-        except AttributeError:
-            fn(*args)
-            return
-        if threading_is_loop(loop):
+            on_loop = loop is None or asyncio.get_running_loop() is loop
+        except RuntimeError:  # no running loop: this is the worker thread
+            on_loop = False
+        if on_loop or loop is None:
             fn(*args)
         else:
             loop.call_soon_threadsafe(fn, *args)
@@ -236,9 +237,8 @@ class TorchlintServer(LanguageServer):
     # -- linting -------------------------------------------------------------------------------
 
     def is_python(self, uri: str, language_id: str | None) -> bool:
-        if language_id is not None:
-            return language_id == "python"
-        return self.path_of(uri).suffix in PYTHON_SUFFIXES
+        # Some clients send no useful language id (Neovim without filetype detection sends "").
+        return language_id == "python" or self.path_of(uri).suffix in PYTHON_SUFFIXES
 
     def schedule(self, uri: str, delay: float) -> None:
         if uri not in self.latest:
@@ -278,7 +278,9 @@ class TorchlintServer(LanguageServer):
             if self.pending.get(uri) is asyncio.current_task():
                 del self.pending[uri]
 
-    def _lint_job(self, uri: str, version: int | None, text: str, encoding: str) -> LintResult | None:
+    def _lint_job(
+        self, uri: str, version: int | None, text: str, encoding: str
+    ) -> LintResult | None:
         """On the worker thread: lint one version of one document."""
         if self.latest.get(uri) != version:
             return None  # already stale: skip the work
@@ -466,7 +468,7 @@ class TorchlintServer(LanguageServer):
             return None
         hits = [
             (d, lsp)
-            for d, lsp in zip(published.diagnostics, published.lsp)
+            for d, lsp in zip(published.diagnostics, published.lsp, strict=True)
             if contains(lsp.range, params.position)
         ]
         if not hits:
@@ -523,13 +525,6 @@ class TorchlintServer(LanguageServer):
         if values and isinstance(values[0], dict):
             if self.apply_options(values[0]):
                 self.relint_all()
-
-
-def threading_is_loop(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False
 
 
 def _wanted(only: list[str] | None, kind: str) -> bool:

@@ -11,7 +11,9 @@ INSTALL_HINT = "pip install 'torchlint[lsp]'"
 
 
 @click.command("lsp")
-@click.option("--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport).")
+@click.option(
+    "--stdio", is_flag=True, help="Talk over stdin/stdout (the default and only transport)."
+)
 def lsp_command(stdio: bool) -> None:
     """Run the Language Server Protocol server for editors (over stdio)."""
     missing = []

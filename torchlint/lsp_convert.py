@@ -26,7 +26,7 @@ from torchlint.rule import Rule
 SOURCE = "torchlint"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
-# The same grammar as torchlint.suppression: `# noqa` with an optional code list.
+# The same grammar as torchlint.suppression: a noqa comment with an optional list of codes.
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
 _SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
@@ -206,8 +206,15 @@ def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
 
 
 _STRING_TYPES = {tokenize.STRING} | {
-    getattr(tokenize, name) for name in ("FSTRING_MIDDLE", "FSTRING_START", "FSTRING_END",
-                                         "TSTRING_MIDDLE", "TSTRING_START", "TSTRING_END")
+    getattr(tokenize, name)
+    for name in (
+        "FSTRING_MIDDLE",
+        "FSTRING_START",
+        "FSTRING_END",
+        "TSTRING_MIDDLE",
+        "TSTRING_START",
+        "TSTRING_END",
+    )
     if hasattr(tokenize, name)
 }
 
@@ -237,7 +244,7 @@ def noqa_edit(index: LineIndex, line0: int, code: str) -> types.TextEdit | None:
         if match is not None:
             codes = match.group("codes")
             if codes is None:
-                return None  # a bare `# noqa` already silences everything on the line
+                return None  # a bare noqa comment already silences everything on the line
             listed = {c.upper() for c in re.split(r"[\s,]+", codes) if c}
             if code.upper() in listed:
                 return None
@@ -283,7 +290,9 @@ def minimal_edit(old: str, new: str, encoding: str) -> types.TextEdit | None:
     end_offset = len(old) - sum(len(line) for line in a[len(a) - suffix :]) if suffix else len(old)
     replacement = "".join(b[prefix : len(b) - suffix])
     return types.TextEdit(
-        range=types.Range(start=index.lsp_at_offset(start_offset), end=index.lsp_at_offset(end_offset)),
+        range=types.Range(
+            start=index.lsp_at_offset(start_offset), end=index.lsp_at_offset(end_offset)
+        ),
         new_text=replacement,
     )
 

@@ -41,7 +41,12 @@ class Activation:
 SOFTMAX = Activation(
     "softmax",
     frozenset(
-        {"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax", "torch.Tensor.softmax"}
+        {
+            "torch.softmax",
+            "torch.nn.functional.softmax",
+            "torch.special.softmax",
+            "torch.Tensor.softmax",
+        }
     ),
     "softmax",
     frozenset({"torch.nn.Softmax"}),

@@ -44,8 +44,22 @@ MODULE_NAME = re.compile(
 # Module methods that return the module itself.
 MODULE_SELF_METHODS = frozenset(
     {
-        "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "train", "eval",
-        "requires_grad_", "to_empty", "xpu", "mps", "type", "share_memory", "apply",
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "train",
+        "eval",
+        "requires_grad_",
+        "to_empty",
+        "xpu",
+        "mps",
+        "type",
+        "share_memory",
+        "apply",
     }
 )
 _NOT_MODULES = frozenset(
@@ -69,8 +83,10 @@ def is_module_constructor(qualified: str) -> bool:
         return not tail.endswith("Weights") and not tail.startswith("_")
     if qualified.startswith("transformers.") and qualified.endswith(".from_pretrained"):
         owner = qualified.rsplit(".", 2)[-2]
-        return owner.startswith(("AutoModel", "TFAutoModel")) or "Model" in owner or owner.endswith(
-            ("ForCausalLM", "ForSequenceClassification", "ForMaskedLM")
+        return (
+            owner.startswith(("AutoModel", "TFAutoModel"))
+            or "Model" in owner
+            or owner.endswith(("ForCausalLM", "ForSequenceClassification", "ForMaskedLM"))
         )
     return False
 
@@ -102,7 +118,10 @@ def is_module_like(
         if found is None:
             return False
         return is_module_like(
-            found.value, facts, path=[(found.statement, found.value), *found.path], _depth=_depth + 1
+            found.value,
+            facts,
+            path=[(found.statement, found.value), *found.path],
+            _depth=_depth + 1,
         )
     if isinstance(expr, cst.Attribute):
         key = binding_key(expr)

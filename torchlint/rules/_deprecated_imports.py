@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
-from torchlint.fixes import FixPlan, Remove, RemoveStatement, Replace
+from torchlint.analysis.names import dotted_name
 from torchlint.diagnostics import Applicability
+from torchlint.fixes import FixPlan, RemoveStatement, Replace
 
 
 @dataclass
@@ -38,8 +39,6 @@ def _alias_local(alias: cst.ImportAlias) -> str | None:
 
 
 def _module_of(node: cst.ImportFrom) -> str | None:
-    from torchlint.analysis.names import dotted_name
-
     if node.relative or node.module is None:
         return None
     return dotted_name(node.module)
@@ -162,12 +161,12 @@ class DeprecatedImportsMixin:
         if not kept:
             if pending.line is None or len(pending.line.body) != 1:
                 return None
-            change = RemoveStatement(pending.line, replace_with_pass=pending.only_statement_in_block)
+            change = RemoveStatement(
+                pending.line, replace_with_pass=pending.only_statement_in_block
+            )
             return FixPlan(title, Applicability.SAFE, (change,))
         last_comma = node.names[-1].comma
         kept[-1] = kept[-1].with_changes(comma=last_comma)
         if len(kept) == 1 and not isinstance(node.lpar, cst.LeftParen):
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-        if not kept:
-            return FixPlan(title, Applicability.SAFE, (Remove(node),))
         return FixPlan(title, Applicability.SAFE, (Replace(node, node.with_changes(names=kept)),))

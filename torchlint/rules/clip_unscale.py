@@ -49,7 +49,11 @@ class _Events:
                 self.backward = True
             attr = call_attr(node)
             recv = receiver(node)
-            if attr in ("scale", "unscale_", "step") and recv is not None and is_scaler(recv, facts):
+            if (
+                attr in ("scale", "unscale_", "step")
+                and recv is not None
+                and is_scaler(recv, facts)
+            ):
                 key = expr_key(recv)
                 if attr == "scale":
                     self.scaled.add(key)
@@ -177,4 +181,6 @@ class ClipBeforeUnscale(Rule):
         ):
             return None
         code = f"{scaler}.unscale_({spelled_optimizer})"
-        return FixPlan(f"Insert `{code}` before clipping", Applicability.SAFE, (InsertBefore(statement, code),))
+        return FixPlan(
+            f"Insert `{code}` before clipping", Applicability.SAFE, (InsertBefore(statement, code),)
+        )

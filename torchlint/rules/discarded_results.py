@@ -30,12 +30,59 @@ from torchlint.rule import Rule
 # arithmetic whose in-place form ends in ``_``.
 OUT_OF_PLACE = frozenset(
     {
-        "to", "cuda", "cpu", "float", "double", "half", "bfloat16", "long", "int", "short", "bool",
-        "byte", "char", "type", "type_as", "detach", "clone", "contiguous", "pin_memory",
-        "view", "view_as", "reshape", "reshape_as", "squeeze", "unsqueeze", "transpose", "permute",
-        "flatten", "t", "expand", "expand_as", "add", "sub", "mul", "div", "clamp", "clip", "abs",
-        "neg", "sqrt", "exp", "log", "pow", "masked_fill", "index_fill", "index_add", "scatter",
-        "round", "floor", "ceil", "relu", "sigmoid", "tanh",
+        "to",
+        "cuda",
+        "cpu",
+        "float",
+        "double",
+        "half",
+        "bfloat16",
+        "long",
+        "int",
+        "short",
+        "bool",
+        "byte",
+        "char",
+        "type",
+        "type_as",
+        "detach",
+        "clone",
+        "contiguous",
+        "pin_memory",
+        "view",
+        "view_as",
+        "reshape",
+        "reshape_as",
+        "squeeze",
+        "unsqueeze",
+        "transpose",
+        "permute",
+        "flatten",
+        "t",
+        "expand",
+        "expand_as",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "clamp",
+        "clip",
+        "abs",
+        "neg",
+        "sqrt",
+        "exp",
+        "log",
+        "pow",
+        "masked_fill",
+        "index_fill",
+        "index_add",
+        "scatter",
+        "round",
+        "floor",
+        "ceil",
+        "relu",
+        "sigmoid",
+        "tanh",
     }
 )
 # Methods modules share with tensors (they return the module itself): no evidence of a tensor.
@@ -99,6 +146,8 @@ class DiscardedOutOfPlaceResult(Rule):
         if self._evidence(location, path, known):
             return True
         if isinstance(location, cst.Attribute):
+            if location.attr.value == "data":
+                return self._tensor_like(location.value, path)  # ``p.data`` of a tensor
             key = binding_key(location)
             if key is not None and key.startswith("self."):
                 values = self.facts.bindings.values.get(key, ())
@@ -111,7 +160,10 @@ class DiscardedOutOfPlaceResult(Rule):
         return False
 
     def _evidence(
-        self, expr: cst.BaseExpression, path: PathUp | None, known: set[str] | frozenset[str],
+        self,
+        expr: cst.BaseExpression,
+        path: PathUp | None,
+        known: set[str] | frozenset[str],
         depth: int = 0,
     ) -> bool:
         """Tensor-likeness that does not count ``m.cuda()`` / ``m.to()`` as a tensor, since

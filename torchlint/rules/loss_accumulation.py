@@ -57,7 +57,9 @@ class _LoopFacts:
 
         def visit(node: cst.CSTNode) -> bool:
             nonlocal disabled
-            if isinstance(node, _SCOPES) or (isinstance(node, (cst.For, cst.While)) and node is not loop):
+            if isinstance(node, _SCOPES) or (
+                isinstance(node, (cst.For, cst.While)) and node is not loop
+            ):
                 return False
             off = isinstance(node, cst.With) and any(
                 grad_mode_of(item.item, facts.names) is False for item in node.items
@@ -249,4 +251,3 @@ class LossAccumulatedWithGraph(Rule):
     @staticmethod
     def _is_backpropagated(name: str, facts: _LoopFacts) -> bool:
         return name in facts.backpropagated and name not in facts.retained
-

@@ -19,8 +19,23 @@ TYPO = "require_grad"
 # Receivers that hold the author's own settings, where ``require_grad`` may be a chosen name.
 _SETTINGS = frozenset(
     {
-        "self", "cls", "args", "opt", "opts", "cfg", "config", "conf", "hparams", "hp", "options",
-        "settings", "flags", "params", "kwargs", "ns", "namespace",
+        "self",
+        "cls",
+        "args",
+        "opt",
+        "opts",
+        "cfg",
+        "config",
+        "conf",
+        "hparams",
+        "hp",
+        "options",
+        "settings",
+        "flags",
+        "params",
+        "kwargs",
+        "ns",
+        "namespace",
     }
 )
 
@@ -119,7 +134,9 @@ class RequireGradTypo(Rule):
                 (Replace(attr.attr, "requires_grad"),),
             )
         # ``model.requires_grad = False`` would be as inert: modules take ``requires_grad_()``.
-        if len(node.targets) != 1 or not isinstance(self.context.stack[-2], cst.SimpleStatementLine):
+        if len(node.targets) != 1 or not isinstance(
+            self.context.stack[-2], cst.SimpleStatementLine
+        ):
             return None
         receiver = self.context.code(attr.value)
         value = self.context.code(node.value)

@@ -172,7 +172,9 @@ class TorchvisionPretrained(Rule):
         known = WEIGHTS.get(key)
         keywords = {a.keyword.value: a for a in node.args if a.keyword is not None}
         old_args: list[tuple[str, cst.Arg]] = [
-            (name, keywords[name]) for name in ("pretrained", "pretrained_backbone") if name in keywords
+            (name, keywords[name])
+            for name in ("pretrained", "pretrained_backbone")
+            if name in keywords
         ]
         positional = [a for a in node.args if a.keyword is None and not a.star]
         if (
@@ -182,7 +184,9 @@ class TorchvisionPretrained(Rule):
             and positional
             and _literal_bool(positional[0].value) is not None
         ):
-            old_args = [("pretrained", positional[0])]  # ``resnet18(True)``: the old first parameter
+            old_args = [
+                ("pretrained", positional[0])
+            ]  # ``resnet18(True)``: the old first parameter
         if not old_args:
             return
         builder = key.rsplit(".", 1)[-1]

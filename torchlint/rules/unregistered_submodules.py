@@ -20,16 +20,63 @@ _PARAMETERS = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})
 # Modules without parameters, buffers or a train/eval behaviour: harmless in a plain list.
 _STATELESS = frozenset(
     {
-        "ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax", "LogSoftmax",
-        "Softmax2d", "ELU", "SELU", "CELU", "Mish", "Hardtanh", "Hardswish", "Hardsigmoid",
-        "Softplus", "Softsign", "Softmin", "Tanhshrink", "Threshold", "GLU", "LogSigmoid",
-        "Hardshrink", "Softshrink", "Identity", "Flatten", "Unflatten", "MaxPool1d", "MaxPool2d",
-        "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveMaxPool1d",
-        "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-        "AdaptiveAvgPool3d", "Upsample", "PixelShuffle", "PixelUnshuffle", "ZeroPad1d",
-        "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
-        "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d",
-        "ReplicationPad2d", "ReplicationPad3d", "ChannelShuffle",
+        "ReLU",
+        "ReLU6",
+        "LeakyReLU",
+        "GELU",
+        "SiLU",
+        "Tanh",
+        "Sigmoid",
+        "Softmax",
+        "LogSoftmax",
+        "Softmax2d",
+        "ELU",
+        "SELU",
+        "CELU",
+        "Mish",
+        "Hardtanh",
+        "Hardswish",
+        "Hardsigmoid",
+        "Softplus",
+        "Softsign",
+        "Softmin",
+        "Tanhshrink",
+        "Threshold",
+        "GLU",
+        "LogSigmoid",
+        "Hardshrink",
+        "Softshrink",
+        "Identity",
+        "Flatten",
+        "Unflatten",
+        "MaxPool1d",
+        "MaxPool2d",
+        "MaxPool3d",
+        "AvgPool1d",
+        "AvgPool2d",
+        "AvgPool3d",
+        "AdaptiveMaxPool1d",
+        "AdaptiveMaxPool2d",
+        "AdaptiveMaxPool3d",
+        "AdaptiveAvgPool1d",
+        "AdaptiveAvgPool2d",
+        "AdaptiveAvgPool3d",
+        "Upsample",
+        "PixelShuffle",
+        "PixelUnshuffle",
+        "ZeroPad1d",
+        "ZeroPad2d",
+        "ZeroPad3d",
+        "ConstantPad1d",
+        "ConstantPad2d",
+        "ConstantPad3d",
+        "ReflectionPad1d",
+        "ReflectionPad2d",
+        "ReflectionPad3d",
+        "ReplicationPad1d",
+        "ReplicationPad2d",
+        "ReplicationPad3d",
+        "ChannelShuffle",
     }
 )
 # Calls in ``__init__`` that register modules by other means.
@@ -101,7 +148,7 @@ class UnregisteredSubmodules(Rule):
         )
 
     def _kind(self, expr: cst.BaseExpression) -> str | None:
-        """"module" / "parameter" for a constructor call of one, else None."""
+        """ "module" / "parameter" for a constructor call of one, else None."""
         if not isinstance(expr, cst.Call):
             return None
         func = expr.func
@@ -156,7 +203,9 @@ class UnregisteredSubmodules(Rule):
                     name = func.value
                 if name in _REGISTERING:
                     found = True
-                elif name not in _READ_ONLY and any(_mentions(arg.value, attr) for arg in node.args):
+                elif name not in _READ_ONLY and any(
+                    _mentions(arg.value, attr) for arg in node.args
+                ):
                     found = True
             return not found
 
@@ -188,11 +237,17 @@ class UnregisteredSubmodules(Rule):
         elif isinstance(value, cst.DictComp):
             return None  # keys of unknown type
         spelled, imports = self._spelling(container)
-        code = self.context.code(value)
+        # A node's code range excludes its own parentheses: they stay where they are.
+        inner: cst.BaseExpression = (
+            cst.List(elements=value.elements)
+            if isinstance(value, cst.Tuple)
+            else value.with_changes(lpar=[], rpar=[])
+        )
+        wrapped = cst.Call(func=cst.parse_expression(spelled), args=[cst.Arg(inner)])
         return FixPlan(
             f"Wrap in `{spelled}`",
             Applicability.UNSAFE,
-            (Replace(value, f"{spelled}({code})"), *imports),
+            (Replace(value, wrapped, self.context.block_indent()), *imports),
         )
 
     def _spelling(self, container: str) -> tuple[str, tuple[AddImport, ...]]:

@@ -63,7 +63,10 @@ class Trend:
         return self.last < self.first - MIN_DECREASE * abs(self.first)
 
     def __str__(self) -> str:
-        return f"{_fmt(self.first)} -> {_fmt(self.last)} ({self.change:+.0%})"
+        text = f"{_fmt(self.first)} -> {_fmt(self.last)}"
+        if math.isfinite(self.change):
+            text += f" ({self.change:+.0%})"
+        return text
 
 
 @dataclass
@@ -297,6 +300,9 @@ def _no_worse_check(
     start = initial_loss(original)
     if before is None or after is None or start is None:
         return Check("no-worse", None, "too few losses to compare")
+    if not math.isfinite(after) and math.isfinite(before):
+        return Check("no-worse", False,
+                     f"the fixed version's final loss is {_fmt(after)} (original: {_fmt(before)})")
     if not math.isfinite(before):
         return Check("no-worse", math.isfinite(after) or None,
                      f"final loss: original {_fmt(before)}, fixed {_fmt(after)}")
