@@ -107,6 +107,20 @@ def generate(lines: int = 2000) -> str:
     return "\n".join(text.splitlines()[:lines]) + "\n"
 
 
+def engine_baseline(text: str, runs: int) -> list[float]:
+    """The same lint in this process, without LSP: what the server cannot go below."""
+    from torchlint.config import Settings
+    from torchlint.engine import lint_source
+
+    rules = Settings().rules
+    times = []
+    for _ in range(max(runs, 1)):
+        start = time.perf_counter()
+        lint_source(text, "train.py", rules)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
 async def measure(lines: int, runs: int, debounce_ms: int | None) -> dict[str, object]:
     client = LanguageClient("torchlint-benchmark", "1")
     arrived: dict[int, float] = {}
@@ -183,6 +197,7 @@ async def measure(lines: int, runs: int, debounce_ms: int | None) -> dict[str, o
         await client.stop()
 
     return {
+        "engine_ms": engine_baseline(text, runs=min(runs, 10)),
         "lines": lines,
         "findings": counts.get(runs + 1, counts.get(1, 0)),
         "open_ms": first * 1000,
@@ -212,6 +227,11 @@ def main() -> None:
         f"min {latencies[0]:.1f} ms, "
         f"p90 {latencies[int(0.9 * (len(latencies) - 1))]:.1f} ms, "
         f"max {latencies[-1]:.1f} ms"
+    )
+    engine = result["engine_ms"]
+    print(
+        f"engine alone (lint_source in-process, {len(engine)} runs): "  # type: ignore[arg-type]
+        f"median {statistics.median(engine):.1f} ms, min {min(engine):.1f} ms"  # type: ignore[arg-type]
     )
 
 

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
+from torchlint.analysis.walk import Walker
+
 PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
@@ -216,11 +218,11 @@ def target_binds(target: cst.BaseExpression, name: str) -> bool:
 def binds(node: cst.CSTNode, name: str) -> bool:
     """Whether executing ``node`` may bind (or unbind) ``name`` in the scope it runs in."""
     finder = _BindingFinder(name)
-    node.visit(finder)
+    finder.walk(node)
     return finder.found
 
 
-class _BindingFinder(cst.CSTVisitor):
+class _BindingFinder(Walker):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name
@@ -310,11 +312,11 @@ def _import_local_name(alias: cst.ImportAlias, *, top_only: bool) -> str | None:
 
 def _declares_outer(body: cst.CSTNode, name: str) -> bool:
     finder = _OuterDeclaration(name)
-    body.visit(finder)
+    finder.walk(body)
     return finder.found
 
 
-class _OuterDeclaration(cst.CSTVisitor):
+class _OuterDeclaration(Walker):
     """``global name`` / ``nonlocal name`` anywhere in a nested scope."""
 
     def __init__(self, name: str) -> None:
@@ -340,11 +342,11 @@ def count_name(node: cst.CSTNode, name: str) -> int:
     Attribute names (``obj.name``) and keyword names (``f(name=1)``) are not the variable.
     """
     counter = _NameCounter(name)
-    node.visit(counter)
+    counter.walk(node)
     return counter.count
 
 
-class _NameCounter(cst.CSTVisitor):
+class _NameCounter(Walker):
     def __init__(self, name: str) -> None:
         super().__init__()
         self.name = name

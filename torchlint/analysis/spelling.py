@@ -21,14 +21,21 @@ class Spelling:
     needs_import: str | None  # the module to ``import`` first (``AddImport``), if any
 
 
-def spell(qualified: str, names: ImportMap, module: str | None = None) -> Spelling | None:
+def spell(
+    qualified: str, names: ImportMap, module: str | None = None, prefer: str | None = None
+) -> Spelling | None:
     """The shortest reliable way to write ``qualified`` with the file's imports.
 
     The local name bound to the longest prefix of ``qualified`` wins (``F`` for
     ``torch.nn.functional``). With none, the full dotted name, after ``import <module>`` (by
     default the top-level package: ``import torch`` reaches ``torch.nn.functional``); None when the
-    top-level name is bound to something else (``from foo import torch``).
+    top-level name is bound to something else (``from foo import torch``). ``prefer`` names a local
+    alias to use whenever it reaches ``qualified`` (the alias the rewritten code already uses).
     """
+    if prefer is not None:
+        target = names.aliases.get(prefer)
+        if target is not None and (qualified == target or qualified.startswith(target + ".")):
+            return Spelling(prefer + qualified[len(target) :], None)
     best: tuple[str, str] | None = None
     for local, target in names.aliases.items():
         if qualified == target or qualified.startswith(target + "."):

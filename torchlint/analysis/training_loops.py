@@ -16,6 +16,7 @@ import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.walk import Walker
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -136,7 +137,7 @@ class LoopSummary:
         return any(k not in others for k in self.zero_grad_keys)
 
 
-class _LoopWalker(cst.CSTVisitor):
+class _LoopWalker(Walker):
     def __init__(self, facts: TorchFacts, summary: LoopSummary) -> None:
         super().__init__()
         self.facts = facts
@@ -203,7 +204,7 @@ class _LoopWalker(cst.CSTVisitor):
                         continue
                     self.walked_functions.add(id(fn))
                     self.allowed_closures.add(id(fn))
-                    fn.body.visit(self)
+                    self.walk(fn.body)
 
 
 def _is_grad_expr(expr: cst.BaseExpression | None) -> bool:
@@ -237,7 +238,7 @@ def _named_like_zero_grad(func: cst.BaseExpression) -> bool:
 def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
     summary = LoopSummary()
     walker = _LoopWalker(facts, summary)
-    loop.body.visit(walker)
+    walker.walk(loop.body)
     return summary
 
 
@@ -267,7 +268,7 @@ def _counter_like(expr: cst.BaseExpression, counters: set[str]) -> bool:
     return key in counters or name in counters or bool(_COUNTER_NAME.match(name))
 
 
-class _GuardFinder(cst.CSTVisitor):
+class _GuardFinder(Walker):
     def __init__(self, counters: set[str]) -> None:
         super().__init__()
         self.counters = counters
@@ -309,7 +310,7 @@ class _GuardFinder(cst.CSTVisitor):
 def is_step_guard(test: cst.BaseExpression, counters: set[str]) -> bool:
     """An ``if`` test that makes its body run only on some iterations."""
     finder = _GuardFinder(counters)
-    test.visit(finder)
+    finder.walk(test)
     return finder.found
 
 

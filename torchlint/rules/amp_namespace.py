@@ -64,8 +64,10 @@ def _version(v: tuple[int, int]) -> str:
 
 def _device_arg(device: str, call: cst.Call) -> cst.Arg:
     after: cst.BaseParenthesizableWhitespace = cst.SimpleWhitespace(" ")
-    if isinstance(call.whitespace_before_args, cst.ParenthesizedWhitespace):
-        after = call.whitespace_before_args
+    before = call.whitespace_before_args
+    if isinstance(before, cst.ParenthesizedWhitespace):
+        # One argument per line: the new one gets its own line (without the first line's comment).
+        after = cst.ParenthesizedWhitespace(indent=before.indent, last_line=before.last_line)
     comma: cst.Comma | cst.MaybeSentinel = cst.Comma(whitespace_after=after)
     if not call.args:
         comma = cst.MaybeSentinel.DEFAULT

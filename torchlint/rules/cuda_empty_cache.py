@@ -11,6 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import enclosing_loops
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, RemoveStatement
 from torchlint.rule import Rule
@@ -18,7 +19,7 @@ from torchlint.rule import Rule
 _EMPTY_CACHE = "torch.cuda.empty_cache"
 
 
-class _OomMention(cst.CSTVisitor):
+class _OomMention(Walker):
     """Finds ``"out of memory" in str(e)`` and ``OutOfMemoryError`` in a test or handler."""
 
     def __init__(self) -> None:
@@ -46,7 +47,7 @@ def _mentions_oom(node: cst.CSTNode | None) -> bool:
     if node is None:
         return False
     finder = _OomMention()
-    node.visit(finder)
+    finder.walk(node)
     return finder.found
 
 

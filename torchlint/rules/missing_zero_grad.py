@@ -17,6 +17,7 @@ from torchlint.analysis.training_loops import (
     step_target,
     training_loop_of,
 )
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
 from torchlint.rule import Rule
@@ -45,7 +46,7 @@ def _first_statement(block: cst.IndentedBlock, *, skip_docstring: bool) -> cst.B
     return body[0]
 
 
-class _Binds(cst.CSTVisitor):
+class _Binds(Walker):
     """Whether a block (re)binds a name: ``opt = self.optimizers()`` inside the loop, say."""
 
     def __init__(self, name: str) -> None:
@@ -78,7 +79,7 @@ class _Binds(cst.CSTVisitor):
 
 def _binds(block: cst.CSTNode, name: str) -> bool:
     finder = _Binds(name)
-    block.visit(finder)
+    finder.walk(block)
     return finder.found
 
 
@@ -177,13 +178,13 @@ class MissingZeroGrad(Rule):
             if len(functions) != 1:
                 continue
             finder = _BackwardFinder(self.facts)
-            functions[0].body.visit(finder)
+            finder.walk(functions[0].body)
             if finder.found:
                 return functions[0]
         return None
 
 
-class _BackwardFinder(cst.CSTVisitor):
+class _BackwardFinder(Walker):
     def __init__(self, facts) -> None:  # noqa: ANN001 - TorchFacts
         super().__init__()
         self.facts = facts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
@@ -217,6 +218,7 @@ class TorchvisionPretrained(Rule):
         if version is not None and version < _WEIGHTS_API_TORCH:
             return None, "not fixed: the weights API needs torchvision 0.13 (torch 1.12)"
         module = qualified.rsplit(".", 1)[0]
+        root = (dotted_name(call.func) or "").split(".", 1)[0] or None
         replacements: dict[int, str] = {}
         imports: set[str] = set()
         shown: list[str] = []
@@ -236,7 +238,7 @@ class TorchvisionPretrained(Rule):
             if weights is None:
                 return None, ""
             home = module if name == "pretrained" else "torchvision.models"
-            spelled = spell(f"{home}.{weights}", self.facts.names)
+            spelled = spell(f"{home}.{weights}", self.facts.names, prefer=root)
             if spelled is None:
                 return None, ""
             if spelled.needs_import:
