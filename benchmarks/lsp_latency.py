@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def evaluate_{i}(model: nn.Module, loader) -> float:
     return correct / max(total, 1)
 """
 
+TIMING = re.compile(r" v(?P<v>\d+): .*engine (?P<engine>[\d.]+) ms, conversion (?P<conv>[\d.]+) ms")
+
 HEADER = '''"""A generated training module: {lines} lines of ordinary PyTorch code."""
 
 import torch
@@ -126,6 +129,13 @@ async def measure(lines: int, runs: int, debounce_ms: int | None) -> dict[str, o
     arrived: dict[int, float] = {}
     counts: dict[int, int] = {}
     waiters: dict[int, asyncio.Future[None]] = {}
+    server_ms: dict[int, tuple[float, float]] = {}  # version -> (engine, conversion), as logged
+
+    @client.feature(types.WINDOW_LOG_MESSAGE)
+    def on_log(params: types.LogMessageParams) -> None:
+        found = TIMING.search(params.message)
+        if found:
+            server_ms[int(found["v"])] = (float(found["engine"]), float(found["conv"]))
 
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def on_diagnostics(params: types.PublishDiagnosticsParams) -> None:
@@ -147,7 +157,9 @@ async def measure(lines: int, runs: int, debounce_ms: int | None) -> dict[str, o
 
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         await client.start_io(sys.executable, "-m", "torchlint", "lsp", env=env)
-        options = {} if debounce_ms is None else {"debounceMs": debounce_ms}
+        options: dict[str, object] = {"logTimings": True}
+        if debounce_ms is not None:
+            options["debounceMs"] = debounce_ms
         await client.initialize_async(
             types.InitializeParams(
                 capabilities=types.ClientCapabilities(),
@@ -202,6 +214,8 @@ async def measure(lines: int, runs: int, debounce_ms: int | None) -> dict[str, o
         "findings": counts.get(runs + 1, counts.get(1, 0)),
         "open_ms": first * 1000,
         "latencies_ms": [x * 1000 for x in latencies],
+        "server_engine_ms": [server_ms[v][0] for v in range(2, runs + 2) if v in server_ms],
+        "server_conversion_ms": [server_ms[v][1] for v in range(2, runs + 2) if v in server_ms],
     }
 
 
@@ -228,6 +242,13 @@ def main() -> None:
         f"p90 {latencies[int(0.9 * (len(latencies) - 1))]:.1f} ms, "
         f"max {latencies[-1]:.1f} ms"
     )
+    for key, label in (("server_engine_ms", "engine"), ("server_conversion_ms", "conversion")):
+        values = result[key]
+        if values:
+            print(
+                f"  of which, inside the server: {label} median "  # type: ignore[arg-type]
+                f"{statistics.median(values):.1f} ms"  # type: ignore[arg-type]
+            )
     engine = result["engine_ms"]
     print(
         f"engine alone (lint_source in-process, {len(engine)} runs): "  # type: ignore[arg-type]

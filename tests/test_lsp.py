@@ -534,16 +534,24 @@ async def test_settings_from_initialization_options_and_did_change_configuration
 
 
 def test_parse_options() -> None:
-    overrides, debounce = parse_options(
+    parsed = parse_options(
         {"select": "TL201, TL1", "ignore": ["TL101"], "unsafeFixes": True, "debounceMs": 20}
     )
-    assert overrides.select == ("TL201", "TL1")
-    assert overrides.ignore == ("TL101",)
-    assert overrides.unsafe_fixes is True
-    assert debounce == 20
-    assert parse_options({"torchlint": {"preview": True}})[0].preview is True
-    assert parse_options(None) == (parse_options({})[0], None)
-    for bad in ({"select": ["nope-such-rule"]}, {"unsafeFixes": "yes"}, {"debounceMs": -1}):
+    assert parsed.overrides.select == ("TL201", "TL1")
+    assert parsed.overrides.ignore == ("TL101",)
+    assert parsed.overrides.unsafe_fixes is True
+    assert parsed.debounce_ms == 20
+    assert parsed.log_timings is None
+    assert parse_options({"torchlint": {"preview": True}}).overrides.preview is True
+    assert parse_options(None) == parse_options({})
+    bad_values: list[dict[str, Any]] = [
+        {"select": ["nope-such-rule"]},
+        {"unsafeFixes": "yes"},
+        {"debounceMs": -1},
+        {"debounceMs": True},
+        {"logTimings": 1},
+    ]
+    for bad in bad_values:
         with pytest.raises(ValueError):
             parse_options(bad)
 

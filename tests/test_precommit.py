@@ -14,6 +14,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
 import pytest
 
 pytest.importorskip("pre_commit")
@@ -21,8 +26,14 @@ if shutil.which("git") is None:  # pragma: no cover - git is everywhere CI runs
     pytest.skip("pre-commit needs git", allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
-HOOK_REPO_FILES = ("pyproject.toml", "README.md", "LICENSE", ".pre-commit-hooks.yaml",
-                   "torchlint", "rules")
+HOOK_REPO_FILES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    ".pre-commit-hooks.yaml",
+    "torchlint",
+    "rules",
+)
 
 BAD = 'import torch\n\nstate = torch.load("checkpoint.pt")\n'
 GOOD = 'import torch\n\nstate = torch.load("checkpoint.pt", weights_only=True)\n'
@@ -46,8 +57,13 @@ def _git_env(home: Path) -> dict[str, str]:
 
 
 def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
-    subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=cwd, env=env, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "commit.gpgsign=false", *args],
+        cwd=cwd,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +83,36 @@ def hooks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     _git(repo, env, "init", "-q")
     _git(repo, env, "add", "-A")
     _git(repo, env, "commit", "-q", "-m", "hooks")
+    env.update(_wheelhouse(base / "wheelhouse"))
     return repo, env
+
+
+def _wheelhouse(directory: Path) -> dict[str, str]:
+    """try-repo installs the hook into a fresh environment on every call; fetch its build and run
+    dependencies once so those installs need no index. Without a network the calls go online."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    requirements = [*pyproject["build-system"]["requires"], *pyproject["project"]["dependencies"]]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "--dest",
+            str(directory),
+            *requirements,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if proc.returncode != 0:
+        return {}
+    return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory)}
 
 
 @pytest.fixture
@@ -81,9 +126,22 @@ def try_repo(project: Path, hooks, hook: str) -> subprocess.CompletedProcess[str
     repo, env = hooks
     _git(project, env, "add", "-A")  # --all-files means the files git knows
     return subprocess.run(
-        [sys.executable, "-m", "pre_commit", "try-repo", str(repo), hook, "--all-files",
-         "--verbose"],
-        cwd=project, env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pre_commit",
+            "try-repo",
+            str(repo),
+            hook,
+            "--all-files",
+            "--verbose",
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -126,8 +184,9 @@ def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks) -> None: 
     assert bad.read_text(encoding="utf-8") == BAD
 
     # A project that opts in to unsafe fixes gets them applied by the hook.
-    (project / "pyproject.toml").write_text("[tool.torchlint]\nunsafe-fixes = true\n",
-                                            encoding="utf-8")
+    (project / "pyproject.toml").write_text(
+        "[tool.torchlint]\nunsafe-fixes = true\n", encoding="utf-8"
+    )
     proc = try_repo(project, hooks, "torchlint-fix")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output  # it changed a file: the commit must be looked at again

@@ -132,16 +132,19 @@ def test_sarif_of_demo_project_validates_and_follows_github_rules(
     _check_github_rules(log)
 
 
-def test_sarif_uris_are_relative_to_the_repository_root(project: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sarif_uris_are_relative_to_the_repository_root(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(project / "src")  # run from a subdirectory: URIs still start at the root
     log = sarif_of("--select", "TL201", ".")
     _validate(log)
     _check_github_rules(log)
     run = log["runs"][0]
     assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == project.as_uri() + "/"
-    uris = {unquote(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
-            for r in run["results"]}
+    uris = {
+        unquote(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"])
+        for r in run["results"]
+    }
     assert uris == {"src/train.py", "src/sub dir/we,ird:name.py", "src/broken.py"}
     by_rule = {r["ruleId"] for r in run["results"]}
     assert by_rule == {"TL201", "TL000"}  # the syntax error is a result of its own rule
@@ -185,14 +188,17 @@ def test_sarif_description_truncated_at_a_word_boundary() -> None:
 
 def _hashes(log: dict) -> list[tuple[int, str]]:
     return sorted(
-        (r["locations"][0]["physicalLocation"]["region"]["startLine"],
-         r["partialFingerprints"]["primaryLocationLineHash"])
+        (
+            r["locations"][0]["physicalLocation"]["region"]["startLine"],
+            r["partialFingerprints"]["primaryLocationLineHash"],
+        )
         for r in log["runs"][0]["results"]
     )
 
 
-def test_sarif_fingerprints_survive_unrelated_line_moves(tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sarif_fingerprints_survive_unrelated_line_moves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "train.py"
     path.write_text(
@@ -229,8 +235,14 @@ def _from_json(out: str, root: Path) -> tuple[set[Key], dict[Key, dict]]:
     keys: dict[Key, dict] = {}
     for item in json.loads(out):
         path = Path(item["filename"]).relative_to(root).as_posix()
-        key = (path, item["code"], item["location"]["row"], item["location"]["column"],
-               item["end_location"]["row"], item["end_location"]["column"])
+        key = (
+            path,
+            item["code"],
+            item["location"]["row"],
+            item["location"]["column"],
+            item["end_location"]["row"],
+            item["end_location"]["column"],
+        )
         keys[key] = item
     return set(keys), keys
 
@@ -251,8 +263,14 @@ def _from_github(out: str) -> dict[Key, tuple[str, str]]:
         assert match, f"not a workflow command: {line!r}"
         props = dict(part.split("=", 1) for part in match["props"].split(","))
         props = {k: _unescape(v) for k, v in props.items()}
-        key = (props["file"], props["title"], int(props["line"]), int(props["col"]),
-               int(props["endLine"]), int(props["endColumn"]))
+        key = (
+            props["file"],
+            props["title"],
+            int(props["line"]),
+            int(props["col"]),
+            int(props["endLine"]),
+            int(props["endColumn"]),
+        )
         found[key] = (match["kind"], _unescape(match["message"]))
     return found
 
@@ -261,8 +279,11 @@ def test_all_formats_describe_the_same_findings(project: Path) -> None:
     code, out = cli("--output-format", "json", "--select", "TL201", "src")
     assert code == 1
     expected, items = _from_json(out, project)
-    assert {k[0] for k in expected} == {"src/train.py", "src/sub dir/we,ird:name.py",
-                                        "src/broken.py"}
+    assert {k[0] for k in expected} == {
+        "src/train.py",
+        "src/sub dir/we,ird:name.py",
+        "src/broken.py",
+    }
     assert len(expected) == 4
     messages = {k: v["message"] for k, v in items.items()}
 
@@ -310,8 +331,7 @@ def test_all_formats_describe_the_same_findings(project: Path) -> None:
         assert set(issue) >= {"description", "check_name", "fingerprint", "severity", "location"}
         assert issue["severity"] in ("info", "minor", "major", "critical", "blocker")
         lines_ = issue["location"]["lines"]
-        gitlab.add((issue["location"]["path"], issue["check_name"], lines_["begin"],
-                    lines_["end"]))
+        gitlab.add((issue["location"]["path"], issue["check_name"], lines_["begin"], lines_["end"]))
         assert issue["check_name"] in issue["description"]
     assert len({i["fingerprint"] for i in issues}) == len(issues)
     assert gitlab == {(k[0], k[1], k[2], k[4]) for k in expected}
@@ -324,9 +344,16 @@ def test_all_formats_describe_the_same_findings(project: Path) -> None:
     for result in log["runs"][0]["results"]:
         location = result["locations"][0]["physicalLocation"]
         region = location["region"]
-        sarif.add((unquote(location["artifactLocation"]["uri"]), result["ruleId"],
-                   region["startLine"], region["startColumn"], region["endLine"],
-                   region["endColumn"]))
+        sarif.add(
+            (
+                unquote(location["artifactLocation"]["uri"]),
+                result["ruleId"],
+                region["startLine"],
+                region["startColumn"],
+                region["endLine"],
+                region["endColumn"],
+            )
+        )
     assert sarif == expected
 
 
@@ -358,9 +385,22 @@ def test_sarif_written_with_output_file_from_a_subprocess(tmp_path: Path) -> Non
     (tmp_path / "bad.py").write_text(BAD, encoding="utf-8")
     out = tmp_path / "reports" / "torchlint.sarif"
     proc = subprocess.run(
-        [sys.executable, "-m", "torchlint", "--output-format", "sarif", "-o", str(out),
-         "--select", "TL201", "bad.py"],
-        cwd=tmp_path, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "torchlint",
+            "--output-format",
+            "sarif",
+            "-o",
+            str(out),
+            "--select",
+            "TL201",
+            "bad.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 1, proc.stderr
     log = json.loads(out.read_text(encoding="utf-8"))

@@ -218,10 +218,21 @@ def test_cuda_device_requires_a_gpu():
 
 def test_cli_json_and_exit_code_for_a_broken_fix():
     runner = CliRunner()
-    outcome = runner.invoke(main, [
-        "verify", str(MLP), "--fixed", str(DATA / "mlp_crashes.py"), "--device", "cpu",
-        "--steps", str(STEPS), "--output-format", "json",
-    ])
+    outcome = runner.invoke(
+        main,
+        [
+            "verify",
+            str(MLP),
+            "--fixed",
+            str(DATA / "mlp_crashes.py"),
+            "--device",
+            "cpu",
+            "--steps",
+            str(STEPS),
+            "--output-format",
+            "json",
+        ],
+    )
     assert outcome.exit_code == 1, outcome.output
     payload = json.loads(outcome.output)
     assert payload["exit_code"] == 1 and payload["passed"] is False
@@ -236,10 +247,20 @@ def test_cli_json_and_exit_code_for_a_broken_fix():
 def test_cli_text_for_fixed_script(tmp_path: Path):
     runner = CliRunner()
     out = tmp_path / "report.txt"
-    outcome = runner.invoke(main, [
-        "verify", str(TRAIN / "checkpoint_roundtrip.py"), "--unsafe-fixes", "--device", "cpu",
-        "--steps", "20", "-o", str(out),
-    ])
+    outcome = runner.invoke(
+        main,
+        [
+            "verify",
+            str(TRAIN / "checkpoint_roundtrip.py"),
+            "--unsafe-fixes",
+            "--device",
+            "cpu",
+            "--steps",
+            "20",
+            "-o",
+            str(out),
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
     text = out.read_text(encoding="utf-8")
     assert "TL201" in text and "weights_only=True" in text
@@ -272,15 +293,21 @@ def test_importing_the_linter_does_not_import_torch():
 
 
 def _run(losses, streams=None, status="completed"):
-    return RunOutcome(status=status, device="cpu", steps=len(losses), backwards=len(losses),
-                      losses=list(losses), loss_streams=streams or [0] * len(losses))
+    return RunOutcome(
+        status=status,
+        device="cpu",
+        steps=len(losses),
+        backwards=len(losses),
+        losses=list(losses),
+        loss_streams=streams or [0] * len(losses),
+    )
 
 
 def test_two_optimizer_trajectories_are_judged_separately():
     # A GAN: the discriminator's loss falls, the generator's rises: it still trains.
     d = [1.4 - 0.02 * i for i in range(10)]
     g = [0.6 + 0.01 * i for i in range(10)]
-    original = _run([v for pair in zip(d, g) for v in pair], [0, 1] * 10)
+    original = _run([v for pair in zip(d, g, strict=True) for v in pair], [0, 1] * 10)
     fixed = _run([v * 0.99 for v in original.losses], [0, 1] * 10)
     verdict = judge("cpu", original, fixed, Mode.TRAIN)
     assert verdict.outcome == Outcome.PASS, verdict.summary
@@ -295,13 +322,20 @@ def test_near_zero_losses_use_the_initial_scale():
 
 def test_markdown_table_from_json():
     payload = {
-        "script": "fixtures/train/gan.py", "fixed": None,
+        "script": "fixtures/train/gan.py",
+        "fixed": None,
         "fixes": [{"code": "TL103"}, {"code": "TL001"}, {"code": "TL103"}],
         "devices": [
             {"device": "cpu", "outcome": "pass", "perf": None},
-            {"device": "cuda", "outcome": "pass",
-             "perf": {"steps_per_s": [500.0, 750.0], "syncs_per_step": [2.5, 1.5],
-                      "speedup": 1.5}},
+            {
+                "device": "cuda",
+                "outcome": "pass",
+                "perf": {
+                    "steps_per_s": [500.0, 750.0],
+                    "syncs_per_step": [2.5, 1.5],
+                    "speedup": 1.5,
+                },
+            },
         ],
     }
     table = markdown_table([payload])

@@ -10,8 +10,8 @@ What it does for an editor:
 - shows the rule's summary when hovering over a diagnostic's range;
 - reads ``[tool.torchlint]`` from the workspace's config files like the CLI does, and again whenever
   one changes (``workspace/didChangeWatchedFiles``, or saving the file in the editor);
-- takes ``select`` / ``extendSelect`` / ``ignore`` / ``preview`` / ``unsafeFixes`` / ``debounceMs``
-  from ``initializationOptions`` and from ``workspace/didChangeConfiguration`` (section
+- takes ``select`` / ``extendSelect`` / ``ignore`` / ``preview`` / ``unsafeFixes`` / ``debounceMs`` /
+  ``logTimings`` from ``initializationOptions`` and from ``workspace/didChangeConfiguration`` (section
   ``torchlint``); they win over the config files, like the CLI's flags.
 
 Linting runs on one worker thread, so the server keeps reading messages while a file is checked.
@@ -28,6 +28,7 @@ import functools
 import inspect
 import logging
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,6 +85,7 @@ class LintResult:
     diagnostics: list[Diagnostic]
     lsp: list[types.Diagnostic]
     internal_errors: list[str]
+    timing: str = ""
 
 
 def _as_list(value: Any, key: str) -> tuple[str, ...]:
@@ -94,10 +96,19 @@ def _as_list(value: Any, key: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value if v.strip())
 
 
-def parse_options(options: Any) -> tuple[Overrides, int | None]:
-    """``initializationOptions`` / settings -> (overrides, debounce in ms). Raises ValueError."""
+@dataclass
+class ServerOptions:
+    """What the client configures: rule selection on top of the config files, and the server."""
+
+    overrides: Overrides = field(default_factory=Overrides)
+    debounce_ms: int | None = None  # None: keep the current one
+    log_timings: bool | None = None
+
+
+def parse_options(options: Any) -> ServerOptions:
+    """``initializationOptions`` / ``torchlint`` settings -> ServerOptions. Raises ValueError."""
     if not isinstance(options, dict):
-        return Overrides(), None
+        return ServerOptions()
     for wrapper in ("torchlint", "settings"):
         if isinstance(options.get(wrapper), dict):
             options = options[wrapper]
@@ -132,9 +143,14 @@ def parse_options(options: Any) -> tuple[Overrides, int | None]:
     except SelectorError as exc:
         raise ValueError(f"{exc} (see `torchlint rules`)") from exc
     debounce = get("debounceMs", "debounce-ms", "debounce_ms")
-    if debounce is not None and (not isinstance(debounce, (int, float)) or debounce < 0):
+    if debounce is not None and (
+        isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0
+    ):
         raise ValueError(f"`debounceMs` must be a number of milliseconds, got {debounce!r}")
-    return overrides, None if debounce is None else int(debounce)
+    timings = get("logTimings", "log-timings", "log_timings")
+    if timings is not None and not isinstance(timings, bool):
+        raise ValueError(f"`logTimings` must be true or false, got {timings!r}")
+    return ServerOptions(overrides, None if debounce is None else int(debounce), timings)
 
 
 class TorchlintServer(LanguageServer):
@@ -142,7 +158,9 @@ class TorchlintServer(LanguageServer):
         super().__init__("torchlint", __version__)
         self.overrides = Overrides()
         self.debounce = DEFAULT_DEBOUNCE_MS / 1000
+        self.log_timings = False
         self.resolver = SettingsResolver(self.overrides)
+        self.excluder = _Excluder(self.settings_for)
         self.latest: dict[str, int | None] = {}  # open Python documents -> newest version seen
         self.published: dict[str, Published] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
@@ -184,19 +202,22 @@ class TorchlintServer(LanguageServer):
 
     def apply_options(self, options: Any) -> bool:
         try:
-            overrides, debounce = parse_options(options)
+            parsed = parse_options(options)
         except ValueError as exc:
             self.show_once(f"torchlint: ignoring invalid settings: {exc}", types.MessageType.Error)
             return False
-        self.overrides = overrides
-        if debounce is not None:
-            self.debounce = debounce / 1000
+        self.overrides = parsed.overrides
+        if parsed.debounce_ms is not None:
+            self.debounce = parsed.debounce_ms / 1000
+        if parsed.log_timings is not None:
+            self.log_timings = parsed.log_timings
         self.reload()
         return True
 
     def reload(self) -> None:
         """Forget every config file read so far; the next lint reads them again."""
         self.resolver = SettingsResolver(self.overrides)
+        self.excluder = _Excluder(self.settings_for)
         self.config_messages.clear()
 
     def root(self) -> Path:
@@ -287,20 +308,27 @@ class TorchlintServer(LanguageServer):
         path = self.path_of(uri)
         settings = self.settings_for(path)
         if uri.startswith("file:") and self._excluded(path):
-            return LintResult(version, text, settings, [], [], [])
+            return LintResult(version, text, settings, [], [], [], "excluded by the settings")
+        started = time.perf_counter()
         result = process_source(text, str(path), settings, Mode(), rules_path=path)
+        linted = time.perf_counter()
         index = LineIndex(text, encoding)
         lsp = [to_lsp_diagnostic(d, index, version) for d in result.diagnostics]
+        converted = time.perf_counter()
         errors = [
             f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings are "
             f"shown; please report this):\n{e.message}"
             for e in result.internal_errors
         ]
-        return LintResult(version, text, settings, result.diagnostics, lsp, errors)
+        timing = (
+            f"torchlint: {uri} v{version}: {len(lsp)} findings; engine "
+            f"{(linted - started) * 1000:.1f} ms, conversion {(converted - linted) * 1000:.1f} ms"
+        )
+        return LintResult(version, text, settings, result.diagnostics, lsp, errors, timing)
 
     def _excluded(self, path: Path) -> bool:
         try:
-            return _Excluder(self.settings_for).by_settings(path, False)
+            return self.excluder.by_settings(path, False)
         except Exception:
             return False
 
@@ -311,6 +339,8 @@ class TorchlintServer(LanguageServer):
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=result.lsp, version=result.version)
         )
+        if self.log_timings:
+            self.log(result.timing, types.MessageType.Log)
         seen = self.reported.setdefault(uri, set())
         current = set(result.internal_errors)
         for message in result.internal_errors:
@@ -683,4 +713,11 @@ def serve() -> None:
     create_server().start_io(sys.stdin.buffer, protocol_out)
 
 
-__all__ = ["FIX_ALL_KIND", "TorchlintServer", "create_server", "parse_options", "serve"]
+__all__ = [
+    "FIX_ALL_KIND",
+    "ServerOptions",
+    "TorchlintServer",
+    "create_server",
+    "parse_options",
+    "serve",
+]

@@ -9,6 +9,7 @@ or U+2028 inside a line is just a character). Everything here is pure: no server
 from __future__ import annotations
 
 import bisect
+import functools
 import io
 import re
 import tokenize
@@ -107,6 +108,7 @@ class LineIndex:
 # -- rules' documentation links -------------------------------------------------------------------
 
 
+@functools.cache
 def doc_href(rule: type[Rule] | None) -> str | None:
     """A link to the rule's documentation: its own ``url`` (plug-ins), else its shipped page."""
     if rule is None:

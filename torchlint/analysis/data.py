@@ -49,7 +49,10 @@ def is_dataloader_call(node: cst.CSTNode, names: ImportMap) -> bool:
 
 
 def is_dataset_class(
-    cls: cst.ClassDef, names: ImportMap, classes: dict[str, cst.ClassDef], _seen: frozenset = frozenset()
+    cls: cst.ClassDef,
+    names: ImportMap,
+    classes: dict[str, cst.ClassDef],
+    _seen: frozenset = frozenset(),
 ) -> bool:
     """Derives from a torch ``Dataset``/``IterableDataset`` (directly or via same-file classes)."""
     if id(cls) in _seen:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import libcst as cst
-
-from torchlint.analysis.names import ImportMap, dotted_name
+from torchlint.analysis.names import ImportMap
 
 
 @dataclass(frozen=True)
@@ -26,7 +24,7 @@ def spell(
 ) -> Spelling | None:
     """The shortest reliable way to write ``qualified`` with the file's imports.
 
-    The local name bound to the longest prefix of ``qualified`` wins (``F`` for
+    The local name bound to the longest module prefix of ``qualified`` wins (``F`` for
     ``torch.nn.functional``). With none, the full dotted name, after ``import <module>`` (by
     default the top-level package: ``import torch`` reaches ``torch.nn.functional``); None when the
     top-level name is bound to something else (``from foo import torch``). ``prefer`` names a local
@@ -34,11 +32,13 @@ def spell(
     """
     if prefer is not None:
         target = names.aliases.get(prefer)
-        if target is not None and (qualified == target or qualified.startswith(target + ".")):
+        if target is not None and qualified.startswith(target + "."):
             return Spelling(prefer + qualified[len(target) :], None)
     best: tuple[str, str] | None = None
     for local, target in names.aliases.items():
-        if qualified == target or qualified.startswith(target + "."):
+        # Only names bound to modules on the way: a from-imported object (``from m import f``)
+        # may be imported below the code being fixed.
+        if qualified.startswith(target + "."):
             if best is None or len(target) > len(best[1]):
                 best = (local, target)
     if best is not None:
@@ -49,14 +49,3 @@ def spell(
         return None
     return Spelling(qualified, module or top)
 
-
-def root_alias(expr: cst.BaseExpression, names: ImportMap) -> tuple[str, str] | None:
-    """(local root name, what it is bound to) of a dotted expression, when it comes from imports."""
-    dotted = dotted_name(expr)
-    if dotted is None:
-        return None
-    head = dotted.split(".", 1)[0]
-    target = names.aliases.get(head)
-    if target is None:
-        return None
-    return head, target

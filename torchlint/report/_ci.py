@@ -110,7 +110,7 @@ class Finding:
 
 def findings(run: RunResult, root: Path) -> Iterator[Finding]:
     for file in run.files:
-        for d, (digest, occurrence) in zip(file.diagnostics, line_hashes(file)):
+        for d, (digest, occurrence) in zip(file.diagnostics, line_hashes(file), strict=True):
             yield Finding(d, display_path(d.path, root), f"{digest}:{occurrence}")
 
 

@@ -26,7 +26,8 @@ def escape_property(text: str) -> str:
 
 def command(kind: str, message: str, **properties: object) -> str:
     props = ",".join(
-        f"{key}={escape_property(str(value))}" for key, value in properties.items()
+        f"{key}={escape_property(str(value))}"
+        for key, value in properties.items()
         if value is not None
     )
     return f"::{kind}{' ' + props if props else ''}::{escape_data(message)}"
@@ -55,10 +56,17 @@ def render(run: RunResult, options: object) -> str:
         lines.append(command("error", message, file=display_path(path, root), title="torchlint"))
     for file in run.files:
         if file.error:
-            lines.append(command("error", file.error, file=display_path(file.path, root),
-                                 title="torchlint"))
+            lines.append(
+                command("error", file.error, file=display_path(file.path, root), title="torchlint")
+            )
     for error in run.internal_errors:
         first = error.message.splitlines()[0] if error.message else "crashed"
-        lines.append(command("error", f"internal error in rule {error.rule}: {first}",
-                             file=display_path(error.path, root), title="torchlint"))
+        lines.append(
+            command(
+                "error",
+                f"internal error in rule {error.rule}: {first}",
+                file=display_path(error.path, root),
+                title="torchlint",
+            )
+        )
     return "".join(line + "\n" for line in lines)

@@ -34,8 +34,11 @@ def render(run: RunResult, options: object) -> str:
     problems = [(display_path(path, root), message) for path, message in run.errors]
     problems += [(display_path(f.path, root), f.error) for f in run.files if f.error]
     problems += [
-        (display_path(e.path, root), f"internal error in rule {e.rule}: "
-         f"{e.message.splitlines()[0] if e.message else 'crashed'}")
+        (
+            display_path(e.path, root),
+            f"internal error in rule {e.rule}: "
+            f"{e.message.splitlines()[0] if e.message else 'crashed'}",
+        )
         for e in run.internal_errors
     ]
     total = sum(len(v) for v in by_file.values())
@@ -58,9 +61,7 @@ def render(run: RunResult, options: object) -> str:
                 file=xml_safe(path),
                 line=str(d.start.line),
             )
-            failure = ET.SubElement(
-                case, "failure", message=xml_safe(d.message), type=d.code
-            )
+            failure = ET.SubElement(case, "failure", message=xml_safe(d.message), type=d.code)
             failure.text = xml_safe(
                 f"{path}:{d.start.line}:{column(d.start.column)}: {d.code} [{d.name}] {d.message}"
             )
@@ -69,11 +70,12 @@ def render(run: RunResult, options: object) -> str:
         if not total and not problems:
             ET.SubElement(suite, "testcase", name="no findings", classname="torchlint")
         for path, message in problems:
-            case = ET.SubElement(suite, "testcase", name=xml_safe(path), classname="torchlint",
-                                 file=xml_safe(path))
+            case = ET.SubElement(
+                suite, "testcase", name=xml_safe(path), classname="torchlint", file=xml_safe(path)
+            )
             error = ET.SubElement(case, "error", message=xml_safe(message))
             error.text = xml_safe(message)
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(
-        suites, encoding="unicode"
-    ) + "\n"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    )

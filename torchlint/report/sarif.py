@@ -91,8 +91,11 @@ def _ad_hoc_descriptor(d: Diagnostic) -> dict[str, Any]:
         "fullDescription": {"text": text},
         "help": {"text": text, "markdown": text},
         "defaultConfiguration": {"level": LEVELS[d.severity]},
-        "properties": {"tags": [category], "precision": "high",
-                       "problem.severity": PROBLEM_SEVERITY[d.severity]},
+        "properties": {
+            "tags": [category],
+            "precision": "high",
+            "problem.severity": PROBLEM_SEVERITY[d.severity],
+        },
     }
 
 
@@ -112,8 +115,9 @@ def _artifact(path: str, root: Path) -> dict[str, str]:
 
 def _replacement(edit: Edit) -> dict[str, Any]:
     return {
-        "deletedRegion": _region(edit.start.line, edit.start.column, edit.end.line,
-                                 edit.end.column),
+        "deletedRegion": _region(
+            edit.start.line, edit.start.column, edit.end.line, edit.end.column
+        ),
         "insertedContent": {"text": edit.content},
     }
 

@@ -201,7 +201,9 @@ class AccumulationLossNotScaled(Rule):
         return f"{shown} / {k}"
 
     # -- the guard ------------------------------------------------------------------------------
-    def _guard(self, path: list, loop: cst.CSTNode) -> tuple[cst.If | None, cst.BaseExpression | None]:
+    def _guard(
+        self, path: list, loop: cst.CSTNode
+    ) -> tuple[cst.If | None, cst.BaseExpression | None]:
         for ancestor, child in path:
             if ancestor is loop:
                 break

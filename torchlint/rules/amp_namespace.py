@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
@@ -139,7 +140,7 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
         if in_compat_branch(self.context.path_up()):
             return
         fix, why = None, ""
-        spelled = self._spell(symbol)
+        spelled = self._spell(symbol, expr)
         if isinstance(spelled, str):
             why = spelled
         else:
@@ -175,7 +176,7 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
 
     # -- fixes -------------------------------------------------------------------------------------
 
-    def _spell(self, symbol: AmpSymbol) -> tuple[str, tuple] | str:
+    def _spell(self, symbol: AmpSymbol, old: cst.BaseExpression) -> tuple[str, tuple] | str:
         """(code for the replacement, AddImport changes) or why there is no fix."""
         version = self.context.torch_version
         if version is not None and version < symbol.needs:
@@ -183,7 +184,8 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
                 f"; not fixed: `{symbol.new}` needs torch >= {_version(symbol.needs)} and the "
                 f"project supports torch {_version(version)}"
             )
-        spelled = spell(symbol.new, self.facts.names)
+        root = (dotted_name(old) or "").split(".", 1)[0] or None
+        spelled = spell(symbol.new, self.facts.names, prefer=root)
         if spelled is None:
             return "; not fixed: the name `torch` is bound to something else in this file"
         imports = (AddImport(spelled.needs_import),) if spelled.needs_import else ()
@@ -192,7 +194,7 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
     def _call_fix(self, call: cst.Call, symbol: AmpSymbol) -> tuple[FixPlan | None, str]:
         if any(arg.star for arg in call.args):
             return None, ""  # ``*args`` / ``**kwargs``: positions unknown
-        spelled = self._spell(symbol)
+        spelled = self._spell(symbol, call.func)
         if isinstance(spelled, str):
             return None, spelled
         code, imports = spelled

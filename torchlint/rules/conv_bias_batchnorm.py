@@ -68,7 +68,9 @@ class ConvBiasBeforeBatchNorm(Rule):
                 (Replace(conv, new, self.context.block_indent()),),
             )
         elif isinstance(bias.value, cst.Name) and bias.value.value == "True":
-            fix = FixPlan("Pass `bias=False`", Applicability.UNSAFE, (Replace(bias.value, "False"),))
+            fix = FixPlan(
+                "Pass `bias=False`", Applicability.UNSAFE, (Replace(bias.value, "False"),)
+            )
         else:
             return  # bias=False, or a value computed at run time
         self.report(

@@ -170,7 +170,8 @@ class DebugApiEnabled(Rule):
         if (
             isinstance(parent, cst.WithItem)
             and isinstance(func, cst.Attribute)
-            and self.context.qualified_name(func.value) in ("torch.autograd", "torch.autograd.anomaly_mode")
+            and self.context.qualified_name(func.value)
+            in ("torch.autograd", "torch.autograd.anomaly_mode")
             and dotted_name(func.value) is not None
         ):
             prefix = self.context.code(func.value)

@@ -16,6 +16,7 @@ from typing import Any
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
@@ -284,7 +285,8 @@ class DeprecatedFunction(DeprecatedImportsMixin, Rule):
                 f"; not fixed: `{entry.replacement}` needs torch >= {entry.replacement_since} and "
                 f"the project supports torch {_fmt(version)}"
             )
-        spelled = spell(entry.replacement, self.facts.names)
+        root = (dotted_name(func) or "").split(".", 1)[0] or None
+        spelled = spell(entry.replacement, self.facts.names, prefer=root)
         if spelled is None:
             return None, ""
         changes: tuple = (Replace(func, spelled.code),)

@@ -37,7 +37,9 @@ _TORCH_IMPORTS = ("torch", "lightning", "pytorch_lightning", "transformers", "ti
 
 def _is_super_call(expr: cst.BaseExpression) -> bool:
     return (
-        isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "super"
+        isinstance(expr, cst.Call)
+        and isinstance(expr.func, cst.Name)
+        and expr.func.value == "super"
     )
 
 

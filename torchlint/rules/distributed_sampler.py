@@ -33,7 +33,9 @@ class _Sampler:
 def _shuffles(call: cst.Call) -> bool:
     shuffle = keyword_arg(call, "shuffle")
     return not (
-        shuffle is not None and isinstance(shuffle.value, cst.Name) and shuffle.value.value == "False"
+        shuffle is not None
+        and isinstance(shuffle.value, cst.Name)
+        and shuffle.value.value == "False"
     )
 
 

@@ -45,7 +45,9 @@ _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 def is_eval_name(name: str) -> bool:
     lowered = name.lower().lstrip("_")
-    return lowered in _EVAL_NAMES or lowered.startswith(_EVAL_PREFIXES) or lowered.startswith("test")
+    return (
+        lowered in _EVAL_NAMES or lowered.startswith(_EVAL_PREFIXES) or lowered.startswith("test")
+    )
 
 
 def _is_test_file(path: str) -> bool:
@@ -53,7 +55,11 @@ def _is_test_file(path: str) -> bool:
     if any(part in ("tests", "test", "testing") for part in parts[:-1]):
         return True
     name = parts[-1]
-    return name.startswith("test_") or name.endswith(("_test.py", "_tests.py")) or name == "conftest.py"
+    return (
+        name.startswith("test_")
+        or name.endswith(("_test.py", "_tests.py"))
+        or name == "conftest.py"
+    )
 
 
 def _iterable(loop: cst.For) -> cst.BaseExpression:

@@ -28,8 +28,14 @@ _SHORT = 40
 _HOST_METHODS = frozenset({"cpu", "numpy", "tolist", "item"})
 _TIMERS = frozenset(
     {
-        "time.time", "time.perf_counter", "time.monotonic", "time.process_time",
-        "time.time_ns", "time.perf_counter_ns", "time.monotonic_ns", "timeit.default_timer",
+        "time.time",
+        "time.perf_counter",
+        "time.monotonic",
+        "time.process_time",
+        "time.time_ns",
+        "time.perf_counter_ns",
+        "time.monotonic_ns",
+        "timeit.default_timer",
     }
 )
 
@@ -124,7 +130,11 @@ class HostSyncInTrainingLoop(Rule):
             return "tolist", [recv]
         if method == "numpy" and not _host_chain(recv, names):
             force = next((a for a in node.args if a.keyword and a.keyword.value == "force"), None)
-            if force is not None and isinstance(force.value, cst.Name) and force.value.value == "True":
+            if (
+                force is not None
+                and isinstance(force.value, cst.Name)
+                and force.value.value == "True"
+            ):
                 return "numpy", [recv]
         return None
 

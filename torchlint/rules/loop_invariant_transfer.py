@@ -118,7 +118,9 @@ class LoopInvariantTransfer(Rule):
         if self._changed_in(loop, key):
             return
         code = self.context.code(node)
-        shown = code if len(code) <= _SHORT and "\n" not in code else f"{key}.{func.attr.value}(...)"
+        shown = (
+            code if len(code) <= _SHORT and "\n" not in code else f"{key}.{func.attr.value}(...)"
+        )
         self.report(
             node,
             f"`{shown}` copies the same tensor to the device on every iteration: neither `{key}` "

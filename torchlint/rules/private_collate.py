@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
@@ -91,7 +92,8 @@ class PrivateCollate(Rule):
         if why:
             message += why
         else:
-            spelled = spell(public, self.facts.names, module="torch.utils.data")
+            root = (dotted_name(node) or "").split(".", 1)[0] or None
+            spelled = spell(public, self.facts.names, module="torch.utils.data", prefer=root)
             if spelled is not None:
                 changes: tuple = (Replace(node, spelled.code),)
                 if spelled.needs_import:

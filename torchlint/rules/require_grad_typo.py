@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.modules import is_module_like
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
@@ -72,8 +72,10 @@ class RequireGradTypo(Rule):
                 continue
             self._targets.add(id(attr))
             key = binding_key(attr.value)
-            if key is None or last_component(key) in _SETTINGS or key.split(".")[0] in _SETTINGS:
+            if key is None or key in _SETTINGS:
                 continue
+            if key.split(".")[0] in _SETTINGS - {"self", "cls"}:
+                continue  # ``args.model.require_grad``: a settings tree
             if isinstance(node.value, cst.Name) and node.value.value == TYPO:
                 continue  # ``x.require_grad = require_grad``: the author's own setting
             module = is_module_like(attr.value, self.facts, path=self.context.path_up())

@@ -48,8 +48,8 @@ class TorchvisionModuleAlias(Rule):
                 fix = FixPlan(f"Use `{preferred}`", Applicability.SAFE, (Replace(node, preferred),))
             self.report(
                 node,
-                f"`import {package}.{last} as {last}` binds the same module as `{preferred}`, "
-                "the form torchvision documents",
+                f"`import {package}.{last} as {last}` is a roundabout `{preferred}`: "
+                "the alias repeats the submodule's own name",
                 fix=fix,
             )
             return

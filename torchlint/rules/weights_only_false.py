@@ -17,8 +17,14 @@ from torchlint.rule import Rule
 
 _PATH_BUILDERS = frozenset(
     {
-        "pathlib.Path", "pathlib.PurePath", "pathlib.PosixPath", "os.path.join",
-        "os.path.dirname", "os.path.abspath", "os.path.realpath", "os.path.expanduser",
+        "pathlib.Path",
+        "pathlib.PurePath",
+        "pathlib.PosixPath",
+        "os.path.join",
+        "os.path.dirname",
+        "os.path.abspath",
+        "os.path.realpath",
+        "os.path.expanduser",
         "os.path.normpath",
     }
 )

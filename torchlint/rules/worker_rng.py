@@ -147,7 +147,7 @@ class RngCopiedToWorkers(Rule):
     ) -> bool:
         """Another method, or code outside the class (``worker_info.dataset.rng = ...``),
         assigns the attribute: the generator is reseeded somewhere."""
-        for name, method in methods.items():
+        for method in methods.values():
             if method is init:
                 continue
             hit = False

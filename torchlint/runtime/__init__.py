@@ -24,7 +24,15 @@ _EXPORTS = {
     "RunOutcome": "torchlint.runtime.runs",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AppliedFix",
+    "Check",
+    "DeviceVerdict",
+    "RunOutcome",
+    "VerifyError",
+    "VerifyResult",
+    "verify",
+]
 
 
 def __getattr__(name: str) -> Any:

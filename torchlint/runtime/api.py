@@ -36,8 +36,13 @@ class AppliedFix:
     applicability: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "line": self.line, "title": self.title,
-                "applicability": self.applicability}
+        return {
+            "code": self.code,
+            "name": self.name,
+            "line": self.line,
+            "title": self.title,
+            "applicability": self.applicability,
+        }
 
 
 @dataclass
@@ -72,12 +77,14 @@ class VerifyResult:
         return next((v for v in self.devices if v.device == name), None)
 
     def diff(self) -> str:
-        return "".join(difflib.unified_diff(
-            self.original_source.splitlines(keepends=True),
-            self.fixed_source.splitlines(keepends=True),
-            fromfile=self.script,
-            tofile=self.fixed_path or f"{self.script} (fixed)",
-        ))
+        return "".join(
+            difflib.unified_diff(
+                self.original_source.splitlines(keepends=True),
+                self.fixed_source.splitlines(keepends=True),
+                fromfile=self.script,
+                tofile=self.fixed_path or f"{self.script} (fixed)",
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,16 +122,23 @@ def fix_script(
         settings = resolver.for_path(path.resolve())
     except ConfigError as exc:
         raise VerifyError(str(exc)) from exc
-    result = process_source(source, display_path(path), settings,
-                            FixMode(fix=True, unsafe=unsafe_fixes), rules_path=path)
+    result = process_source(
+        source,
+        display_path(path),
+        settings,
+        FixMode(fix=True, unsafe=unsafe_fixes),
+        rules_path=path,
+    )
     fixes = [
         AppliedFix(d.code, d.name, d.start.line, d.fix.title, d.fix.applicability.value)
         for d in result.applied
         if d.fix is not None
     ]
     warnings = list(result.warnings)
-    warnings += [f"internal error in rule {e.rule}: {e.message.splitlines()[0]}"
-                 for e in result.internal_errors]
+    warnings += [
+        f"internal error in rule {e.rule}: {e.message.splitlines()[0]}"
+        for e in result.internal_errors
+    ]
     return (result.fixed if result.fixed is not None else source), fixes, warnings
 
 
@@ -184,9 +198,15 @@ def verify(
     result = VerifyResult(
         script=display_path(script_path),
         fixed_path=display_path(fixed_path) if fixed_path is not None else None,
-        mode=mode, steps=steps, seed=seed, fixes=fixes, warnings=notes,
-        original_source=original, fixed_source=fixed_source,
-        tolerance=tolerance, match_rtol=match_rtol,
+        mode=mode,
+        steps=steps,
+        seed=seed,
+        fixes=fixes,
+        warnings=notes,
+        original_source=original,
+        fixed_source=fixed_source,
+        tolerance=tolerance,
+        match_rtol=match_rtol,
     )
     devices = ("cpu", "cuda") if device == "all" else (device,)
     with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as folder:
@@ -198,16 +218,29 @@ def verify(
             fixed_file.write_text(fixed_source, encoding="utf-8")
         for name in devices:
             spec = RunSpec(
-                script=script_path, device=name, steps=steps, seed=seed, timeout=timeout,
-                python=python or sys.executable, cpu_threads=cpu_threads, args=tuple(script_args),
+                script=script_path,
+                device=name,
+                steps=steps,
+                seed=seed,
+                timeout=timeout,
+                python=python or sys.executable,
+                cpu_threads=cpu_threads,
+                args=tuple(script_args),
                 search_path=script_path.resolve().parent,
             )
             before = run_script(spec, work / f"{name}-original")
             after = None
             if fixed_file is not None and before.status != "no-cuda":
                 after = run_script(replace(spec, script=fixed_file), work / f"{name}-fixed")
-            result.devices.append(judge(
-                name, before, after, mode, tolerance=tolerance, match_rtol=match_rtol,
-                required=device != "all" or name == "cpu",
-            ))
+            result.devices.append(
+                judge(
+                    name,
+                    before,
+                    after,
+                    mode,
+                    tolerance=tolerance,
+                    match_rtol=match_rtol,
+                    required=device != "all" or name == "cpu",
+                )
+            )
     return result

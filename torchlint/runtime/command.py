@@ -13,32 +13,83 @@ from torchlint.runtime.api import COMPARE, DEVICES, EXIT_ERROR, VerifyError, ver
 @click.command("verify")
 @click.argument("script", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
-@click.option("--fixed", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Compare against this fixed version instead of torchlint's fixes.")
-@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None,
-              help="Also apply unsafe (behaviour-changing) fixes.")
-@click.option("--device", type=click.Choice(DEVICES), default="all", show_default=True,
-              help="cpu hides GPUs from the runs; cuda requires one; all runs both where there is one.")
-@click.option("--steps", type=click.IntRange(min=2), default=50, show_default=True,
-              help="Stop each run after this many optimizer steps.")
+@click.option(
+    "--fixed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Compare against this fixed version instead of torchlint's fixes.",
+)
+@click.option(
+    "--unsafe-fixes/--no-unsafe-fixes",
+    default=None,
+    help="Also apply unsafe (behaviour-changing) fixes.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(DEVICES),
+    default="all",
+    show_default=True,
+    help="cpu hides GPUs from the runs; cuda requires one; all runs both where there is one.",
+)
+@click.option(
+    "--steps",
+    type=click.IntRange(min=2),
+    default=50,
+    show_default=True,
+    help="Stop each run after this many optimizer steps.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for every RNG.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=300.0, show_default=True,
-              help="Seconds before a run is stopped.")
-@click.option("--compare", type=click.Choice(COMPARE), default="auto", show_default=True,
-              help="match: trajectories must agree; train: must train at least as well; "
-                   "auto: match for safe fixes only, else train.")
-@click.option("--tolerance", type=click.FloatRange(min=0), default=0.1, show_default=True,
-              help="How much worse (relative) the fixed version's final loss may be.")
-@click.option("--threads", "cpu_threads", type=click.IntRange(min=1), default=1, show_default=True,
-              help="CPU threads per run.")
-@click.option("--python", "python", type=str, default=None,
-              help="The Python that runs the scripts (default: this one).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Use this config file for the fixes.")
-@click.option("--output-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
-@click.option("-o", "--output-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the report to a file instead of stdout.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300.0,
+    show_default=True,
+    help="Seconds before a run is stopped.",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(COMPARE),
+    default="auto",
+    show_default=True,
+    help="match: trajectories must agree; train: must train at least as well; "
+    "auto: match for safe fixes only, else train.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.1,
+    show_default=True,
+    help="How much worse (relative) the fixed version's final loss may be.",
+)
+@click.option(
+    "--threads",
+    "cpu_threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="CPU threads per run.",
+)
+@click.option(
+    "--python",
+    "python",
+    type=str,
+    default=None,
+    help="The Python that runs the scripts (default: this one).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Use this config file for the fixes.",
+)
+@click.option(
+    "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "-o",
+    "--output-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the report to a file instead of stdout.",
+)
 def verify_command(
     script: Path,
     script_args: tuple[str, ...],
@@ -67,9 +118,19 @@ def verify_command(
 
     try:
         result = verify(
-            script, fixed, unsafe_fixes=unsafe_fixes, device=device, steps=steps, seed=seed,
-            timeout=timeout, compare=compare, tolerance=tolerance, cpu_threads=cpu_threads,
-            python=python, script_args=script_args, config=config_path,
+            script,
+            fixed,
+            unsafe_fixes=unsafe_fixes,
+            device=device,
+            steps=steps,
+            seed=seed,
+            timeout=timeout,
+            compare=compare,
+            tolerance=tolerance,
+            cpu_threads=cpu_threads,
+            python=python,
+            script_args=script_args,
+            config=config_path,
         )
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)
@@ -80,8 +141,9 @@ def verify_command(
             output_file.parent.mkdir(parents=True, exist_ok=True)
             output_file.write_text(text, encoding="utf-8")
         except OSError as exc:
-            click.echo(f"torchlint: error: cannot write {output_file}: {exc.strerror or exc}",
-                       err=True)
+            click.echo(
+                f"torchlint: error: cannot write {output_file}: {exc.strerror or exc}", err=True
+            )
             sys.exit(EXIT_ERROR)
     else:
         click.echo(text, nl=False)

@@ -157,7 +157,7 @@ def first_difference(
     a: list[float | None], b: list[float | None], rtol: float, atol: float = 1e-6
 ) -> int | None:
     """Index of the first value that differs beyond tolerance (len of the shorter: lengths differ)."""
-    for index, (x, y) in enumerate(zip(a, b)):
+    for index, (x, y) in enumerate(zip(a, b, strict=False)):
         if x is None and y is None:
             continue
         if x is None or y is None:
@@ -189,7 +189,8 @@ def _trains_check(original: RunOutcome, fixed: RunOutcome) -> Check:
     if trains_before:
         return Check("trains", False, f"the fixed version stopped training: {described}")
     return Check(
-        "trains", None,
+        "trains",
+        None,
         f"neither run's loss went down over {original.steps} steps (too few steps?): {described}",
     )
 
@@ -205,8 +206,9 @@ def judge(
     required: bool = True,
 ) -> DeviceVerdict:
     """The verdict for one device. ``fixed`` is None when no fix changed the script."""
-    verdict = DeviceVerdict(device=device, outcome=Outcome.PASS, summary="",
-                            original=original, fixed=fixed)
+    verdict = DeviceVerdict(
+        device=device, outcome=Outcome.PASS, summary="", original=original, fixed=fixed
+    )
     checks = verdict.checks
 
     if original.status == "no-cuda":
@@ -226,8 +228,13 @@ def judge(
         verdict.summary = f"no fix applies; the original {original.describe()}"
         checks.append(Check("runs", True, f"original: {original.describe()}"))
         tr = trend(original.losses)
-        checks.append(Check("trains", tr.decreased if tr else None,
-                            f"loss {tr}" if tr else "too few losses to judge"))
+        checks.append(
+            Check(
+                "trains",
+                tr.decreased if tr else None,
+                f"loss {tr}" if tr else "too few losses to judge",
+            )
+        )
         if checks[-1].ok is False:
             checks[-1].ok = None  # informative only: there is no fix to blame
         return verdict
@@ -239,22 +246,35 @@ def judge(
         verdict.summary = f"the fixed version {fixed.describe()}"
         return verdict
     if fixed.steps < original.steps:
-        checks.append(Check(
-            "runs", False,
-            f"the fixed version {fixed.describe()}; the original {original.describe()}",
-        ))
+        checks.append(
+            Check(
+                "runs",
+                False,
+                f"the fixed version {fixed.describe()}; the original {original.describe()}",
+            )
+        )
     else:
-        checks.append(Check("runs", True,
-                            f"original {original.describe()}; fixed {fixed.describe()}"))
+        checks.append(
+            Check("runs", True, f"original {original.describe()}; fixed {fixed.describe()}")
+        )
 
     # finite
-    bad = next((i for i, v in enumerate(fixed.losses) if v is not None and not math.isfinite(v)),
-               None)
+    bad = next(
+        (i for i, v in enumerate(fixed.losses) if v is not None and not math.isfinite(v)), None
+    )
     if bad is not None:
-        note = ("" if _finite(original.losses) == [v for v in original.losses if v is not None]
-                else " (the original's loss was not finite either)")
-        checks.append(Check("finite", False,
-                            f"fixed loss is {_fmt(fixed.losses[bad])} at backward #{bad + 1}{note}"))
+        note = (
+            ""
+            if _finite(original.losses) == [v for v in original.losses if v is not None]
+            else " (the original's loss was not finite either)"
+        )
+        checks.append(
+            Check(
+                "finite",
+                False,
+                f"fixed loss is {_fmt(fixed.losses[bad])} at backward #{bad + 1}{note}",
+            )
+        )
     else:
         checks.append(Check("finite", True, "every loss is finite"))
 
@@ -263,11 +283,16 @@ def judge(
     difference = first_difference(original.losses, fixed.losses, match_rtol)
     if mode == Mode.MATCH:
         if difference is None:
-            checks.append(Check("matches", True,
-                                f"trajectories agree within rtol {match_rtol:g}"))
+            checks.append(Check("matches", True, f"trajectories agree within rtol {match_rtol:g}"))
         else:
-            checks.append(Check("matches", False, _difference_text(original, fixed, difference)
-                                + ": a behaviour-preserving fix changed the trajectory"))
+            checks.append(
+                Check(
+                    "matches",
+                    False,
+                    _difference_text(original, fixed, difference)
+                    + ": a behaviour-preserving fix changed the trajectory",
+                )
+            )
     else:
         checks.append(_no_worse_check(original, fixed, tolerance, difference, match_rtol))
 
@@ -282,47 +307,63 @@ def judge(
 
 def _difference_text(original: RunOutcome, fixed: RunOutcome, index: int) -> str:
     if index >= min(len(original.losses), len(fixed.losses)):
-        return (f"the runs made different numbers of backward calls "
-                f"({len(original.losses)} vs {len(fixed.losses)})")
-    return (f"first difference at backward #{index + 1}: original {_fmt(original.losses[index])}, "
-            f"fixed {_fmt(fixed.losses[index])}")
+        return (
+            f"the runs made different numbers of backward calls "
+            f"({len(original.losses)} vs {len(fixed.losses)})"
+        )
+    return (
+        f"first difference at backward #{index + 1}: original {_fmt(original.losses[index])}, "
+        f"fixed {_fmt(fixed.losses[index])}"
+    )
 
 
 def _no_worse_check(
-    original: RunOutcome, fixed: RunOutcome, tolerance: float, difference: int | None,
+    original: RunOutcome,
+    fixed: RunOutcome,
+    tolerance: float,
+    difference: int | None,
     match_rtol: float,
 ) -> Check:
     if difference is None:
-        return Check("no-worse", True,
-                     f"trajectories identical (within rtol {match_rtol:g}): the fixes did not "
-                     "change what the loss computes")
+        return Check(
+            "no-worse",
+            True,
+            f"trajectories identical (within rtol {match_rtol:g}): the fixes did not "
+            "change what the loss computes",
+        )
     before, after = final_loss(original), final_loss(fixed)
     start = initial_loss(original)
     if before is None or after is None or start is None:
         return Check("no-worse", None, "too few losses to compare")
     if not math.isfinite(after) and math.isfinite(before):
-        return Check("no-worse", False,
-                     f"the fixed version's final loss is {_fmt(after)} (original: {_fmt(before)})")
+        return Check(
+            "no-worse",
+            False,
+            f"the fixed version's final loss is {_fmt(after)} (original: {_fmt(before)})",
+        )
     if not math.isfinite(before):
-        return Check("no-worse", math.isfinite(after) or None,
-                     f"final loss: original {_fmt(before)}, fixed {_fmt(after)}")
+        return Check(
+            "no-worse",
+            math.isfinite(after) or None,
+            f"final loss: original {_fmt(before)}, fixed {_fmt(after)}",
+        )
     slack = tolerance * max(abs(before), 0.05 * abs(start))
     change = (after - before) / abs(before) if before else 0.0
     text = f"final loss {_fmt(after)} vs {_fmt(before)} originally ({change:+.1%})"
     if after <= before + slack:
         return Check("no-worse", True, text)
-    return Check("no-worse", False,
-                 f"the fixed version trains worse: {text}, beyond the {tolerance:.0%} tolerance")
+    return Check(
+        "no-worse",
+        False,
+        f"the fixed version trains worse: {text}, beyond the {tolerance:.0%} tolerance",
+    )
 
 
-def _pass_summary(
-    mode: str, checks: list[Check], original: RunOutcome, fixed: RunOutcome
-) -> str:
+def _pass_summary(mode: str, checks: list[Check], original: RunOutcome, fixed: RunOutcome) -> str:
     if mode == Mode.MATCH:
         return "the fixed version trains and its loss trajectory matches the original's"
     no_worse = next(c for c in checks if c.name == "no-worse")
     if no_worse.detail.startswith("trajectories identical"):
         return "the fixed version trains; its loss trajectory is the original's"
     before, after = final_loss(original), final_loss(fixed)
-    return (f"the fixed version trains at least as well: final loss {_fmt(after)} "
-            f"vs {_fmt(before)}")
+    return f"the fixed version trains at least as well: final loss {_fmt(after)} vs {_fmt(before)}"

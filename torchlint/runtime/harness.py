@@ -298,7 +298,8 @@ def _error(exc: BaseException, script: str) -> dict[str, Any]:
             lines.append("  ...")
         lines.extend(
             "".join(traceback.StackSummary.from_list([frames[index]]).format())
-            .rstrip("\n").splitlines()
+            .rstrip("\n")
+            .splitlines()
         )
         previous = index
     message_lines = "".join(summary.format_exception_only()).rstrip("\n").splitlines()
@@ -353,8 +354,10 @@ def run(
         status = "completed"
     except SystemExit as exc:
         if exc.code not in (None, 0):
-            status, error = "crashed", {"type": "SystemExit",
-                                        "message": f"SystemExit: {exc.code}", "traceback": []}
+            status, error = (
+                "crashed",
+                {"type": "SystemExit", "message": f"SystemExit: {exc.code}", "traceback": []},
+            )
     except BaseException as exc:  # the script's own failure is the finding
         status, error = "crashed", _error(exc, script)
     record["train_s"] = time.perf_counter() - began
@@ -388,8 +391,11 @@ def run(
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m torchlint.runtime.harness")
-    parser.add_argument("--serve", action="store_true",
-                        help="import torch once, then fork one run per job read from stdin")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="import torch once, then fork one run per job read from stdin",
+    )
     parser.add_argument("--script")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--seed", type=int, default=0)
@@ -412,8 +418,15 @@ def main(args: list[str] | None = None) -> None:
     script_args = options.script_args
     if script_args[:1] == ["--"]:
         script_args = script_args[1:]
-    record = run(options.script, options.steps, options.seed, options.device, script_args,
-                 threads=options.threads, search_path=options.path)
+    record = run(
+        options.script,
+        options.steps,
+        options.seed,
+        options.device,
+        script_args,
+        threads=options.threads,
+        search_path=options.path,
+    )
     with open(options.out, "w", encoding="utf-8") as handle:
         json.dump(record, handle)
     sys.stdout.flush()

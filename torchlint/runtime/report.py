@@ -16,7 +16,7 @@ TRAJECTORY_ROWS = 8
 _CRITERIA = {
     Mode.MATCH: "behaviour-preserving fixes: the loss trajectories must match (rtol {rtol:g})",
     Mode.TRAIN: "behaviour-changing fixes: the fixed version must train at least as well "
-                "(tolerance {tol:.0%})",
+    "(tolerance {tol:.0%})",
     Mode.UNCHANGED: "no fix changes the script: only the original is run",
 }
 
@@ -30,7 +30,9 @@ def _num(value: float | None, digits: int = 4) -> str:
 
 
 def render_text(result: VerifyResult) -> str:
-    lines = [f"torchlint verify {result.script} ({result.steps} optimizer steps, seed {result.seed})"]
+    lines = [
+        f"torchlint verify {result.script} ({result.steps} optimizer steps, seed {result.seed})"
+    ]
     if result.fixed_path:
         lines.append(f"  fixed version: {result.fixed_path} (given)")
     elif result.fixes:
@@ -39,8 +41,12 @@ def render_text(result: VerifyResult) -> str:
             lines.append(f"    {fix.code} line {fix.line}: {fix.title} [{fix.applicability}]")
     for warning in result.warnings:
         lines.append(f"  warning: {warning}")
-    lines.append("  criterion: " + _CRITERIA.get(result.mode, result.mode).format(
-        rtol=result.match_rtol, tol=result.tolerance))
+    lines.append(
+        "  criterion: "
+        + _CRITERIA.get(result.mode, result.mode).format(
+            rtol=result.match_rtol, tol=result.tolerance
+        )
+    )
     for verdict in result.devices:
         lines.append("")
         lines.extend(_device_lines(verdict))
@@ -76,7 +82,7 @@ def _device_lines(verdict: DeviceVerdict) -> list[str]:
         lines.append(text)
         sites = perf.get("sync_sites")
         if sites:
-            for tag, counts in zip(("original", "fixed"), sites):
+            for tag, counts in zip(("original", "fixed"), sites, strict=False):
                 if counts:
                     listed = ", ".join(f"{site} x{count}" for site, count in counts.items())
                     lines.append(f"        sync sites ({tag}): {listed}")

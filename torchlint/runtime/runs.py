@@ -71,7 +71,7 @@ class RunOutcome:
         return bool(self.error and self.error.get("needs_cuda"))
 
     def stream(self, index: int) -> list[float | None]:
-        return [v for v, s in zip(self.losses, self.loss_streams) if s == index]
+        return [v for v, s in zip(self.losses, self.loss_streams, strict=False) if s == index]
 
     def describe(self) -> str:
         """One line a user understands: what happened in this run."""
@@ -82,8 +82,10 @@ class RunOutcome:
         if self.status == "no-backward":
             return "never called backward(): nothing to verify (is this a training script?)"
         if self.status == "no-step":
-            return (f"called backward() {self.backwards} times but never stepped a torch.optim "
-                    "optimizer: verify observes training through optimizer steps")
+            return (
+                f"called backward() {self.backwards} times but never stepped a torch.optim "
+                "optimizer: verify observes training through optimizer steps"
+            )
         if self.status == "no-cuda":
             return "no CUDA device is available"
         if self.status == "timeout":
@@ -160,11 +162,16 @@ def _tail(path: Path) -> list[str]:
 
 def _harness_argv(spec: RunSpec, out: Path) -> list[str]:
     argv = [
-        "--script", str(spec.script.resolve()),
-        "--steps", str(spec.steps),
-        "--seed", str(spec.seed),
-        "--device", spec.device,
-        "--out", str(out),
+        "--script",
+        str(spec.script.resolve()),
+        "--steps",
+        str(spec.steps),
+        "--seed",
+        str(spec.seed),
+        "--device",
+        spec.device,
+        "--out",
+        str(out),
     ]
     if spec.cpu_threads is not None:
         argv += ["--threads", str(spec.cpu_threads)]
@@ -190,8 +197,14 @@ class ForkServer:
     """
 
     def __init__(self, python: str, seed: int, cpu_threads: int | None, timeout: float) -> None:
-        spec = RunSpec(script=Path("-"), device="cpu", steps=0, seed=seed, python=python,
-                       cpu_threads=cpu_threads)
+        spec = RunSpec(
+            script=Path("-"),
+            device="cpu",
+            steps=0,
+            seed=seed,
+            python=python,
+            cpu_threads=cpu_threads,
+        )
         env = child_environment(spec)
         env.pop("CUDA_VISIBLE_DEVICES", None)  # each run sets its own
         if "CUDA_VISIBLE_DEVICES" in os.environ:
@@ -358,16 +371,21 @@ def run_script(spec: RunSpec, workdir: Path) -> RunOutcome:
     if how is None:
         how, seconds = _spawn(spec, workdir, out, log)
     if how == "timeout":
-        return RunOutcome(status="timeout", device=spec.device, seconds=seconds,
-                          output_tail=_tail(log))
+        return RunOutcome(
+            status="timeout", device=spec.device, seconds=seconds, output_tail=_tail(log)
+        )
     try:
         record = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         tail = _tail(log)
         message = tail[-1] if tail else "the harness exited without a result"
-        return RunOutcome(status="harness-error", device=spec.device, seconds=seconds,
-                          error={"type": "HarnessError", "message": message, "traceback": tail},
-                          output_tail=tail)
+        return RunOutcome(
+            status="harness-error",
+            device=spec.device,
+            seconds=seconds,
+            error={"type": "HarnessError", "message": message, "traceback": tail},
+            output_tail=tail,
+        )
     return outcome_from_record(record, spec.device, seconds, _tail(log))
 
 

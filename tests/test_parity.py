@@ -1,0 +1,58 @@
+"""The README's parity table: every peer rule maps to a torchlint rule, backed by a fixture line.
+
+A row reads ``| TOR101 | what the peer reports | TL306 |``. The backing fixture line is a line in
+``fixtures/cases/TL306/*.py`` carrying ``# expect: TL306`` and ``# parity: TOR101``; the fixture
+test then proves torchlint reports it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ROW = re.compile(r"^\|\s*`?(?P<peer>(?:TOR|TG)\d{3})`?\s*\|[^|]*\|\s*(?P<ours>[^|]+?)\s*\|", re.M)
+# Every rule TorchFix 0.7.0 (its latest release) ships, except TOR901, which is about PyTorch's
+# own test suite (`torch.library.Library` in torch's tests) and is listed as out of scope.
+TORCHFIX = ["TOR001", "TOR002", "TOR003", "TOR004", "TOR101", "TOR102", "TOR103", "TOR104",
+            "TOR105", "TOR106", "TOR107", "TOR201", "TOR202", "TOR203", "TOR401"]
+# torch-preflight 0.5.0: TG009 does not exist; TG010 is the VRAM estimate (out of scope).
+PREFLIGHT = ["TG001", "TG002", "TG003", "TG004", "TG005", "TG006", "TG007", "TG008", "TG011",
+             "TG012", "TG013", "TG014"]
+
+
+def parity_rows() -> dict[str, list[str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Parity with other PyTorch linters", 1)[1].split("\n## ", 1)[0]
+    return {
+        m.group("peer"): re.findall(r"TL\d{3}", m.group("ours"))
+        for m in ROW.finditer(section)
+    }
+
+
+def backing_lines(peer: str, code: str) -> list[str]:
+    hits = []
+    for path in sorted((ROOT / "fixtures" / "cases").glob(f"*{code}*/*.py")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if re.search(rf"#\s*parity:.*\b{peer}\b", line) and re.search(
+                rf"#\s*expect:[^#]*\b{code}\b", line
+            ):
+                hits.append(line)
+    return hits
+
+
+def test_every_peer_rule_is_mapped() -> None:
+    rows = parity_rows()
+    unmapped = [peer for peer in TORCHFIX + PREFLIGHT if not rows.get(peer)]
+    assert unmapped == []
+
+
+def test_every_mapping_is_backed_by_a_reported_fixture_line() -> None:
+    missing = [
+        (peer, code)
+        for peer, codes in parity_rows().items()
+        if peer in TORCHFIX + PREFLIGHT
+        for code in codes[:1]  # the first rule named is the one that covers it
+        if not backing_lines(peer, code)
+    ]
+    assert missing == []
