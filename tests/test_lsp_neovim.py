@@ -64,7 +64,7 @@ local ok, err = pcall(function()
   result.client_started = client_id ~= nil
   step("attached")
 
-  result.got_diagnostics = vim.wait(90000, function()
+  result.got_diagnostics = vim.wait(180000, function()
     return #vim.diagnostic.get(buf) > 0
   end, 50)
   result.diagnostics = collect(buf)
@@ -80,7 +80,7 @@ local ok, err = pcall(function()
     },
     context = { diagnostics = vim.lsp.diagnostic.get_line_diagnostics(buf, first.lnum) },
   }
-  local responses = vim.lsp.buf_request_sync(buf, "textDocument/codeAction", params, 60000) or {}
+  local responses = vim.lsp.buf_request_sync(buf, "textDocument/codeAction", params, 180000) or {}
   result.actions = {}
   local chosen
   for _, response in pairs(responses) do
@@ -94,7 +94,7 @@ local ok, err = pcall(function()
 
   vim.lsp.util.apply_workspace_edit(chosen.edit, "utf-16")
   result.fixed_text = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, true), "\n") .. "\n"
-  result.cleared = vim.wait(90000, function()
+  result.cleared = vim.wait(180000, function()
     return #vim.diagnostic.get(buf) == 0
   end, 50)
   result.diagnostics_after_fix = collect(buf)
@@ -139,7 +139,7 @@ def test_neovim_shows_torchlint_diagnostics_and_applies_the_fix(tmp_path: Path) 
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert out.exists(), f"Neovim wrote no result (exit {done.returncode}):\n{done.stderr}"
     result = json.loads(out.read_text(encoding="utf-8"))

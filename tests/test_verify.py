@@ -341,3 +341,12 @@ def test_markdown_table_from_json():
     table = markdown_table([payload])
     assert "| fixtures/train/gan.py | TL001, TL103 | 500 → 750 (×1.50) | 2.5 → 1.5 |" in table
     assert "cpu: pass, cuda: pass |" in table
+
+
+def test_runs_without_the_fork_server(monkeypatch: pytest.MonkeyPatch):
+    # CUDA runs always start a fresh process; this is that path, on the CPU.
+    monkeypatch.setenv("TORCHLINT_VERIFY_NO_FORK", "1")
+    result = verify(DATA / "short_run.py", device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert result.exit_code == 0 and cpu.original.status == "finished", render_text(result)
+    assert cpu.original.torch_version

@@ -310,21 +310,30 @@ class TorchlintServer(LanguageServer):
         if uri.startswith("file:") and self._excluded(path):
             return LintResult(version, text, settings, [], [], [], "excluded by the settings")
         started = time.perf_counter()
-        result = process_source(text, str(path), settings, Mode(), rules_path=path)
+        previous = self.published.get(uri)
+        errors: list[str] = []
+        if previous is not None and previous.text == text and previous.settings is settings:
+            # Saved, or edited back to what was linted, with the same settings: same findings.
+            diagnostics = previous.diagnostics
+            engine = "reused"
+        else:
+            result = process_source(text, str(path), settings, Mode(), rules_path=path)
+            diagnostics = result.diagnostics
+            errors = [
+                f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings "
+                f"are shown; please report this):\n{e.message}"
+                for e in result.internal_errors
+            ]
+            engine = f"{(time.perf_counter() - started) * 1000:.1f} ms"
         linted = time.perf_counter()
         index = LineIndex(text, encoding)
-        lsp = [to_lsp_diagnostic(d, index, version) for d in result.diagnostics]
+        lsp = [to_lsp_diagnostic(d, index, version) for d in diagnostics]
         converted = time.perf_counter()
-        errors = [
-            f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings are "
-            f"shown; please report this):\n{e.message}"
-            for e in result.internal_errors
-        ]
         timing = (
-            f"torchlint: {uri} v{version}: {len(lsp)} findings; engine "
-            f"{(linted - started) * 1000:.1f} ms, conversion {(converted - linted) * 1000:.1f} ms"
+            f"torchlint: {uri} v{version}: {len(lsp)} findings; engine {engine}, "
+            f"conversion {(converted - linted) * 1000:.1f} ms"
         )
-        return LintResult(version, text, settings, result.diagnostics, lsp, errors, timing)
+        return LintResult(version, text, settings, diagnostics, lsp, errors, timing)
 
     def _excluded(self, path: Path) -> bool:
         try:

@@ -46,6 +46,18 @@ def _calls_base_init(function: cst.FunctionDef) -> bool:
     return finder.found
 
 
+def _only_raises(function: cst.FunctionDef) -> bool:
+    """``def __init__(self): raise NotImplementedError``: an abstract stub, never constructed."""
+    if not isinstance(function.body, cst.IndentedBlock):
+        return False
+    body = [s for s in function.body.body if not _is_docstring(s)]
+    return (
+        len(body) == 1
+        and isinstance(body[0], cst.SimpleStatementLine)
+        and isinstance(body[0].body[0], cst.Raise)
+    )
+
+
 def _is_overload(function: cst.FunctionDef) -> bool:
     for decorator in function.decorators:
         expr = decorator.decorator
@@ -82,7 +94,7 @@ class MissingSuperInit(Rule):
             return  # only an ``__init__`` defined directly in a class body
         if not self.facts.is_module_class(owner) or _is_overload(node):
             return
-        if _calls_base_init(node):
+        if _calls_base_init(node) or _only_raises(node):
             return
         self.report(
             node.name,

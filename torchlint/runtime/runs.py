@@ -190,10 +190,11 @@ def _kill_group(pid: int) -> None:
 
 
 class ForkServer:
-    """A harness process that imported torch once and forks one run per job (POSIX only).
+    """A harness process that imported torch once and forks one CPU run per job (POSIX only).
 
-    Importing torch takes seconds; a verification makes two to four runs, a test suite dozens.
-    Every forked run still gets its own working directory, environment, seeds and session.
+    Importing torch (and torch._dynamo, which the first optimizer imports) takes seconds; a
+    verification makes two to four runs, a test suite dozens. Every forked run still gets its own
+    working directory, environment, seeds and session.
     """
 
     def __init__(self, python: str, seed: int, cpu_threads: int | None, timeout: float) -> None:
@@ -209,6 +210,7 @@ class ForkServer:
         env.pop("CUDA_VISIBLE_DEVICES", None)  # each run sets its own
         if "CUDA_VISIBLE_DEVICES" in os.environ:
             env["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
+        env["PYTORCH_NVML_BASED_CUDA_CHECK"] = "1"  # is_available() here must not initialise CUDA
         self.process = subprocess.Popen(
             [python, "-m", "torchlint.runtime.harness", "--serve"],
             stdin=subprocess.PIPE,
@@ -310,8 +312,12 @@ _SERVERS: dict[tuple[str, int, int | None], ForkServer] = {}
 
 
 def _server_for(spec: RunSpec) -> ForkServer | None:
-    """The shared fork server for this interpreter, seed and thread count (None: spawn instead)."""
-    if os.name != "posix" or os.environ.get("TORCHLINT_VERIFY_NO_FORK"):
+    """The shared fork server for this interpreter, seed and thread count (None: spawn instead).
+
+    CUDA runs are always spawned: a process must not fork once the CUDA driver is initialised,
+    and a fresh process is what a timing should see anyway.
+    """
+    if spec.device != "cpu" or os.name != "posix" or os.environ.get("TORCHLINT_VERIFY_NO_FORK"):
         return None
     key = (spec.python, spec.seed, spec.cpu_threads)
     server = _SERVERS.get(key)
