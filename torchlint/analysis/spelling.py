@@ -48,4 +48,3 @@ def spell(
     if top in names.aliases:
         return None
     return Spelling(qualified, module or top)
-

@@ -170,3 +170,24 @@ class DeprecatedImportsMixin:
         if len(kept) == 1 and not isinstance(node.lpar, cst.LeftParen):
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return FixPlan(title, Applicability.SAFE, (Replace(node, node.with_changes(names=kept)),))
+
+
+def is_bare_reference(stack: list[cst.CSTNode]) -> bool:
+    """Whether the attribute on top of ``stack`` is read as a value, not called or assigned.
+
+    False for the callee of a call (the rules report the call), the inner part of a longer chain,
+    import statements, assignment and ``del`` targets (monkeypatching the name is not a use).
+    """
+    node = stack[-1]
+    parent = stack[-2] if len(stack) >= 2 else None
+    if isinstance(parent, cst.Call) and parent.func is node:
+        return False
+    if isinstance(parent, cst.Attribute) and parent.value is node:
+        return False
+    if isinstance(parent, (cst.ImportFrom, cst.ImportAlias, cst.Import, cst.AssignTarget)):
+        return False
+    if isinstance(parent, (cst.AnnAssign, cst.AugAssign)) and parent.target is node:
+        return False
+    if isinstance(parent, (cst.Del, cst.Decorator)):
+        return False
+    return True

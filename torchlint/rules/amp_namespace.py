@@ -17,7 +17,11 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import DeprecatedImportsMixin, PendingImport
+from torchlint.rules._deprecated_imports import (
+    DeprecatedImportsMixin,
+    PendingImport,
+    is_bare_reference,
+)
 
 
 @dataclass(frozen=True)
@@ -156,15 +160,8 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """A deprecated class or function referenced without being called (``isinstance``...)."""
-        parent = self.context.stack[-2] if len(self.context.stack) >= 2 else None
-        if isinstance(parent, cst.Call) and parent.func is node:
-            return
-        if isinstance(parent, cst.Decorator):
-            return
-        if isinstance(parent, cst.Attribute) and parent.value is node:
-            return
-        if isinstance(parent, (cst.ImportFrom, cst.ImportAlias, cst.Import)):
-            return
+        if not is_bare_reference(self.context.stack):
+            return  # calls and decorators have their own visitors
         symbol = _symbol(self.context.qualified_name(node))
         if symbol is None or in_compat_branch(self.context.path_up()):
             return

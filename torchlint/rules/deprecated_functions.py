@@ -21,7 +21,11 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import DeprecatedImportsMixin, PendingImport
+from torchlint.rules._deprecated_imports import (
+    DeprecatedImportsMixin,
+    PendingImport,
+    is_bare_reference,
+)
 
 Version = tuple[int, int]
 
@@ -173,11 +177,7 @@ class DeprecatedFunction(DeprecatedImportsMixin, Rule):
     severity = Severity.WARNING
     precision = Precision.HIGH
     fix_applicability = Applicability.SAFE
-    needles = (
-        "torch.",
-        "functorch",
-        "import",
-    )
+    needles = ("torch",)  # functorch too
 
     # -- which entries apply ------------------------------------------------------------------
 
@@ -255,13 +255,7 @@ class DeprecatedFunction(DeprecatedImportsMixin, Rule):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """A deprecated function or class referenced without a call (``partial(init.normal)``)."""
-        stack = self.context.stack
-        parent = stack[-2] if len(stack) >= 2 else None
-        if isinstance(parent, cst.Call) and parent.func is node:
-            return
-        if isinstance(parent, cst.Attribute) and parent.value is node:
-            return
-        if isinstance(parent, (cst.ImportFrom, cst.ImportAlias, cst.Import)):
+        if not is_bare_reference(self.context.stack):
             return
         entry = self._entry(self.context.qualified_name(node))
         if entry is None or in_compat_branch(self.context.path_up()):

@@ -14,6 +14,7 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
+from torchlint.rules._deprecated_imports import is_bare_reference
 
 _PRIVATE_MODULE = "torch.utils.data._utils.collate"
 _PUBLIC = {
@@ -78,7 +79,8 @@ class PrivateCollate(Rule):
             return
         stack = self.context.stack
         parent = stack[-2] if len(stack) >= 2 else None
-        if isinstance(parent, (cst.ImportFrom, cst.ImportAlias, cst.Import)):
+        called = isinstance(parent, cst.Call) and parent.func is node
+        if not called and not is_bare_reference(stack):
             return
         qualified = self.context.qualified_name(node)
         public = _PUBLIC.get(qualified or "")

@@ -37,7 +37,7 @@ class TorchScript(Rule):
     category = Category.DEPRECATED_API
     severity = Severity.WARNING
     precision = Precision.HIGH
-    needles = ("jit", "script", "trace")
+    needles = ("jit",)
 
     def visit_Call(self, node: cst.Call) -> None:
         entry = _entry(self.context.qualified_name(node.func))

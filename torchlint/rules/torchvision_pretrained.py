@@ -161,7 +161,7 @@ class TorchvisionPretrained(Rule):
     severity = Severity.WARNING
     precision = Precision.HIGH
     fix_applicability = Applicability.SAFE
-    needles = ("pretrained",)
+    needles = ("torchvision",)
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.context.qualified_name(node.func)

@@ -11,6 +11,7 @@ import libcst as cst
 
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
+from torchlint.rules._deprecated_imports import is_bare_reference
 
 _TARGETS = frozenset(
     {"torchvision.transforms.v2.ToTensor", "torchvision.transforms.v2._deprecated.ToTensor"}
@@ -46,7 +47,8 @@ class V2ToTensor(Rule):
             return
         stack = self.context.stack
         parent = stack[-2] if len(stack) >= 2 else None
-        if isinstance(parent, (cst.ImportFrom, cst.ImportAlias, cst.Import)):
+        called = isinstance(parent, cst.Call) and parent.func is node
+        if not called and not is_bare_reference(stack):
             return
         if self.context.qualified_name(node) in _TARGETS:
             self.report(node, f"`v2.ToTensor` is deprecated: {_ADVICE}")

@@ -135,16 +135,7 @@ def verify_command(
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
-    text = render_json(result) if output_format == "json" else render_text(result)
-    if output_file is not None:
-        try:
-            output_file.parent.mkdir(parents=True, exist_ok=True)
-            output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            click.echo(
-                f"torchlint: error: cannot write {output_file}: {exc.strerror or exc}", err=True
-            )
-            sys.exit(EXIT_ERROR)
-    else:
-        click.echo(text, nl=False)
+    from torchlint.cli import _emit  # the check command's writer (stdout or -o FILE)
+
+    _emit(render_json(result) if output_format == "json" else render_text(result), output_file)
     sys.exit(result.exit_code)

@@ -227,16 +227,10 @@ def judge(
     if fixed is None:  # no fix applied: the original is all there is
         verdict.summary = f"no fix applies; the original {original.describe()}"
         checks.append(Check("runs", True, f"original: {original.describe()}"))
-        tr = trend(original.losses)
-        checks.append(
-            Check(
-                "trains",
-                tr.decreased if tr else None,
-                f"loss {tr}" if tr else "too few losses to judge",
-            )
-        )
-        if checks[-1].ok is False:
-            checks[-1].ok = None  # informative only: there is no fix to blame
+        found = [t for t in trends(original) if t is not None]
+        described = "; ".join(f"loss {t}" for t in found) or "too few losses to judge"
+        # Informative only (ok is True or None): there is no fix to blame.
+        checks.append(Check("trains", True if any(t.decreased for t in found) else None, described))
         return verdict
 
     # runs

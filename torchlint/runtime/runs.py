@@ -361,8 +361,20 @@ def _spawn(spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, flo
     return "done", time.monotonic() - started
 
 
+def cuda_possible() -> bool:
+    """False when this machine certainly has no usable NVIDIA GPU (so no process need ask torch)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") in ("", "-1"):
+        return False
+    if sys.platform.startswith("linux"):
+        dev = Path("/dev")
+        return any(dev.glob("nvidia[0-9]*")) or (dev / "dxg").exists()  # dxg: WSL's GPU
+    return True
+
+
 def run_script(spec: RunSpec, workdir: Path) -> RunOutcome:
     """Run ``spec`` in ``workdir`` (created) and read back what the harness recorded."""
+    if spec.device == "cuda" and not cuda_possible():
+        return RunOutcome(status="no-cuda", device="cuda")
     workdir.mkdir(parents=True, exist_ok=True)
     out = workdir / "torchlint-result.json"
     log = workdir / "output.log"
