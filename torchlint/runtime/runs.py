@@ -281,16 +281,19 @@ class ForkServer:
             if message.get("started") == job["id"]:
                 pid = message["pid"]
         started = time.monotonic()
-        while pid not in self.exits:
-            left = spec.timeout - (time.monotonic() - started)
-            if left <= 0:
-                _kill_group(pid)
-                while pid not in self.exits and self._read(10.0) is not None:
-                    pass
-                return "timeout", time.monotonic() - started
-            if self._read(left) is None and not self.alive:
-                _kill_group(pid)
-                raise OSError("the fork server died")
+        try:
+            while pid not in self.exits:
+                left = spec.timeout - (time.monotonic() - started)
+                if left <= 0:
+                    _kill_group(pid)
+                    while pid not in self.exits and self._read(10.0) is not None:
+                        pass
+                    return "timeout", time.monotonic() - started
+                if self._read(left) is None and not self.alive:
+                    raise OSError("the fork server died")
+        except BaseException:  # Ctrl-C included: leave no run behind
+            _kill_group(pid)
+            raise
         return "done", time.monotonic() - started
 
     def close(self) -> None:
@@ -358,6 +361,9 @@ def _spawn(spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, flo
         _kill_group(process.pid)
         process.wait()
         return "timeout", time.monotonic() - started
+    except BaseException:  # Ctrl-C included: leave no run behind
+        _kill_group(process.pid)
+        raise
     return "done", time.monotonic() - started
 
 
