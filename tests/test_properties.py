@@ -36,7 +36,7 @@ from unittest import mock
 
 import libcst as cst
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
@@ -313,28 +313,47 @@ def untouched_nodes_survive(before: str, edits: list[Edit], after: str) -> None:
 
 def check_program(source: str, *, safe_ast: bool = True) -> None:
     _note(f"program:\n{source}")
-    check_unsafe_fixes(source)
+    assert cst_parses(source), "the generators make programs that parse"
+    outcome = check_unsafe_fixes(source)
+    _event(f"findings: {_bucket(len(outcome.applied) + len(outcome.remaining.diagnostics))}")
+    _event(f"unsafe-mode fixes applied: {_bucket(len(outcome.applied))}")
+    for code in sorted({d.code for d in outcome.applied}):
+        _event(f"fixed {code}")
     if safe_ast:
         check_safe_fixes(source)
+
+
+def _bucket(count: int) -> str:
+    return "0" if count == 0 else "1-4" if count < 5 else "5+"
+
+
+def _event(text: str) -> None:
+    try:
+        event(text)
+    except InvalidArgument:
+        pass
 
 
 # -- strategy 1: hypothesmith ---------------------------------------------------------------------
 
 
-def _hypothesmith():
-    return pytest.importorskip("hypothesmith", reason="pip install hypothesmith")
+@lru_cache(maxsize=2)
+def hypothesmith_programs(kind: str) -> st.SearchStrategy[str]:
+    """Built once: each ``from_grammar()`` call compiles the Python grammar again (seconds)."""
+    hypothesmith = pytest.importorskip("hypothesmith", reason="pip install hypothesmith")
+    return hypothesmith.from_grammar() if kind == "grammar" else hypothesmith.from_node()
 
 
 @given(data=st.data())
 def test_grammar_programs(data: st.DataObject) -> None:
-    source = data.draw(_hypothesmith().from_grammar(), label="source")
+    source = data.draw(hypothesmith_programs("grammar"), label="source")
     assume(cst_parses(source))
     check_program(source)
 
 
 @given(data=st.data())
 def test_cst_node_programs(data: st.DataObject) -> None:
-    source = data.draw(_hypothesmith().from_node(), label="source")
+    source = data.draw(hypothesmith_programs("node"), label="source")
     assume(cst_parses(source))
     check_program(source, safe_ast=compiles(source))
 
@@ -347,6 +366,11 @@ class Snippets:
     imports: tuple[str, ...]
     statements: tuple[str, ...]
     names: tuple[str, ...]
+
+    @property
+    def reported(self) -> tuple[str, ...]:
+        """The statements holding a finding (``# expect:``), drawn as often as all the others."""
+        return tuple(s for s in self.statements if "# expect:" in s)
 
 
 @lru_cache(maxsize=1)
@@ -366,6 +390,7 @@ def snippets() -> Snippets:
             else:
                 statements.setdefault(code)
         names.update(_names(module))
+    names = {n for n in names if not keyword.iskeyword(n)}  # LibCST's `True` is a Name
     return Snippets(tuple(imports), tuple(statements), tuple(sorted(names)))
 
 
@@ -450,21 +475,22 @@ ODD_BREAKS = ("\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"
 def torch_programs(draw: st.DrawFn) -> str:
     pool = snippets()
     imports = draw(st.lists(st.sampled_from(pool.imports), max_size=6, unique=True))
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)):
         imports = ["import torch\n", "from torch import nn\n", *imports]
     parts = []
-    for code in draw(st.lists(st.sampled_from(pool.statements), min_size=1, max_size=4)):
+    statement = st.one_of(st.sampled_from(pool.reported), st.sampled_from(pool.statements))
+    for code in draw(st.lists(statement, min_size=1, max_size=4)):
         wrapper = draw(st.one_of(st.none(), st.sampled_from(WRAPPERS)))
         parts.append(code if wrapper is None else wrap(code, wrapper))
     if draw(st.integers(0, 9)) == 0:
-        parts.insert(draw(st.integers(0, len(parts))), draw(_hypothesmith().from_grammar()))
+        parts.insert(draw(st.integers(0, len(parts))), draw(hypothesmith_programs("grammar")))
     source = (
         "".join(imports) + "\n" + "\n\n".join(p if p.endswith("\n") else p + "\n" for p in parts)
     )
     assume(cst_parses(source))
     module = cst.parse_module(source)
 
-    names = sorted(_names(module))
+    names = sorted(n for n in _names(module) if not keyword.iskeyword(n))
     renames = draw(
         st.dictionaries(
             st.sampled_from(names), st.one_of(st.sampled_from(names), identifiers), max_size=4
@@ -493,6 +519,7 @@ def torch_programs(draw: st.DrawFn) -> str:
         candidate = "".join([*program_lines[:at], f"#{odd} page {odd}\n", *program_lines[at:]])
         if cst_parses(candidate) and compiles(candidate) == compiles(source):
             source = candidate
+    assume(cst_parses(source))
     return source
 
 

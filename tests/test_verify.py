@@ -77,7 +77,12 @@ def test_unsafe_fixes_still_train(script: Path):
         assert verdict.original.status == verdict.fixed.status == "completed", report
         assert verdict.fixed.steps == STEPS
         assert all(check.ok is not False for check in verdict.checks), report
-        assert next(c for c in verdict.checks if c.name == "trains").ok, report
+        trains = next(c for c in verdict.checks if c.name == "trains")
+        if script.stem == "gan":
+            # Adversarial losses need not fall; no-worse on the summed loss decides instead.
+            assert trains.ok is None and "adversarially" in trains.detail, report
+        else:
+            assert trains.ok, report
         same = first_difference(verdict.original.losses, verdict.fixed.losses, 1e-3) is None
         # Removing empty_cache, weights_only=True, set_to_none, device=...: the same numbers.
         assert same == (not applied & CHANGES_LOSS), report

@@ -41,17 +41,9 @@ class _LoopFacts:
         self.retained: set[str] = set()
         # name -> values assigned to it anywhere in the body (None: under no_grad or unpacked)
         self.assigned: dict[str, list[cst.BaseExpression | None]] = {}
-        # keys rebound on every iteration (statements of the body, or of its ``with``/``try``)
+        # keys the body rebinds or clears (also under a guard): the accumulation is bounded
         self.reset: set[str] = set()
         self._facts = facts
-        for statement in _unconditional(loop.body):
-            if isinstance(statement, cst.SimpleStatementLine):
-                for small in statement.body:
-                    if isinstance(small, cst.Assign) and not _accumulates(small):
-                        for target in small.targets:
-                            key = binding_key(target.target)
-                            if key is not None:
-                                self.reset.add(key)
         disabled = 0
         stack: list[bool] = []
 
@@ -74,6 +66,14 @@ class _LoopFacts:
             elif isinstance(node, cst.Assign):
                 for target in node.targets:
                     self._record(target.target, None if disabled else node.value)
+                    key = binding_key(target.target)
+                    if key is not None and not _accumulates(node):
+                        self.reset.add(key)
+            elif isinstance(node, cst.Call) and call_attr(node) == "clear":
+                recv = receiver(node)
+                key = binding_key(recv) if recv is not None else None
+                if key is not None:
+                    self.reset.add(key)
             elif isinstance(node, (cst.AugAssign, cst.AnnAssign)):
                 self._record(node.target, None)
             return True
@@ -99,18 +99,6 @@ def _accumulates(assign: cst.Assign) -> bool:
         return False
     left = binding_key(value.left)
     return left is not None and any(binding_key(t.target) == left for t in assign.targets)
-
-
-def _unconditional(block: cst.BaseSuite) -> list[cst.BaseStatement]:
-    """Statements of a loop body that run on every iteration (through ``with`` / ``try``)."""
-    out: list[cst.BaseStatement] = []
-    if not isinstance(block, cst.IndentedBlock):
-        return out
-    for statement in block.body:
-        out.append(statement)
-        if isinstance(statement, (cst.With, cst.Try)):
-            out.extend(_unconditional(statement.body))
-    return out
 
 
 def _detached(value: cst.BaseExpression | None) -> bool:
@@ -211,7 +199,7 @@ class LossAccumulatedWithGraph(Rule):
             return
         facts = self._loop(loops[0].loop)
         if accumulator in facts.reset:
-            return  # a fresh accumulator on every iteration
+            return  # re-created or cleared in the loop: the graphs do not pile up without bound
         found = [leaf for leaf in _leaves(value) if self._carries_graph(leaf, facts, path)]
         if not found:
             return

@@ -7,7 +7,9 @@ rules of judgement are testable on their own:
 - *finite*: every loss the fixed version backpropagated is finite;
 - *trains*: the loss went down over the window (mean of the last fifth of the values against the
   first fifth, per stepping call site: a GAN has one trajectory per optimizer). A fixed version that
-  stops training where the original trained fails;
+  stops training where the original trained fails. With several optimizers whose losses do not all
+  fall (adversarial training) the check does not apply: one player's loss rises as the other's
+  falls, so finiteness and *no-worse* on the summed final loss decide;
 - *matches* (fixes that preserve behaviour): both trajectories agree value for value within
   ``match_rtol`` (deterministic seeds make them identical on CPU);
 - *no-worse* (fixes that change behaviour): the fixed version's final loss (summed over its
@@ -184,6 +186,16 @@ def _trains_check(original: RunOutcome, fixed: RunOutcome) -> Check:
             label = "loss" if count == 1 else f"trajectory {i + 1}"
             parts.append(f"{label}: original {b or '-'}, fixed {a or '-'}")
     described = "; ".join(parts)
+    if count > 1 and not (trains_after and all(t is None or t.decreased for t in after)):
+        # Several optimizers stepping against each other (a GAN): one player's loss rises as the
+        # other's falls, so a falling loss is no sign of training. Finiteness and the summed
+        # final loss (no-worse) judge such runs instead.
+        return Check(
+            "trains",
+            None,
+            f"not applicable: {count} optimizers train adversarially, so their losses need not "
+            f"fall; judged by finiteness and the summed final loss instead ({described})",
+        )
     if trains_after:
         return Check("trains", True, described)
     if trains_before:
