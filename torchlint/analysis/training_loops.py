@@ -120,10 +120,13 @@ class LoopSummary:
     # p.grad = None / p.grad.zero_() and friends: clears whatever p belongs to
     clears_parameters: bool = False
     item_calls: list[cst.Call] = field(default_factory=list)
+    # A loop nested in the body is itself a training loop (this one is an epoch loop around it).
+    contains_training_loop: bool = False
 
     @property
     def is_training_loop(self) -> bool:
-        return bool(self.backwards) and bool(self.steps)
+        """The catalog's TRAINING LOOP: the *innermost* loop holding a BACKWARD and a STEP."""
+        return bool(self.backwards) and bool(self.steps) and not self.contains_training_loop
 
     def stepped_keys(self) -> set[str]:
         return {key for _, key, _ in self.steps}
@@ -153,6 +156,16 @@ class _LoopWalker(Walker):
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
         return id(node) in self.allowed_closures
+
+    def visit_For(self, node: cst.For) -> None:
+        self._nested_loop(node)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._nested_loop(node)
+
+    def _nested_loop(self, node: Loop) -> None:
+        if not self.summary.contains_training_loop and self.facts.loop(node).is_training_loop:
+            self.summary.contains_training_loop = True
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.facts
@@ -376,6 +389,19 @@ def training_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | N
     """The TRAINING LOOP a node runs in: the nearest enclosing loop that is one."""
     for entry in enclosing_loops(path):
         if facts.loop(entry.loop).is_training_loop:
+            return entry
+    return None
+
+
+def stepping_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
+    """The nearest enclosing loop that backpropagates and steps anywhere in its body.
+
+    Unlike :func:`training_loop_of` this may be an epoch loop around the batch loop: what runs at
+    the start of each epoch still runs before that epoch's optimizer steps.
+    """
+    for entry in enclosing_loops(path):
+        summary = facts.loop(entry.loop)
+        if summary.backwards and summary.steps:
             return entry
     return None
 

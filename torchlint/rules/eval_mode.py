@@ -14,7 +14,7 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.grad_mode import grad_mode_of
 from torchlint.analysis.names import dotted_name
-from torchlint.analysis.training_loops import call_attr, receiver, training_loop_of
+from torchlint.analysis.training_loops import call_attr, receiver, stepping_loop_of
 from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
@@ -87,7 +87,7 @@ class EvalModeNotRestored(Rule):
         if key is None or key == "self" or _FROZEN.search(last_component(key)):
             return
         path = self.context.path_up()
-        where = training_loop_of(path, self.facts)
+        where = stepping_loop_of(path, self.facts)
         if where is None:
             return
         loop = where.loop

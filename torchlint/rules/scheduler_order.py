@@ -17,7 +17,7 @@ from torchlint.analysis.training_loops import (
     expr_key,
     is_optimizer,
     receiver,
-    training_loop_of,
+    stepping_loop_of,
 )
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, RemoveStatement
@@ -100,7 +100,7 @@ class SchedulerBeforeOptimizerStep(Rule):
         optimizer_key = self._scheduler_optimizer(sched)
         if optimizer_key is None:
             return
-        where = training_loop_of(self.context.path_up(), self.facts)
+        where = stepping_loop_of(self.context.path_up(), self.facts)
         if where is None or where.guarded:
             return  # ``if epoch > 0: scheduler.step()`` steps for the previous iteration
         loop = where.loop
