@@ -1,4 +1,7 @@
-"""Maintainer commands: ``python -m torchlint.devtools regen-fixed FILE...``.
+"""Maintainer commands.
+
+``python -m torchlint.devtools regen-fixed FILE...`` and ``python -m torchlint.devtools rules-table``
+(the README's rule table).
 
 Writes ``x.fixed.py`` beside each fixture ``x.py`` from the rules its directory names. Read the
 resulting diff before committing: the fixed file is a test expectation, not an output to trust.
@@ -31,7 +34,30 @@ def regen_fixed(paths: list[str]) -> int:
     return 0
 
 
+def rules_table() -> str:
+    """The README's rule table, generated from the registry."""
+    from torchlint.registry import all_rules
+
+    lines = [
+        "| code | name | what it reports | category | severity | fix | preview |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rule in all_rules():
+        if not rule.__module__.startswith("torchlint.rules."):
+            continue
+        fix = rule.fix_applicability.value if rule.fix_applicability is not None else "-"
+        summary = rule.summary.replace("|", "\\|")
+        lines.append(
+            f"| {rule.code} | `{rule.name}` | {summary} | {rule.category.value} | "
+            f"{rule.severity.value} | {fix} | {'yes' if rule.preview else ''} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
+    if argv == ["rules-table"]:
+        sys.stdout.write(rules_table())
+        return 0
     if len(argv) < 2 or argv[0] != "regen-fixed":
         print(__doc__, file=sys.stderr)
         return 2

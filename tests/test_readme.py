@@ -1,0 +1,39 @@
+"""The README says what the code does: its two commands, its rule table, its options."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from torchlint.devtools import rules_table
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    block = re.search(r"```bash\n(.*?)```", README, re.S)
+    assert block is not None and README.index(block.group(0)) < README.index("\n## ")
+    commands = [line for line in block.group(1).splitlines() if line.strip()]
+    assert len(commands) == 2
+    assert "torchlint fixtures/demo" in commands[0]
+    assert "pytest" in commands[1] and "torch==2.13.0" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    test_command = re.search(r"```bash\n(.*?)```", README, re.S).group(1).splitlines()[1]
+    assert test_command.strip() in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_rule_table_matches_the_registry() -> None:
+    assert rules_table() in README
+
+
+def test_every_check_option_is_documented() -> None:
+    from torchlint.cli import check
+
+    for param in check.params:
+        for opt in param.opts:
+            if opt.startswith("--") and not opt.startswith("--no-") or opt in ("--no-color",
+                                                                               "--no-cache"):
+                assert f"`{opt}" in README or f"{opt}`" in README or f" {opt}" in README, opt
