@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange
 
 from torchlint.analysis.facts import TorchFacts
 from torchlint.analysis.walk import walk
@@ -40,6 +40,7 @@ from torchlint.fixes import (
     Replace,
     render,
 )
+from torchlint.positions import node_positions
 from torchlint.profiling import phase
 from torchlint.rule import Report, Rule
 from torchlint.suppression import parse_suppressions
@@ -289,8 +290,25 @@ def _lint_source(
 # -- turning reports into diagnostics -----------------------------------------------------------
 
 
+def _nodes_to_locate(reports: list[Report], context: FileContext) -> list[cst.CSTNode]:
+    nodes: list[cst.CSTNode] = []
+    for report in reports:
+        nodes.append(report.node)
+        if report.fix is None:
+            continue
+        for change in report.fix.changes:
+            target = getattr(change, "node", None) or getattr(change, "statement", None)
+            if target is not None:
+                nodes.append(target)
+            elif isinstance(change, AddImport):
+                anchor = _import_anchor(context)
+                if anchor is not None:
+                    nodes.append(anchor)
+    return nodes
+
+
 def _to_diagnostics(reports: list[Report], context: FileContext) -> list[Diagnostic]:
-    positions = MetadataWrapper(context.module, unsafe_skip_copy=True).resolve(PositionProvider)
+    positions = node_positions(context.module, context.source, _nodes_to_locate(reports, context))
     lines = _LineTable(context.source)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int]] = set()
@@ -396,15 +414,7 @@ def _import_edit(
     top = module_name.split(".")[0]
     if context.facts.names.aliases.get(top) == top:
         return None  # ``import torch`` (or ``import torch.x``) already binds the name
-    body = context.module.body
-    anchor = None
-    for index, statement in enumerate(body):
-        if _is_docstring(statement) and index == 0:
-            continue
-        if _is_future_import(statement):
-            continue
-        anchor = statement
-        break
+    anchor = _import_anchor(context)
     text = f"import {module_name}{newline}"
     if anchor is None:
         source = context.source
@@ -421,6 +431,17 @@ def _import_edit(
     line = where.start.line if is_import else where.start.line - _leading_line_count(anchor)
     at = Position(line, 0)
     return Edit(at, at, text)
+
+
+def _import_anchor(context: FileContext) -> cst.CSTNode | None:
+    """The statement a new import goes before: the first after the docstring and __future__."""
+    for index, statement in enumerate(context.module.body):
+        if _is_docstring(statement) and index == 0:
+            continue
+        if _is_future_import(statement):
+            continue
+        return statement
+    return None
 
 
 def _is_docstring(statement: cst.CSTNode) -> bool:

@@ -4,11 +4,15 @@
 - DATASET CLASS: a class whose bases resolve to ``torch.utils.data.Dataset`` or
   ``IterableDataset`` (or a torch dataset such as ``TensorDataset``), directly or through classes of
   the same file.
+- EVALUATION NAME: a variable named for evaluation data (``val_loader``, ``test_set``,
+  ``eval_dataset``, ``valloader``, ``dev_data``...), as opposed to training data.
 - ITERATED NAMES of a loop: ``loader`` in ``for b in loader``, ``for i, b in enumerate(loader)``,
   ``for b in tqdm(loader, ...)``, ``for b, c in zip(loader, other)``...
 """
 
 from __future__ import annotations
+
+import re
 
 import libcst as cst
 
@@ -31,6 +35,18 @@ _DATASET_BASES = frozenset(
 _ITERATION_WRAPPERS = frozenset(
     {"enumerate", "tqdm", "iter", "islice", "zip", "track", "trange_loader", "progress_bar"}
 )
+
+
+_EVAL_NAME = re.compile(
+    r"(^|_)(val|valid|validation|eval|evaluation|test|testing|dev|holdout|calib|calibration)"
+    r"(_|$|\d)|^(val|valid|eval|test|dev)(loader|set|data|dataset|ds|dl|iter)s?$",
+    re.IGNORECASE,
+)
+
+
+def is_eval_name(name: str) -> bool:
+    """``val_loader``, ``test_set``, ``eval_dataset``, ``valloader``: evaluation data by name."""
+    return bool(_EVAL_NAME.search(name))
 
 
 def keyword_arg(call: cst.Call, name: str) -> cst.Arg | None:

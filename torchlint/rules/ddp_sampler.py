@@ -13,14 +13,18 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
-from torchlint.analysis.data import has_star_kwargs, is_dataloader_call, keyword_arg
+from torchlint.analysis.data import (
+    has_star_kwargs,
+    is_dataloader_call,
+    is_eval_name,
+    keyword_arg,
+)
 from torchlint.analysis.distributed import is_ddp_call
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
-_EVAL_NAME = re.compile(r"val|eval|test|dev|holdout|calib", re.IGNORECASE)
 _RANK_WORD = re.compile(r"rank|main_process|is_master|is_main|master_process", re.IGNORECASE)
 _PREPARES = frozenset({"prepare", "prepare_data_loader", "setup_dataloaders"})
 _SHARDED = re.compile(r"Iterable|WebDataset|split_dataset_by_node|shard", re.IGNORECASE)
@@ -86,7 +90,7 @@ class DdpDataLoaderWithoutSampler(Rule):
         key = None
         if isinstance(parent, cst.Assign) and len(parent.targets) == 1:
             key = binding_key(parent.targets[0].target)
-        if key is not None and _EVAL_NAME.search(last_component(key)):
+        if key is not None and is_eval_name(last_component(key)):
             return  # an evaluation loader: duplicated work, but the right numbers
         self._loaders.append(_Loader(node, self._scope(), key))
 
@@ -116,7 +120,7 @@ class DdpDataLoaderWithoutSampler(Rule):
         key = binding_key(dataset)
         values: list[cst.BaseExpression | None] = [dataset]
         if key is not None:
-            if _EVAL_NAME.search(last_component(key)):
+            if is_eval_name(last_component(key)):
                 return True
             values += self.facts.bindings.values.get(key, [])
         for value in values:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from torchlint.analysis.bindings import binding_key
-from torchlint.analysis.data import is_dataloader_call, iterated_keys, keyword_arg
+from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.data import is_dataloader_call, is_eval_name, iterated_keys, keyword_arg
 from torchlint.analysis.distributed import contains_call, is_distributed_sampler_call
 from torchlint.analysis.training_loops import Loop, enclosing_loops
 from torchlint.analysis.walk import walk
@@ -100,8 +100,8 @@ class DistributedSamplerWithoutSetEpoch(Rule):
         if len(node.targets) != 1:
             return
         key = binding_key(node.targets[0].target)
-        if key is None or "[]" in key:
-            return
+        if key is None or "[]" in key or is_eval_name(last_component(key)):
+            return  # evaluation data: its order does not matter
         names = self.facts.names
         ancestors = frozenset(id(n) for n in self.context.stack)
         sampler = contains_call(node.value, lambda n: is_distributed_sampler_call(n, names))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.backprop import backpropagated, backpropagated_names
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.devices import names_host
 from torchlint.analysis.tensors import is_tensor_like
+from torchlint.analysis.timing import reads_clock
 from torchlint.analysis.training_loops import (
     Loop,
     call_attr,
@@ -19,25 +21,12 @@ from torchlint.analysis.training_loops import (
     receiver,
     steps_directly,
 )
-from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, RemoveStatement
 from torchlint.rule import Rule
 
 _SHORT = 40
 _HOST_METHODS = frozenset({"cpu", "numpy", "tolist", "item"})
-_TIMERS = frozenset(
-    {
-        "time.time",
-        "time.perf_counter",
-        "time.monotonic",
-        "time.process_time",
-        "time.time_ns",
-        "time.perf_counter_ns",
-        "time.monotonic_ns",
-        "timeit.default_timer",
-    }
-)
 
 
 def _host_chain(expr: cst.BaseExpression, names) -> bool:  # noqa: ANN001 - ImportMap
@@ -157,12 +146,9 @@ class HostSyncInTrainingLoop(Rule):
         if known is None:
             keys: set[str] = set()
             for call in self.facts.loop(loop).backwards:
-                target = receiver(call) if call_attr(call) == "backward" else None
-                if isinstance(target, cst.Call) and call_attr(target) == "scale" and target.args:
-                    target = target.args[0].value  # scaler.scale(loss).backward()
-                elif target is None and call.args:
-                    target = call.args[0].value  # accelerator.backward(loss)
-                key = binding_key(target) if target is not None else None
+                keys |= backpropagated_names(call, self.facts)
+                tensor = backpropagated(call, self.facts)
+                key = binding_key(tensor) if tensor is not None else None
                 if key is not None:
                     keys.add(key)
             known = self._tensors[id(loop)] = frozenset(keys)
@@ -172,21 +158,7 @@ class HostSyncInTrainingLoop(Rule):
         """The loop reads a clock or CUDA events: its synchronize calls are for timing."""
         known = self._timed.get(id(loop))
         if known is None:
-            found = False
-            names = self.facts.names
-
-            def visit(node: cst.CSTNode) -> bool:
-                nonlocal found
-                if isinstance(node, cst.Call):
-                    if names.resolve(node.func) in _TIMERS or call_attr(node) in (
-                        "elapsed_time",
-                        "record",
-                    ):
-                        found = True
-                return not found
-
-            walk(loop.body, visit)
-            known = self._timed[id(loop)] = found
+            known = self._timed[id(loop)] = reads_clock(loop.body, self.facts.names)
         return known
 
     # -- the report ------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.dataflow import binds, target_binds
 from torchlint.analysis.devices import is_device_like, names_host
+from torchlint.analysis.timing import reads_clock
 from torchlint.analysis.training_loops import Loop, enclosing_loops
 from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -117,6 +118,8 @@ class LoopInvariantTransfer(Rule):
             return
         if self._changed_in(loop, key):
             return
+        if reads_clock(loop.body, self.facts.names):
+            return  # a benchmark: the transfer may be part of what it measures
         code = self.context.code(node)
         shown = (
             code if len(code) <= _SHORT and "\n" not in code else f"{key}.{func.attr.value}(...)"

@@ -13,6 +13,7 @@ import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component, scope_bindings
 from torchlint.analysis.data import keyword_arg
+from torchlint.analysis.modules import MODULE_SELF_METHODS, is_module_constructor
 from torchlint.analysis.names import dotted_name
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
@@ -22,8 +23,7 @@ _MODEL_NAME = re.compile(
     r"^_*(model|net|network|\w+_model|\w+_net|net(?-i:[A-Z])\w*|\w*(?-i:Net))$",
     re.IGNORECASE,
 )
-_SELF_RETURNING = frozenset({"cpu", "cuda", "to", "eval", "train", "half", "float", "double"})
-_MODULE_FACTORIES = ("torchvision.models.", "timm.create_model", "torch.compile")
+_MODULE_FACTORIES = ("timm.create_model", "torch.compile")
 _MAX_DEPTH = 6
 
 MODULE, NOT_MODULE, UNKNOWN = "module", "not-module", "unknown"
@@ -86,14 +86,17 @@ class SaveWholeModule(Rule):
 
     def _classify_key(self, key: str, use: cst.BaseExpression | None, depth: int) -> str:
         verdicts = set()
-        if "." in key:
-            values = list(self.facts.bindings.values.get(key, ()))  # ``self.model``: class-wide
-        else:
+        local = "." not in key
+        if local:
             if use is not None:
                 verdicts.add(self._annotation_verdict(key))
             values = self._local_values(key)
+        else:
+            values = list(self.facts.bindings.values.get(key, ()))  # ``self.model``: class-wide
         for value in values:
-            verdicts.add(UNKNOWN if value is None else self._classify_value(value, depth + 1))
+            verdicts.add(
+                UNKNOWN if value is None else self._classify_value(value, depth + 1, local=local)
+            )
         if NOT_MODULE in verdicts:
             return NOT_MODULE
         return MODULE if MODULE in verdicts else UNKNOWN
@@ -129,7 +132,9 @@ class SaveWholeModule(Rule):
         cls = self.facts.bindings.classes.get(expr.value)
         return cls is not None and self.facts.is_module_class(cls)
 
-    def _classify_value(self, value: cst.BaseExpression, depth: int) -> str:
+    def _classify_value(self, value: cst.BaseExpression, depth: int, *, local: bool = True) -> str:
+        """``local``: ``value`` comes from the function around the call, so its bare names can be
+        followed there; a value from another method (``self.model = model``) cannot."""
         if depth > _MAX_DEPTH:
             return UNKNOWN
         if isinstance(value, (cst.Name, cst.Attribute)):
@@ -138,6 +143,8 @@ class SaveWholeModule(Rule):
                 return UNKNOWN
             if isinstance(value, cst.Name) and value.value in ("None", "True", "False"):
                 return NOT_MODULE
+            if isinstance(value, cst.Name) and not local:
+                return UNKNOWN
             return self._classify_key(key, None, depth)
         if isinstance(value, (cst.Subscript, cst.IfExp, cst.Await)):
             return UNKNOWN
@@ -146,12 +153,10 @@ class SaveWholeModule(Rule):
         func = value.func
         qualified = self.context.qualified_name(func)
         if qualified is not None:
-            if qualified.startswith("torch.nn.") and last_component(qualified)[:1].isupper():
-                return MODULE
-            if qualified.startswith(_MODULE_FACTORIES):
+            if is_module_constructor(qualified) or qualified.startswith(_MODULE_FACTORIES):
                 return MODULE
             if qualified == "copy.deepcopy" and value.args:
-                return self._classify_value(value.args[0].value, depth + 1)
+                return self._classify_value(value.args[0].value, depth + 1, local=local)
             return NOT_MODULE  # torch.load, torch.jit.script, joblib.load, other libraries
         if isinstance(func, cst.Name):
             cls = self.facts.bindings.classes.get(func.value)
@@ -162,8 +167,8 @@ class SaveWholeModule(Rule):
             method = func.attr.value
             if method in ("state_dict", "parameters", "named_parameters", "buffers"):
                 return NOT_MODULE
-            if method in _SELF_RETURNING:
-                return self._classify_value(func.value, depth + 1)
+            if method in MODULE_SELF_METHODS:
+                return self._classify_value(func.value, depth + 1, local=local)
         return UNKNOWN
 
 
