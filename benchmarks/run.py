@@ -82,8 +82,18 @@ def build_corpus(cache: Path, packages: list[str]) -> dict[str, Path]:
         if not target.exists():
             log(f"fetching {pin}")
             subprocess.run(
-                [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                 "-q", "-d", str(wheels), pin],
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "-q",
+                    "-d",
+                    str(wheels),
+                    pin,
+                ],
                 check=True,
             )
             [wheel] = [w for w in wheels.glob(f"{name}-{version}-*.whl")]
@@ -146,27 +156,42 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         log(f"{corpus_name}: {files} files, {lines} lines")
         warm_cache = cache / f"torchlint-cache-{corpus_name}"
         shutil.rmtree(warm_cache, ignore_errors=True)
-        subprocess.run(torchlint_cmd("--cache-dir", str(warm_cache), str(root)), check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            torchlint_cmd("--cache-dir", str(warm_cache), str(root)),
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         touched = sorted(root.rglob("*.py"))[len(list(root.rglob("*.py"))) // 2]
         original = touched.read_bytes()
         commands: dict[str, list[str]] = {
             "torchlint cold, 1 worker": torchlint_cmd("--no-cache", "-j", "1", str(root)),
-            f"torchlint cold, {jobs} workers": torchlint_cmd("--no-cache", "-j", str(jobs),
-                                                            str(root)),
+            f"torchlint cold, {jobs} workers": torchlint_cmd(
+                "--no-cache", "-j", str(jobs), str(root)
+            ),
             "torchlint warm": torchlint_cmd("--cache-dir", str(warm_cache), str(root)),
-            "torchlint, one file touched": torchlint_cmd("--cache-dir", str(warm_cache),
-                                                        str(root)),
+            "torchlint, one file touched": torchlint_cmd("--cache-dir", str(warm_cache), str(root)),
             "libcst parse (floor, 1 process)": [sys.executable, "-c", PARSE_FLOOR, str(root)],
         }
         slow = {}
         if "torchfix" in peers:
-            slow["TorchFix 0.7.0 --select ALL"] = [str(peers["torchfix"]), "--select", "ALL",
-                                                   str(root)]
+            slow["TorchFix 0.7.0 --select ALL"] = [
+                str(peers["torchfix"]),
+                "--select",
+                "ALL",
+                str(root),
+            ]
         if "ruff" in peers:
             commands["ruff --select ALL --no-cache"] = [
-                str(peers["ruff"]), "check", "--select", "ALL", "--no-cache", "--exit-zero",
-                "-q", "--isolated", str(root)]
+                str(peers["ruff"]),
+                "check",
+                "--select",
+                "ALL",
+                "--no-cache",
+                "--exit-zero",
+                "-q",
+                "--isolated",
+                str(root),
+            ]
         measurements = {name: Measurement(name, corpus_name) for name in [*commands, *slow]}
         for round_index in range(args.repeat):
             for name, command in commands.items():
@@ -196,9 +221,13 @@ def run_benchmark(args: argparse.Namespace) -> dict:
             "files": files,
             "lines": lines,
             "rows": {
-                name: {"median_s": m.median, "runs_s": m.seconds, "peak_mb": m.peak,
-                       "files_per_s": files / m.median if m.median else None,
-                       "exit_codes": m.exit_codes}
+                name: {
+                    "median_s": m.median,
+                    "runs_s": m.seconds,
+                    "peak_mb": m.peak,
+                    "files_per_s": files / m.median if m.median else None,
+                    "exit_codes": m.exit_codes,
+                }
                 for name, m in measurements.items()
             },
         }
@@ -219,8 +248,10 @@ def print_table(report: dict) -> None:
         print(f"| {'tool':<34} | {'median s':>9} | {'files/s':>8} | {'peak MB':>8} |")
         print(f"|{'-' * 36}|{'-' * 11}|{'-' * 10}|{'-' * 10}|")
         for name, row in data["rows"].items():
-            print(f"| {name:<34} | {row['median_s']:>9.2f} | {row['files_per_s']:>8.0f} | "
-                  f"{row['peak_mb']:>8.0f} |")
+            print(
+                f"| {name:<34} | {row['median_s']:>9.2f} | {row['files_per_s']:>8.0f} | "
+                f"{row['peak_mb']:>8.0f} |"
+            )
         rows = data["rows"]
         best = min(v["median_s"] for k, v in rows.items() if k.startswith("torchlint cold"))
         floor = rows["libcst parse (floor, 1 process)"]["median_s"]
@@ -269,8 +300,7 @@ def run_profile(args: argparse.Namespace) -> dict:
             "report": t.get("report", 0.0),
         }
         split["other (needle check, suppressions, glue)"] = total - sum(split.values())
-        out[corpus_name] = {"total_s": total, "phases_s": split,
-                            "findings": len(run.diagnostics)}
+        out[corpus_name] = {"total_s": total, "phases_s": split, "findings": len(run.diagnostics)}
         print(f"\n{corpus_name}: {total:.2f}s in one process, {len(run.diagnostics)} findings")
         for name, seconds in split.items():
             print(f"  {name:<42} {seconds:7.2f}s  {100 * seconds / total:5.1f}%")
@@ -279,11 +309,18 @@ def run_profile(args: argparse.Namespace) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--packages", default=",".join(DEFAULT_PACKAGES),
-                        help=f"comma-separated, from: {', '.join(PINS)}")
+    parser.add_argument(
+        "--packages",
+        default=",".join(DEFAULT_PACKAGES),
+        help=f"comma-separated, from: {', '.join(PINS)}",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="rounds for the fast commands")
-    parser.add_argument("--slow-repeat", type=int, default=1,
-                        help="rounds for TorchFix (it takes minutes per round)")
+    parser.add_argument(
+        "--slow-repeat",
+        type=int,
+        default=1,
+        help="rounds for TorchFix (it takes minutes per round)",
+    )
     parser.add_argument("--cache", default="~/.cache/torchlint-bench")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--profile", action="store_true", help="phase split, in one process")

@@ -14,21 +14,46 @@ ROOT = Path(__file__).resolve().parent.parent
 ROW = re.compile(r"^\|\s*`?(?P<peer>(?:TOR|TG)\d{3})`?\s*\|[^|]*\|\s*(?P<ours>[^|]+?)\s*\|", re.M)
 # TorchFix's TOR001-TOR402 (its README; the 0.7.0 release on PyPI lacks TOR108 and TOR402).
 # TOR403, TOR801 and TOR901 lie outside that range and are listed in the README with reasons.
-TORCHFIX = ["TOR001", "TOR002", "TOR003", "TOR004", "TOR101", "TOR102", "TOR103", "TOR104",
-            "TOR105", "TOR106", "TOR107", "TOR108", "TOR201", "TOR202", "TOR203", "TOR401",
-            "TOR402"]
+TORCHFIX = [
+    "TOR001",
+    "TOR002",
+    "TOR003",
+    "TOR004",
+    "TOR101",
+    "TOR102",
+    "TOR103",
+    "TOR104",
+    "TOR105",
+    "TOR106",
+    "TOR107",
+    "TOR108",
+    "TOR201",
+    "TOR202",
+    "TOR203",
+    "TOR401",
+    "TOR402",
+]
 # torch-preflight 0.5.0: TG009 does not exist; TG010 is the VRAM estimate (out of scope).
-PREFLIGHT = ["TG001", "TG002", "TG003", "TG004", "TG005", "TG006", "TG007", "TG008", "TG011",
-             "TG012", "TG013", "TG014"]
+PREFLIGHT = [
+    "TG001",
+    "TG002",
+    "TG003",
+    "TG004",
+    "TG005",
+    "TG006",
+    "TG007",
+    "TG008",
+    "TG011",
+    "TG012",
+    "TG013",
+    "TG014",
+]
 
 
 def parity_rows() -> dict[str, list[str]]:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     section = text.split("## Parity with other PyTorch linters", 1)[1].split("\n## ", 1)[0]
-    return {
-        m.group("peer"): re.findall(r"TL\d{3}", m.group("ours"))
-        for m in ROW.finditer(section)
-    }
+    return {m.group("peer"): re.findall(r"TL\d{3}", m.group("ours")) for m in ROW.finditer(section)}
 
 
 def backing_lines(peer: str, code: str) -> list[str]:

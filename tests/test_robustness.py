@@ -11,7 +11,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from test_cli import BAD
 from test_plugins import PLUGIN_PATH
 

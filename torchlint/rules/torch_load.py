@@ -60,8 +60,8 @@ class TorchLoadWithoutWeightsOnly(Rule):
             if isinstance(ancestor, cst.With) and child is ancestor.body:
                 for item in ancestor.items:
                     value = item.item
-                    if isinstance(value, cst.Call) and self.context.qualified_name(
-                        value.func
-                    ) in ("torch.serialization.safe_globals",):
+                    if isinstance(value, cst.Call) and self.context.qualified_name(value.func) in (
+                        "torch.serialization.safe_globals",
+                    ):
                         return True
         return False
