@@ -12,7 +12,33 @@ from torchlint.analysis.bindings import Bindings
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
 
-_MODULE_BASES = ("torch.nn.", "lightning.pytorch.", "pytorch_lightning.")
+_MODULE_BASES = ("torch.nn.",)
+# Under ``torch.nn`` but not modules: parameters, hooks and helpers (``prune.BasePruningMethod``).
+_NOT_MODULE_BASES = (
+    "torch.nn.Parameter",
+    "torch.nn.UninitializedParameter",
+    "torch.nn.UninitializedBuffer",
+    "torch.nn.Buffer",
+    "torch.nn.parameter.",
+    "torch.nn.utils.",
+    "torch.nn.init.",
+    "torch.nn.functional.",
+    "torch.nn.attention.",
+)
+# Lightning's callbacks, precision plugins, strategies and loggers live beside
+# ``LightningModule`` in ``lightning.pytorch``: only the module classes are modules.
+_LIGHTNING_PACKAGES = ("lightning.", "pytorch_lightning.")
+# Bases that say nothing about being a module.
+_PLAIN_BASES = frozenset(
+    {"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol", "object"}
+)
+
+
+def is_module_base(qualified: str) -> bool:
+    """A qualified name of ``torch.nn.Module`` or one of its subclasses (or LightningModule)."""
+    if qualified.startswith(_LIGHTNING_PACKAGES):
+        return qualified.rsplit(".", 1)[-1] == "LightningModule"
+    return qualified.startswith(_MODULE_BASES) and not qualified.startswith(_NOT_MODULE_BASES)
 
 
 class TorchFacts:
@@ -59,9 +85,13 @@ class TorchFacts:
                 continue
             qualified = self.names.resolve(base.value)
             if qualified is not None:
-                if qualified.startswith(_MODULE_BASES):
+                if is_module_base(qualified):
                     return True
-                if not qualified.startswith("torch."):
+                if not (
+                    qualified.startswith(("torch.", *_LIGHTNING_PACKAGES))
+                    or qualified in _PLAIN_BASES
+                    or _is_mixin(qualified.rsplit(".", 1)[-1])
+                ):
                     unresolved = True
                 continue
             if isinstance(base.value, cst.Name):
@@ -71,10 +101,21 @@ class TorchFacts:
                         return True
                     continue
             if base.value is not None and not (
-                isinstance(base.value, cst.Name) and base.value.value == "object"
+                isinstance(base.value, cst.Name) and base.value.value in ("object", "ABC")
             ):
-                unresolved = True
-        return unresolved and _has_method(cls, "forward")
+                last = base.value.attr.value if isinstance(base.value, cst.Attribute) else None
+                if isinstance(base.value, cst.Name):
+                    last = base.value.value
+                if last is None or not _is_mixin(last):
+                    unresolved = True
+        # An unknown base and a ``forward``: probably a module from elsewhere. A class that
+        # defines its own ``__call__`` is not (``nn.Module.__call__`` is what runs ``forward``):
+        # transformers' ``Pipeline``, say.
+        return unresolved and _has_method(cls, "forward") and not _has_method(cls, "__call__")
+
+
+def _is_mixin(name: str) -> bool:
+    return name.endswith("Mixin")
 
 
 def _has_method(cls: cst.ClassDef, name: str) -> bool:

@@ -58,6 +58,8 @@ class ImportMap:
     def __init__(self) -> None:
         self.aliases: dict[str, str] = {}
         self.star_modules: list[str] = []
+        # Local names bound by ``from . import x`` / ``from .m import x``: the user's own package.
+        self.relative: set[str] = set()
 
     def add(self, node: cst.Import | cst.ImportFrom) -> None:
         if isinstance(node, cst.Import):
@@ -72,7 +74,13 @@ class ImportMap:
                     self.aliases[top] = top
             return
         if node.relative:
-            return  # relative imports point into the user's own package
+            # Relative imports point into the user's own package: never resolved, but remembered.
+            if not isinstance(node.names, cst.ImportStar):
+                for alias in node.names:
+                    local = alias.asname.name if alias.asname is not None else alias.name
+                    if isinstance(local, cst.Name):
+                        self.relative.add(local.value)
+            return
         module = _module_name(node.module)
         if module is None:
             return

@@ -236,6 +236,8 @@ def is_tensor_like(
             return is_tensor_function(qualified)
         if isinstance(func, cst.Attribute):
             method = func.attr.value
+            if isinstance(func.value, cst.Name) and func.value.value in names.relative:
+                return False  # ``from .. import lowering as L; L.view(...)``: a function
             if method in TENSOR_ONLY_METHODS:
                 return True
             if method in SHARED_METHODS:
@@ -251,6 +253,11 @@ def is_tensor_like(
     if isinstance(expr, cst.Subscript):
         return again(expr.value)
     if isinstance(expr, cst.BinaryOperation):
+        sequences = (cst.List, cst.Tuple, cst.ListComp)
+        if isinstance(expr.operator, cst.Multiply) and (
+            isinstance(expr.left, sequences) or isinstance(expr.right, sequences)
+        ):
+            return False  # ``[0] * n.sum()``: a repeated list, ``n`` serving as an int
         return again(expr.left) or again(expr.right)
     if isinstance(expr, cst.UnaryOperation):
         return again(expr.expression)

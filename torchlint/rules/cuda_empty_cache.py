@@ -43,6 +43,27 @@ class _OomMention(Walker):
             self.found = True
 
 
+_EXITS = (cst.Break, cst.Return, cst.Raise)
+
+
+def _leaves_loop_after(path: list[tuple[cst.CSTNode, cst.CSTNode]], loop: cst.CSTNode) -> bool:
+    """A ``break`` / ``return`` / ``raise`` follows the call in a block between it and ``loop``."""
+    for ancestor, child in path:
+        if ancestor is loop:
+            return False
+        if isinstance(ancestor, cst.IndentedBlock):
+            body = list(ancestor.body)
+            position = next((i for i, s in enumerate(body) if s is child), None)
+            if position is None:
+                continue
+            for statement in body[position + 1 :]:
+                if isinstance(statement, cst.SimpleStatementLine) and any(
+                    isinstance(small, _EXITS) for small in statement.body
+                ):
+                    return True
+    return False
+
+
 def _mentions_oom(node: cst.CSTNode | None) -> bool:
     if node is None:
         return False
@@ -71,7 +92,10 @@ class CudaEmptyCache(Rule):
         path = self.context.path_up()
         if self._in_oom_handler(path):
             return
-        in_loop = bool(enclosing_loops(path))
+        loops = enclosing_loops(path)
+        in_loop = bool(loops)
+        if in_loop and _leaves_loop_after(path, loops[0].loop):
+            return  # ``empty_cache(); break``: once, on the way out of the loop
         if not in_loop and self.options.get("only-in-loops", True):
             return
         spelled = self.context.code(node.func)

@@ -33,6 +33,11 @@ _TORCH_ECOSYSTEM = (
     "accelerate",
 )
 _TORCH_IMPORTS = ("torch", "lightning", "pytorch_lightning", "transformers", "timm")
+# ``rref.rpc_sync().forward(x)``: an RPC proxy exposes the remote module's methods, not ``__call__``.
+_RPC_PROXIES = frozenset({"rpc_sync", "rpc_async", "remote"})
+# Built by these, an object is not a module, or ``.forward`` is its documented entry point:
+# TorchScript custom classes (``torch.classes.ns.Op()``) and ``RemoteModule`` (no hooks at all).
+_NOT_MODULE_CONSTRUCTORS = ("torch.classes.", "torch.distributed.nn.")
 
 
 def _is_super_call(expr: cst.BaseExpression) -> bool:
@@ -73,6 +78,8 @@ class DirectForwardCall(Rule):
             return  # ``Base.forward(self, x)``: an unbound call that chains to a parent class
         if not self._torch_file() or self._not_a_module(recv):
             return
+        if self._rpc_proxy(recv) or self._in_call_method():
+            return
         shown = self.context.code(recv)
         short = len(shown) <= 40 and "\n" not in shown
         what = f"`{shown}.forward(...)`" if short else "`.forward(...)`"
@@ -87,12 +94,32 @@ class DirectForwardCall(Rule):
             ),
         )
 
+    @staticmethod
+    def _rpc_proxy(recv: cst.BaseExpression) -> bool:
+        return (
+            isinstance(recv, cst.Call)
+            and isinstance(recv.func, cst.Attribute)
+            and recv.func.attr.value in _RPC_PROXIES
+        )
+
+    def _in_call_method(self) -> bool:
+        """Inside a class's own ``__call__``: a wrapper that forwards to what it wraps."""
+        for node in self.context.ancestors():
+            if isinstance(node, cst.FunctionDef):
+                if node.name.value == "__call__":
+                    return True
+            elif isinstance(node, cst.ClassDef):
+                return False
+        return False
+
     def _torch_file(self) -> bool:
         names = self.facts.names
         return any(names.imports_from(prefix) for prefix in _TORCH_IMPORTS)
 
     def _not_a_module(self, recv: cst.BaseExpression) -> bool:
         """The receiver is a class, or something whose binding shows it is not a module."""
+        if isinstance(recv, cst.Call) and self._not_a_module_constructor(recv.func):
+            return True  # ``RemoteModule(...).forward()``
         key = binding_key(recv)
         if key is None:
             return False
@@ -129,6 +156,8 @@ class DirectForwardCall(Rule):
     def _not_a_module_constructor(self, func: cst.BaseExpression) -> bool:
         qualified = self.context.qualified_name(func)
         if qualified is not None:
+            if qualified.startswith(_NOT_MODULE_CONSTRUCTORS):
+                return True
             return not qualified.startswith(tuple(p + "." for p in _TORCH_ECOSYSTEM))
         name = dotted_name(func)
         if name is None:

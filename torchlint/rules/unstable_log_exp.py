@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.dataflow import reaching_assignment
 from torchlint.analysis.tensors import is_tensor_like, scope_tensor_names
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
@@ -105,6 +106,9 @@ class UnstableLogExp(Rule):
         """For ``torch.exp(x)`` / ``x.exp()``: (x's code, the namespace to call logsumexp on)."""
         if not isinstance(expr, cst.Call):
             return None
+        argument = expr.args[0].value if expr.args else _method(expr, "exp")
+        if argument is not None and self._shifted(argument):
+            return None
         if self._is(expr.func, "torch.exp") and _only_positional(expr, 1):
             prefix, _ = self._function(expr.func, "logsumexp")
             return self._code(expr.args[0].value), prefix
@@ -112,6 +116,19 @@ class UnstableLogExp(Rule):
         if recv is not None and not expr.args and self._torch_file():
             return self._code(recv), ""
         return None
+
+    def _shifted(self, expr: cst.BaseExpression) -> bool:
+        """``exp(x - x_max)``: the max is already subtracted, the hand-written logsumexp is stable."""
+        if isinstance(expr, cst.Name):
+            found = reaching_assignment(self.context.path_up(), expr.value)
+            if found is None:
+                return False
+            expr = found.value
+        return (
+            isinstance(expr, cst.BinaryOperation)
+            and isinstance(expr.operator, cst.Subtract)
+            and not _is_number(expr.right)  # ``exp(x - 1)`` shifts by a constant, not the max
+        )
 
     def _reduction(self, call: cst.Call) -> tuple[str, str, list[str]] | None:
         """For ``torch.sum(exp, dim, ...)`` / ``exp.sum(dim, ...)``: (x, namespace, dim args)."""
