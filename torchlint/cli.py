@@ -15,6 +15,7 @@ from torchlint.cache import clean as clean_cache
 from torchlint.config import ConfigError, Overrides, SettingsResolver
 from torchlint.diagnostics import Applicability
 from torchlint.docs import rule_doc
+from torchlint.lines import source_lines
 from torchlint.progress import Progress
 from torchlint.registry import all_rules, find_rule
 from torchlint.report import FORMATS, ReportOptions, render
@@ -306,8 +307,8 @@ def _unified_diff(files: list[FileResult]) -> str:
             continue
         chunks.extend(
             difflib.unified_diff(
-                file.original.splitlines(keepends=True),
-                file.fixed.splitlines(keepends=True),
+                source_lines(file.original, keepends=True),
+                source_lines(file.fixed, keepends=True),
                 fromfile=file.path,
                 tofile=file.path,
             )

@@ -40,6 +40,7 @@ from torchlint.fixes import (
     Replace,
     render,
 )
+from torchlint.lines import source_lines
 from torchlint.positions import node_positions
 from torchlint.profiling import phase
 from torchlint.rule import Report, Rule
@@ -341,7 +342,7 @@ def _to_diagnostics(reports: list[Report], context: FileContext) -> list[Diagnos
 class _LineTable:
     def __init__(self, source: str) -> None:
         self.source = source
-        self.lines = source.splitlines(keepends=True)
+        self.lines = source_lines(source, keepends=True)
 
     def line_text(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
@@ -419,8 +420,9 @@ def _import_edit(
     if anchor is None:
         source = context.source
         tail = "" if not source or source.endswith(("\n", "\r")) else newline
-        end_line = len(source.splitlines()) or 1
-        last = source.splitlines()[-1] if source.splitlines() else ""
+        all_lines = source_lines(source)
+        end_line = len(all_lines) or 1
+        last = all_lines[-1] if all_lines else ""
         at = Position(end_line, len(last))
         return Edit(at, at, tail + text)
     where = positions[anchor]
@@ -468,7 +470,7 @@ def _is_future_import(statement: cst.CSTNode) -> bool:
 
 def _offsets(source: str) -> list[int]:
     starts = [0]
-    for line in source.splitlines(keepends=True):
+    for line in source_lines(source, keepends=True):
         starts.append(starts[-1] + len(line))
     return starts
 

@@ -7,6 +7,8 @@ import re
 import tokenize
 from dataclasses import dataclass, field
 
+from torchlint.lines import source_lines
+
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
 _IGNORE = re.compile(r"#\s*torchlint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
 _SKIP_FILE = re.compile(r"#\s*torchlint:\s*skip-file\b", re.IGNORECASE)
@@ -54,7 +56,7 @@ def _comments(source: str) -> list[tuple[int, str]]:
         return [(tok.start[0], tok.string) for tok in tokens if tok.type == tokenize.COMMENT]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         found = []
-        for number, line in enumerate(source.splitlines(), start=1):
+        for number, line in enumerate(source_lines(source), start=1):
             index = line.find("#")
             if index >= 0:
                 found.append((number, line[index:]))

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from torchlint.diagnostics import Diagnostic
+from torchlint.lines import source_lines
 from torchlint.registry import find_rule
 from torchlint.rule import Rule
 from torchlint.runner import FileResult, RunResult
@@ -69,7 +70,7 @@ def uri_of(path: str, root: Path) -> tuple[str, bool]:
 def _normalized_line(source: str | None, line: int) -> str:
     if not source:
         return ""
-    lines = source.splitlines()
+    lines = source_lines(source)
     if not 0 < line <= len(lines):
         return ""
     return _SPACE.sub(" ", lines[line - 1].strip())

@@ -7,6 +7,7 @@ from collections import Counter
 import click
 
 from torchlint.diagnostics import Applicability, Diagnostic
+from torchlint.lines import source_lines
 from torchlint.runner import FileResult, RunResult
 
 
@@ -21,7 +22,7 @@ def _applicable(d: Diagnostic, unsafe: bool) -> bool:
 def _snippet(d: Diagnostic, source: str | None, color: bool) -> list[str]:
     if not source:
         return []
-    lines = source.splitlines()
+    lines = source_lines(source)
     if not 0 < d.start.line <= len(lines):
         return []
     text = lines[d.start.line - 1].expandtabs(1)
