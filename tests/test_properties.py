@@ -60,10 +60,16 @@ settings.register_profile("long", max_examples=10_000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Known engine bug (reported to the lead): the engine numbers lines with ``str.splitlines``, which
-# also breaks at \x0c, \x1c-\x1e, \x85, \u2028 and \u2029; Python and LibCST break only at \n, \r
-# and \r\n, so a form feed or a \u2028 in a comment moves every later fix edit. While this is True
-# the generated programs leave those characters out and ``test_odd_line_breaks`` expects the bug.
+# also breaks at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029; Python and LibCST break only at
+# \n, \r and \r\n, so a form feed or a \u2028 in a comment moves every later fix edit. While this is
+# True the generated programs leave those characters out and ``test_odd_line_breaks`` expects the
+# bug (hypothesmith puts them in comments: the long run found it that way).
 KNOWN_BUG_ODD_LINE_BREAKS = True
+ODD_BREAKS = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+
+
+def without_known_bugs(source: str) -> bool:
+    return not (KNOWN_BUG_ODD_LINE_BREAKS and any(c in source for c in ODD_BREAKS))
 
 
 @lru_cache(maxsize=1)
@@ -347,14 +353,14 @@ def hypothesmith_programs(kind: str) -> st.SearchStrategy[str]:
 @given(data=st.data())
 def test_grammar_programs(data: st.DataObject) -> None:
     source = data.draw(hypothesmith_programs("grammar"), label="source")
-    assume(cst_parses(source))
+    assume(cst_parses(source) and without_known_bugs(source))
     check_program(source)
 
 
 @given(data=st.data())
 def test_cst_node_programs(data: st.DataObject) -> None:
     source = data.draw(hypothesmith_programs("node"), label="source")
-    assume(cst_parses(source))
+    assume(cst_parses(source) and without_known_bugs(source))
     check_program(source, safe_ast=compiles(source))
 
 
@@ -468,9 +474,6 @@ def wrap(code: str, wrapper: str) -> str:
     return cst.Module(body=[outer.with_changes(body=cst.IndentedBlock(body=body))]).code
 
 
-ODD_BREAKS = ("\x0c", "\x0b", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
-
-
 @st.composite
 def torch_programs(draw: st.DrawFn) -> str:
     pool = snippets()
@@ -519,7 +522,7 @@ def torch_programs(draw: st.DrawFn) -> str:
         candidate = "".join([*program_lines[:at], f"#{odd} page {odd}\n", *program_lines[at:]])
         if cst_parses(candidate) and compiles(candidate) == compiles(source):
             source = candidate
-    assume(cst_parses(source))
+    assume(cst_parses(source) and without_known_bugs(source))
     return source
 
 

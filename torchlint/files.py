@@ -39,12 +39,18 @@ def _exists(path: Path) -> bool:
 
 
 class _Excluder:
-    """Applies settings excludes (relative to the config root) and .gitignore files."""
+    """Applies settings excludes (relative to the config root) and .gitignore files.
+
+    Everything that depends only on a directory (its real path, its settings, the .gitignore
+    files above it) is computed once per directory: a walk asks about every file.
+    """
 
     def __init__(self, settings_for: Callable[[Path], Settings]) -> None:
         self.settings_for = settings_for
         self._specs: dict[tuple[str, ...], pathspec.PathSpec] = {}
-        self._gitignores: dict[Path, pathspec.PathSpec | None] = {}
+        self._gitignores: dict[str, pathspec.PathSpec | None] = {}
+        self._real: dict[Path, str] = {}
+        self._chains: dict[str, list[tuple[str, pathspec.PathSpec]]] = {}
 
     def _excludes(self, settings: Settings) -> pathspec.PathSpec:
         key = settings.all_excludes
@@ -52,20 +58,30 @@ class _Excluder:
             self._specs[key] = _spec(key)
         return self._specs[key]
 
+    def _real_dir(self, directory: Path) -> str:
+        real = self._real.get(directory)
+        if real is None:
+            real = self._real[directory] = str(real_path(directory))
+        return real
+
+    def _real_path(self, path: Path) -> str:
+        return os.path.join(self._real_dir(path.parent), path.name)
+
     def by_settings(self, path: Path, is_dir: bool) -> bool:
         settings = self.settings_for(path if is_dir else path.parent)
         spec = self._excludes(settings)
-        try:
-            relative = real_path(path).relative_to(real_path(settings.root)).as_posix()
-        except ValueError:
+        root = self._real_dir(settings.root)
+        real = self._real_path(path)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            relative = Path(os.path.relpath(real, root)).as_posix()
+        else:
             relative = path.name
-        if is_dir:
-            relative += "/"
-        return spec.match_file(relative) or spec.match_file(path.name + ("/" if is_dir else ""))
+        suffix = "/" if is_dir else ""
+        return spec.match_file(relative + suffix) or spec.match_file(path.name + suffix)
 
-    def _gitignore(self, directory: Path) -> pathspec.PathSpec | None:
+    def _gitignore(self, directory: str) -> pathspec.PathSpec | None:
         if directory not in self._gitignores:
-            candidate = directory / ".gitignore"
+            candidate = Path(directory) / ".gitignore"
             spec = None
             if _is_file(candidate):
                 try:
@@ -77,16 +93,27 @@ class _Excluder:
             self._gitignores[directory] = spec
         return self._gitignores[directory]
 
-    def by_gitignore(self, path: Path, is_dir: bool) -> bool:
-        path = real_path(path)
-        for directory in path.parents:
+    def _chain(self, directory: str) -> list[tuple[str, pathspec.PathSpec]]:
+        """The .gitignore specs that apply inside ``directory``, nearest first."""
+        chain = self._chains.get(directory)
+        if chain is None:
+            chain = []
             spec = self._gitignore(directory)
             if spec is not None:
-                relative = path.relative_to(directory).as_posix() + ("/" if is_dir else "")
-                if spec.match_file(relative):
-                    return True
-            if _exists(directory / ".git"):
-                break  # .gitignore files above the repository do not apply
+                chain.append((directory, spec))
+            parent = os.path.dirname(directory)
+            if parent != directory and not _exists(Path(directory) / ".git"):
+                chain.extend(self._chain(parent))  # above the repository, none apply
+            self._chains[directory] = chain
+        return chain
+
+    def by_gitignore(self, path: Path, is_dir: bool) -> bool:
+        real = self._real_path(path)
+        suffix = "/" if is_dir else ""
+        for directory, spec in self._chain(os.path.dirname(real)):
+            relative = Path(os.path.relpath(real, directory)).as_posix() + suffix
+            if spec.match_file(relative):
+                return True
         return False
 
     def excluded(self, path: Path, is_dir: bool) -> bool:

@@ -117,6 +117,22 @@ def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
     )
 
 
+def cached_result(path: Path, settings: Settings, mode: Mode, cache_dir: Path) -> FileResult | None:
+    """The cached result for ``path`` when one is valid; None means the file must be linted."""
+    display = display_path(path)
+    try:
+        source = read_source(path)
+    except SourceError:
+        return None  # the worker reports it
+    cached = Cache(cache_dir).load(_cache_key(source, settings, path), display)
+    if cached is None:
+        return None
+    unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
+    if mode.fix and any(d.fix is not None and d.fix.is_applied_with(unsafe) for d in cached):
+        return None
+    return FileResult(path=display, diagnostics=cached, original=source.text)
+
+
 def process_file(
     path: Path, settings: Settings, mode: Mode, cache_dir: Path | None = None
 ) -> FileResult:
@@ -186,20 +202,37 @@ def run_paths(
         if use_cache:
             directory = cache_dir if cache_dir is not None else settings.root / CACHE_DIR_NAME
         tasks.append((path, settings, mode, directory))
-    workers = min(jobs or default_jobs(), len(tasks))
     total = len(tasks)
-    if workers <= 1 or total < PARALLEL_THRESHOLD:
-        for index, task in enumerate(tasks, start=1):
-            run.files.append(_work(task))
+    results: list[FileResult | None] = [None] * total
+    # Cache hits are answered here: a warm run never starts a worker.
+    misses: list[int] = []
+    for index, task in enumerate(tasks):
+        path, settings, task_mode, directory = task
+        hit = cached_result(path, settings, task_mode, directory) if directory else None
+        if hit is None:
+            misses.append(index)
+        else:
+            results[index] = hit
+    done = total - len(misses)
+    if progress is not None and done:
+        progress(done, total)
+    workers = min(jobs or default_jobs(), len(misses))
+    if workers <= 1 or len(misses) < PARALLEL_THRESHOLD:
+        for index in misses:
+            results[index] = _work(tasks[index])
+            done += 1
             if progress is not None:
-                progress(index, total)
-        return run
-    chunk = max(1, min(16, total // (workers * 8)))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-        for index, result in enumerate(pool.map(_work, tasks, chunksize=chunk), start=1):
-            run.files.append(result)
-            if progress is not None:
-                progress(index, total)
+                progress(done, total)
+    else:
+        chunk = max(1, min(16, len(misses) // (workers * 8)))
+        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
+            outputs = pool.map(_work, [tasks[i] for i in misses], chunksize=chunk)
+            for index, result in zip(misses, outputs, strict=True):
+                results[index] = result
+                done += 1
+                if progress is not None:
+                    progress(done, total)
+    run.files = [r for r in results if r is not None]
     return run
 
 
