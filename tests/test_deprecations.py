@@ -148,3 +148,20 @@ def test_rule_doc_lists_every_table_entry() -> None:
     doc = rule_doc(find_rule("TL306"))
     missing = [name for name in load_table().symbols if f"`{name}`" not in doc]
     assert missing == []
+
+
+def test_private_collate_is_not_reported_inside_the_package_that_owns_it() -> None:
+    source = (
+        "import torch\n"
+        "from torch.utils.data._utils.collate import default_collate\n"
+        "convert = torch.utils.data._utils.collate.default_convert\n"
+    )
+    rule = [find_rule("TL307")]
+    owner = "site-packages/torch/utils/data/dataloader.py"
+    assert lint_source(source, owner, rule).diagnostics == []
+    assert (
+        lint_source(source.replace("\n", "\r\n"), "torch\\utils\\data\\x.py", rule).diagnostics
+        == []
+    )
+    user = lint_source(source, "project/torch_utils/data.py", rule).diagnostics
+    assert [(d.code, d.start.line) for d in user] == [("TL307", 2), ("TL307", 3)]

@@ -66,3 +66,17 @@ def test_every_rule_has_fixture_cases() -> None:
     covered = {code for case in CASES for code in case.codes}
     missing = [r.code for r in all_rules() if r.code not in covered and r.code != "TL000"]
     assert missing == []
+
+
+def test_every_case_that_a_fix_changes_has_its_fixed_file() -> None:
+    """Otherwise ``test_fix_output`` would never see the fixes of that case."""
+    missing = [
+        str(case.path)
+        for case in CASES
+        if not case.fixed_path.exists()
+        and fix_source(
+            case.path.read_text(encoding="utf-8"), str(case.path), _rules(case), unsafe=True
+        ).source
+        != case.path.read_text(encoding="utf-8")
+    ]
+    assert missing == []

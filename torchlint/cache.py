@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,9 @@ def code_fingerprint() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
+@cache
 def _rule_identity(rule: type[Rule]) -> str:
+    # Memoised: asked once per file and rule, and a rule's module cannot change within a run.
     module = sys.modules.get(rule.__module__)
     origin = getattr(module, "__file__", None) or ""
     stamp = ""

@@ -17,9 +17,13 @@ A node is in a COMPAT BRANCH when it sits
 
 - in an ``except`` handler that catches ``ImportError``, ``ModuleNotFoundError``,
   ``AttributeError`` (alone or in a tuple), or in a bare ``except:``; or
+- after an ``if`` of that kind without ``else`` whose body returns or raises (the rest of the
+  function is then its ``else``); or
 - in either branch of an ``if`` (or conditional expression) whose test calls ``hasattr(...)`` or
   mentions a name or attribute containing ``version`` (``torch.__version__``, ``TORCH_VERSION``,
-  ``version.parse(...)``, ``is_torch_version(...)``...).
+  ``version.parse(...)``, ``is_torch_version(...)``...), or a version flag: a name that compares
+  releases (``_TORCH_GREATER_EQUAL_2_4``, ``is_torch_greater_or_equal(...)``) or pairs ``torch``
+  with a number (``TORCH_2_1``, ``PT_GE_2``).
 
 Deprecated-API rules do not report there: the author already knows about both spellings.
 """
@@ -33,6 +37,19 @@ import libcst as cst
 from torchlint.analysis.names import dotted_name
 
 PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+
+_COMPARING_WORDS = frozenset({"greater", "less", "newer", "older", "ge", "gt", "le", "lt", "gte"})
+
+
+def _is_version_flag(name: str) -> bool:
+    """``_TORCH_GREATER_EQUAL_2_4``, ``is_torch_greater_or_equal``, ``TORCH_2_1``, ``PT_GE_2``."""
+    words = [w for w in name.lower().split("_") if w]
+    about_torch = "torch" in words or "pt" in words or "pytorch" in words
+    numbered = any(w.isdigit() for w in words)
+    return (about_torch and numbered) or (
+        any(w in _COMPARING_WORDS for w in words) and (about_torch or numbered)
+    )
+
 
 _COMPAT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
 
@@ -59,15 +76,44 @@ def _mentions_version(test: cst.BaseExpression) -> bool:
         if isinstance(node, cst.Name):
             if "version" in node.value.lower() or node.value == "hasattr":
                 return True
+            if _is_version_flag(node.value):
+                return True
         elif isinstance(node, cst.SimpleString) and "version" in node.value.lower():
             return True
         pending.extend(node.children)
     return False
 
 
+def _exits(block: cst.BaseSuite) -> bool:
+    """Whether a block always leaves its function (its last statement returns or raises)."""
+    if not isinstance(block, cst.IndentedBlock) or not block.body:
+        return False
+    last = block.body[-1]
+    return isinstance(last, cst.SimpleStatementLine) and any(
+        isinstance(s, (cst.Return, cst.Raise)) for s in last.body
+    )
+
+
+def _after_version_return(block: cst.IndentedBlock, statement: cst.CSTNode) -> bool:
+    """``if <version test>: return new`` earlier in the block: what follows is the old branch."""
+    for earlier in block.body:
+        if earlier is statement:
+            return False
+        if (
+            isinstance(earlier, cst.If)
+            and earlier.orelse is None
+            and _exits(earlier.body)
+            and _mentions_version(earlier.test)
+        ):
+            return True
+    return False
+
+
 def in_compat_branch(path: PathUp) -> bool:
     """Whether the current node (``path`` = ``context.path_up()``) is in a COMPAT BRANCH."""
     for ancestor, child in path:
+        if isinstance(ancestor, cst.IndentedBlock) and _after_version_return(ancestor, child):
+            return True
         if isinstance(ancestor, cst.ExceptHandler) and child is ancestor.body:
             if _catches_compat_error(ancestor):
                 return True

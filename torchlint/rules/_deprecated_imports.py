@@ -191,3 +191,22 @@ def is_bare_reference(stack: list[cst.CSTNode]) -> bool:
     if isinstance(parent, (cst.Del, cst.Decorator)):
         return False
     return True
+
+
+# Where a reference only recognises the object: ``func is torch.cuda.amp.autocast``, a tuple of
+# supported callables, a registry key (``{torch.cholesky: ...}``), ``table[torch.svd]``. Graph
+# capture and dispatch code must name the deprecated object to handle it; nothing there calls it.
+_RECOGNITION_PARENTS = (
+    cst.Comparison,
+    cst.ComparisonTarget,
+    cst.Element,
+    cst.StarredElement,
+    cst.DictElement,
+    cst.Index,
+)
+
+
+def is_recognition_only(stack: list[cst.CSTNode]) -> bool:
+    """Whether the reference on top of ``stack`` is compared, collected or used as a lookup key."""
+    parent = stack[-2] if len(stack) >= 2 else None
+    return isinstance(parent, _RECOGNITION_PARENTS)

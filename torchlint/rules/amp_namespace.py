@@ -21,6 +21,7 @@ from torchlint.rules._deprecated_imports import (
     DeprecatedImportsMixin,
     PendingImport,
     is_bare_reference,
+    is_recognition_only,
 )
 
 
@@ -162,6 +163,8 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
         """A deprecated class or function referenced without being called (``isinstance``...)."""
         if not is_bare_reference(self.context.stack):
             return  # calls and decorators have their own visitors
+        if is_recognition_only(self.context.stack):
+            return
         symbol = _symbol(self.context.qualified_name(node))
         if symbol is None or in_compat_branch(self.context.path_up()):
             return

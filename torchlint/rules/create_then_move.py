@@ -59,9 +59,12 @@ class CreateThenMove(Rule):
         if device is None:
             return
         device_code, fixable = device
+        shown = f"`device={device_code}`"
+        if device_code.startswith("the device"):
+            shown = f"`device=` with {device_code}"
         message = (
             f"`torch.{kind}(...)` is built in host memory and then copied to the device: "
-            f"pass `device={device_code}` to create it there"
+            f"pass {shown} to create it there"
         )
         fix = None
         if fixable:
@@ -80,6 +83,12 @@ class CreateThenMove(Rule):
         """(the device's code, whether a plain ``device=`` rewrite is exact), or None."""
         names = self.facts.names
         if method == "cuda":
+            chosen = [a for a in call.args if a.keyword is None or a.keyword.value == "device"]
+            if chosen:
+                # ``.cuda(rank)``: an index, a string or a device; ``device=`` takes each of them
+                # except a bare index as the same thing, so name the argument and fix nothing.
+                selector = self.context.code(chosen[0].value)
+                return f"the device that `.cuda({selector})` selects", False
             return '"cuda"', not call.args
         only = _only_arg(call)
         if only is not None:

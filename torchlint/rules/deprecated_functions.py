@@ -25,6 +25,7 @@ from torchlint.rules._deprecated_imports import (
     DeprecatedImportsMixin,
     PendingImport,
     is_bare_reference,
+    is_recognition_only,
 )
 
 Version = tuple[int, int]
@@ -256,6 +257,8 @@ class DeprecatedFunction(DeprecatedImportsMixin, Rule):
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """A deprecated function or class referenced without a call (``partial(init.normal)``)."""
         if not is_bare_reference(self.context.stack):
+            return
+        if is_recognition_only(self.context.stack):
             return
         entry = self._entry(self.context.qualified_name(node))
         if entry is None or in_compat_branch(self.context.path_up()):

@@ -37,6 +37,11 @@ class PrivateCollate(Rule):
     fix_applicability = Applicability.SAFE
     needles = ("_utils",)
 
+    def _in_owner(self) -> bool:
+        """Inside ``torch/utils/data/`` itself, the package that owns the private module."""
+        parts = self.context.path.replace("\\", "/").split("/")
+        return any(parts[i : i + 3] == ["torch", "utils", "data"] for i in range(len(parts) - 2))
+
     def _withheld(self) -> str | None:
         version = self.context.torch_version
         if version is not None and version < _PUBLIC_SINCE:
@@ -47,6 +52,8 @@ class PrivateCollate(Rule):
         return None
 
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if self._in_owner():
+            return
         if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
             return
         if self.context.code(node.module) != _PRIVATE_MODULE:
@@ -75,7 +82,7 @@ class PrivateCollate(Rule):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """``torch.utils.data._utils.collate.default_collate`` (called or passed as collate_fn)."""
-        if node.attr.value not in ("default_collate", "default_convert"):
+        if node.attr.value not in ("default_collate", "default_convert") or self._in_owner():
             return
         stack = self.context.stack
         parent = stack[-2] if len(stack) >= 2 else None

@@ -54,6 +54,8 @@ class TensorDataAttribute(Rule):
         stack = self.context.stack
         parent = stack[-2] if len(stack) >= 2 else None
         fix = None
+        if not _assignment_target(node, parent) and self._reassigned_in_place(node):
+            return  # ``p.data = p.data.to(dtype)``: one finding, on the target
         if _assignment_target(node, parent):
             advice = "copy into the tensor under `torch.no_grad()` instead (`t.copy_(new)`)"
         else:
@@ -69,6 +71,19 @@ class TensorDataAttribute(Rule):
             f"through it can silently corrupt gradients: {advice}",
             fix=fix,
         )
+
+    def _reassigned_in_place(self, node: cst.Attribute) -> bool:
+        """Whether ``node`` is read in the value of an assignment to the same ``.data``."""
+        written = self.context.code(node)
+        for ancestor, child in self.context.path_up():
+            if isinstance(ancestor, cst.Assign) and child is ancestor.value:
+                return any(
+                    isinstance(t.target, cst.Attribute) and self.context.code(t.target) == written
+                    for t in ancestor.targets
+                )
+            if isinstance(ancestor, (cst.BaseStatement, cst.Lambda)):
+                return False
+        return False
 
     def _tensor_like(self, value: cst.BaseExpression) -> bool:
         if isinstance(value, cst.Attribute) and value.attr.value in PARAMETER_ATTRIBUTES:
