@@ -247,13 +247,21 @@ def check_safe_fixes(source: str) -> None:
 Span = tuple[int, int]
 
 
-def _touched(span: Span, edits: list[tuple[int, int, str]]) -> bool:
+_ONLY_BLANKS_AND_COMMENTS = re.compile(r"(?:\s|\\\n|#[^\n]*)*")
+
+
+def _touched(span: Span, edits: list[tuple[int, int, str]], source: str) -> bool:
     start, end = span
     for begin, stop, _ in edits:
         if begin < stop:
             if begin < end and start < stop:
                 return True
         elif start < begin < end:
+            return True
+        # An insertion right after a block's last line (only blanks and comments between) can
+        # legitimately extend that block: a statement appended to a body ends its enclosing
+        # `def`/`class` later than before.
+        elif start < begin and _ONLY_BLANKS_AND_COMMENTS.fullmatch(source, end, begin):
             return True
     return False
 
@@ -292,15 +300,15 @@ def _nodes(
 
 
 def _maximal_untouched(
-    tree: ast.Module, table: LineTable, edits: list[tuple[int, int, str]]
+    tree: ast.Module, table: LineTable, edits: list[tuple[int, int, str]], source: str
 ) -> Iterator[tuple[ast.AST, Span, tuple[str, ...]]]:
     def touched(node: ast.AST) -> bool:
         span = _span(node, table)
-        return span is None or _touched(span, edits)
+        return span is None or _touched(span, edits, source)
 
     for node, chain in _nodes(tree, (), lambda n: touched(n) and not isinstance(n, ast.JoinedStr)):
         span = _span(node, table)
-        if span is not None and not _touched(span, edits):
+        if span is not None and not _touched(span, edits, source):
             yield node, span, chain
 
 
@@ -313,7 +321,7 @@ def untouched_nodes_survive(before: str, edits: list[Edit], after: str) -> None:
         span = _span(node, new_table)
         if span is not None:
             found.setdefault((span, chain), []).append(node)
-    for node, (start, end), chain in _maximal_untouched(old_tree, old_table, offsets):
+    for node, (start, end), chain in _maximal_untouched(old_tree, old_table, offsets, before):
         image = (_shift(start, offsets), _shift(start, offsets) + (end - start))
         expected = ast.dump(node)
         candidates = [ast.dump(other) for other in found.get((image, chain), [])]

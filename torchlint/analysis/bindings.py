@@ -37,6 +37,11 @@ class Bindings(Walker):
         self.functions: dict[str, list[cst.FunctionDef]] = defaultdict(list)
         self.classes: dict[str, cst.ClassDef] = {}
         self.imports_inside_functions: list[cst.Import | cst.ImportFrom] = []
+        # Rules ask about the same names at every use; a name bound in many functions of a long
+        # file would otherwise cost uses x bindings. Queries run after the walk, when nothing
+        # changes any more.
+        self._constructors: dict[str, str | None] = {}
+        self._callees: dict[str, frozenset[str]] = {}
 
     # -- collection ---------------------------------------------------------------------------
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
@@ -76,6 +81,11 @@ class Bindings(Walker):
     # -- queries ------------------------------------------------------------------------------
     def constructor_of(self, key: str) -> str | None:
         """The qualified callee when every binding of ``key`` is a call of that same callee."""
+        if key not in self._constructors:
+            self._constructors[key] = self._constructor_of(key)
+        return self._constructors[key]
+
+    def _constructor_of(self, key: str) -> str | None:
         found: set[str] = set()
         for value in self.values.get(key, ()):
             if not isinstance(value, cst.Call):
@@ -92,8 +102,13 @@ class Bindings(Walker):
         only = found.pop()
         return None if only.startswith("?") else only
 
-    def callees_of(self, key: str) -> set[str]:
+    def callees_of(self, key: str) -> frozenset[str]:
         """Every resolvable callee ``key`` is bound to, anywhere in the file."""
+        if key not in self._callees:
+            self._callees[key] = frozenset(self._callees_of(key))
+        return self._callees[key]
+
+    def _callees_of(self, key: str) -> set[str]:
         out: set[str] = set()
         for value in self.values.get(key, ()):
             if isinstance(value, cst.Call):

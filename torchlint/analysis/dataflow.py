@@ -19,6 +19,7 @@ The walk takes the ancestors of the use as ``FileContext.path_up()`` gives them:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -346,11 +347,19 @@ def count_name(node: cst.CSTNode, name: str) -> int:
     return counter.count
 
 
+def name_counts(node: cst.CSTNode) -> Counter[str]:
+    """``count_name`` for every name at once: one walk where many names are asked about."""
+    counter = _NameCounter(None)
+    counter.walk(node)
+    return counter.counts
+
+
 class _NameCounter(Walker):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str | None) -> None:
         super().__init__()
-        self.name = name
+        self.name = name  # None: count every name
         self.count = 0
+        self.counts: Counter[str] = Counter()
         self.skip: set[int] = set()
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
@@ -361,7 +370,11 @@ class _NameCounter(Walker):
             self.skip.add(id(node.keyword))
 
     def visit_Name(self, node: cst.Name) -> None:
-        if node.value == self.name and id(node) not in self.skip:
+        if id(node) in self.skip:
+            return
+        if self.name is None:
+            self.counts[node.value] += 1
+        elif node.value == self.name:
             self.count += 1
 
 

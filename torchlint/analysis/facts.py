@@ -5,10 +5,13 @@ Each fact is computed on first use: a file no rule asks about costs nothing beyo
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 
 from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
+from torchlint.analysis.dataflow import name_counts
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
 
@@ -49,6 +52,7 @@ class TorchFacts:
         self._bindings: Bindings | None = None
         self._loops: dict[int, LoopSummary] = {}
         self._module_classes: dict[int, bool] = {}
+        self._name_counts: Counter[str] | None = None
 
     @property
     def bindings(self) -> Bindings:
@@ -57,6 +61,14 @@ class TorchFacts:
                 self._bindings = Bindings(self.names)
                 self._bindings.walk(self.module)
         return self._bindings
+
+    @property
+    def name_counts(self) -> Counter[str]:
+        """How often each variable name appears in the file (``count_name`` over the module)."""
+        if self._name_counts is None:
+            with profiling.phase("facts-lazy"):
+                self._name_counts = name_counts(self.module)
+        return self._name_counts
 
     def loop(self, loop: Loop) -> LoopSummary:
         summary = self._loops.get(id(loop))

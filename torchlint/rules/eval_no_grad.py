@@ -141,6 +141,7 @@ class EvalWithoutNoGrad(Rule):
         self._no_grad_callers: set[str] = set()  # functions called with grad off somewhere
         self._eval_receivers: dict[int, set[str]] = {}  # function id -> keys of ``X.eval()``
         self._wants_grad: dict[int, bool] = {}
+        self._model_bindings: dict[str, bool] = {}
         self._reported_loops: set[int] = set()
 
     # -- collection -----------------------------------------------------------------------------
@@ -211,6 +212,13 @@ class EvalWithoutNoGrad(Rule):
             return True
         if _MODEL_NAME.match(last_component(key)):
             return True
+        known = self._model_bindings.get(key)
+        if known is None:
+            known = self._model_bindings[key] = self._bound_to_model(key)
+        return known
+
+    def _bound_to_model(self, key: str) -> bool:
+        """Whether some binding of ``key`` in the file builds a model (memoised per key)."""
         for value in self.facts.bindings.values.get(key, ()):
             if not isinstance(value, cst.Call):
                 continue

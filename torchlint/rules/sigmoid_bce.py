@@ -128,7 +128,7 @@ class SigmoidIntoBCE(Rule):
         key = loss.key
         if key is None or "." in key or self._calls_of.get(key, 0) != 1:
             return None
-        if count_name(self.context.module, key) != 2:
+        if self.facts.name_counts[key] != 2:
             return None  # passed around or used elsewhere: other calls may feed it probabilities
         values = self.facts.bindings.values.get(key, ())
         if len(values) != 1 or not isinstance(values[0], cst.Call):
