@@ -94,23 +94,48 @@ def _exits(block: cst.BaseSuite) -> bool:
     )
 
 
+# Per block of the file being linted: the block itself (kept alive, so its id stays unique), the
+# index of its first ``if <version test>: return`` and the index of every statement. Asked once per
+# ancestor of every deprecated reference: a scan from the top each time would be quadratic.
+_VERSION_RETURNS: dict[int, tuple[cst.IndentedBlock, int | None, dict[int, int]]] = {}
+_VERSION_RETURNS_ROOT: list[cst.CSTNode] = []
+
+
+def _first_version_return(block: cst.IndentedBlock) -> tuple[int | None, dict[int, int]]:
+    entry = _VERSION_RETURNS.get(id(block))
+    if entry is not None and entry[0] is block:
+        return entry[1], entry[2]
+    first = next(
+        (
+            index
+            for index, statement in enumerate(block.body)
+            if isinstance(statement, cst.If)
+            and statement.orelse is None
+            and _exits(statement.body)
+            and _mentions_version(statement.test)
+        ),
+        None,
+    )
+    indices = {id(statement): index for index, statement in enumerate(block.body)}
+    _VERSION_RETURNS[id(block)] = (block, first, indices)
+    return first, indices
+
+
 def _after_version_return(block: cst.IndentedBlock, statement: cst.CSTNode) -> bool:
     """``if <version test>: return new`` earlier in the block: what follows is the old branch."""
-    for earlier in block.body:
-        if earlier is statement:
-            return False
-        if (
-            isinstance(earlier, cst.If)
-            and earlier.orelse is None
-            and _exits(earlier.body)
-            and _mentions_version(earlier.test)
-        ):
-            return True
-    return False
+    first, indices = _first_version_return(block)
+    if first is None:
+        return False
+    index = indices.get(id(statement))
+    return index is not None and index > first
 
 
 def in_compat_branch(path: PathUp) -> bool:
     """Whether the current node (``path`` = ``context.path_up()``) is in a COMPAT BRANCH."""
+    if path and (not _VERSION_RETURNS_ROOT or _VERSION_RETURNS_ROOT[0] is not path[-1][0]):
+        # Another file: forget the last one's blocks rather than keep its tree alive.
+        _VERSION_RETURNS.clear()
+        _VERSION_RETURNS_ROOT[:] = [path[-1][0]]
     for ancestor, child in path:
         if isinstance(ancestor, cst.IndentedBlock) and _after_version_return(ancestor, child):
             return True
