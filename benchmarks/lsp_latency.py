@@ -9,7 +9,8 @@ waits for); ``--debounce-ms`` passes a different one through ``initializationOpt
     python benchmarks/lsp_latency.py                # 2,000 lines, 20 edits
     python benchmarks/lsp_latency.py --lines 5000 --runs 30
 
-Not run by CI: the numbers depend on the machine. docs/editors.md records what was measured.
+Not run by CI: the numbers depend on the machine. The README (Editors, Latency) records what was
+measured.
 """
 
 from __future__ import annotations
