@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from torchlint.devtools import rules_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +38,21 @@ def test_every_check_option_is_documented() -> None:
         for opt in param.opts:
             if opt.startswith("--"):
                 assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", README), opt
+
+
+def test_sample_output_is_what_the_demo_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every line of the README's sample run appears, as printed, in a real run on the demo."""
+    from click.testing import CliRunner
+
+    from torchlint.cli import main
+
+    sample = re.search(r"```text\n\$ torchlint fixtures/demo\n(.*?)```", README, re.S)
+    assert sample is not None
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["--no-cache", "--no-color", "fixtures/demo"])
+    assert result.exit_code == 1
+    printed = result.output.splitlines()
+    shown = [line for line in sample.group(1).splitlines() if line != "..."]
+    assert len(shown) > 5
+    missing = [line for line in shown if line not in printed]
+    assert missing == []
