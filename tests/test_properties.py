@@ -29,11 +29,9 @@ import os
 import re
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from unittest import mock
 
 import libcst as cst
 import pytest
@@ -41,7 +39,6 @@ from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from torchlint import engine
 from torchlint.diagnostics import Applicability, Edit, Position
 from torchlint.engine import FixOutcome, LintOutcome, apply_edits, fix_source
 from torchlint.registry import all_rules
@@ -143,43 +140,23 @@ def describe(diagnostics: list) -> str:
     return ", ".join(f"{d.code}@{d.start.line}:{d.start.column}" for d in diagnostics)
 
 
-# -- recording what the fix loop does -------------------------------------------------------------
+# -- what the fix loop did, pass by pass ---------------------------------------------------------
 
 
-@dataclass
-class Pass:
-    source: str
-    result: LintOutcome
-
-
-@contextmanager
-def recording() -> Iterator[list[Pass]]:
-    """Every ``lint_source`` call ``fix_source`` makes, in order: one per fix pass."""
-    passes: list[Pass] = []
-    real = engine.lint_source
-
-    def spy(source: str, *args: object, **kwargs: object) -> LintOutcome:
-        result = real(source, *args, **kwargs)  # type: ignore[arg-type]
-        passes.append(Pass(source, result))
-        return result
-
-    with mock.patch.object(engine, "lint_source", spy):
-        yield passes
-
-
-def pass_edits(passes: list[Pass], outcome: FixOutcome) -> list[tuple[str, list[Edit], str]]:
+def pass_edits(outcome: FixOutcome) -> list[tuple[str, list[Edit], str]]:
     """(source before, edits applied in that pass, source after) for every pass that edited."""
     out = []
-    for before, after in zip(passes, passes[1:], strict=False):
-        applied = [
-            d for d in outcome.applied if any(d is other for other in before.result.diagnostics)
-        ]
-        edits = [e for d in applied for e in d.fix.edits]
+    for before, after in zip(outcome.passes, outcome.passes[1:], strict=False):
+        edits = [e for d in before.applied for e in d.fix.edits]
         if not edits:
             assert after.source == before.source
             continue
+        assert all(any(d is other for other in before.lint.diagnostics) for d in before.applied)
         assert apply_edits(before.source, edits) == after.source
         out.append((before.source, edits, after.source))
+    applied = [d for step in outcome.passes for d in step.applied]
+    assert len(applied) == len(outcome.applied)
+    assert all(d is other for d, other in zip(applied, outcome.applied, strict=True))
     return out
 
 
@@ -208,10 +185,11 @@ def check_lint_result(source: str, result: LintOutcome) -> None:
 
 def check_unsafe_fixes(source: str) -> FixOutcome:
     rules = every_rule()
-    with recording() as passes:
-        outcome = fix_source(source, PATH, rules, unsafe=True)
-    for step in passes:
-        check_lint_result(step.source, step.result)
+    outcome = fix_source(source, PATH, rules, unsafe=True)
+    assert outcome.passes and outcome.passes[0].source == source
+    assert outcome.passes[-1].source == outcome.source
+    for step in outcome.passes:
+        check_lint_result(step.source, step.lint)
     _note(f"fixed (unsafe):\n{outcome.source}")
     assert not outcome.rejected, f"fixes whose result does not parse: {describe(outcome.rejected)}"
     assert outcome.converged, f"fixes did not converge; applied {describe(outcome.applied)}"
@@ -227,10 +205,9 @@ def check_unsafe_fixes(source: str) -> FixOutcome:
 
 
 def check_safe_fixes(source: str) -> None:
-    with recording() as passes:
-        outcome = fix_source(source, PATH, every_rule(), unsafe=False)
+    outcome = fix_source(source, PATH, every_rule(), unsafe=False)
     assert all(d.fix.applicability is Applicability.SAFE for d in outcome.applied)
-    for before, edits, after in pass_edits(passes, outcome):
+    for before, edits, after in pass_edits(outcome):
         untouched_nodes_survive(before, edits, after)
 
 

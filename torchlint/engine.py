@@ -516,12 +516,24 @@ def _parses(source: str) -> bool:
 
 
 @dataclass
+class FixPass:
+    """One lint of the fix loop: the text it read, what it found, the fixes applied from it."""
+
+    source: str
+    lint: LintOutcome
+    applied: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
 class FixOutcome:
     source: str
     applied: list[Diagnostic] = field(default_factory=list)
     remaining: LintOutcome = field(default_factory=LintOutcome)
     converged: bool = True
     rejected: list[Diagnostic] = field(default_factory=list)  # fixes dropped: output did not parse
+    # Every lint the loop ran, in order, with the fixes it applied from it: the record of how the
+    # fixed text came about (the property tests check every pass, not only the end result).
+    passes: list[FixPass] = field(default_factory=list)
 
 
 def fix_source(
@@ -542,6 +554,8 @@ def fix_source(
             current, path, rules, torch_version=torch_version, rule_options=rule_options
         )
         outcome.remaining = result
+        step = FixPass(current, result)
+        outcome.passes.append(step)
         fixable = [
             d
             for d in result.diagnostics
@@ -589,12 +603,14 @@ def fix_source(
             if not chosen:
                 continue
         outcome.applied.extend(chosen)
+        step.applied = chosen
         current = candidate
     outcome.source = current
     final = lint_source(
         current, path, rules, torch_version=torch_version, rule_options=rule_options
     )
     outcome.remaining = final
+    outcome.passes.append(FixPass(current, final))
     outcome.converged = not any(
         d.fix is not None and d.fix.is_applied_with(unsafe) for d in final.diagnostics
     )
