@@ -174,6 +174,14 @@ def test_path_that_does_not_exist(tree: Path) -> None:
     assert findings(proc) == {GOOD_FINDING}
 
 
+def test_only_a_missing_path_is_not_all_checks_passed(tree: Path) -> None:
+    proc = torchlint("missing.py", cwd=tree)
+    assert proc.returncode == 2
+    assert "missing.py: no such file or directory" in proc.stderr
+    assert "All checks passed!" not in proc.stdout
+    assert "No problems found in what could be checked (1 error)." in proc.stdout
+
+
 def test_directory_as_stdin_filename(tree: Path) -> None:
     (tree / "pkg").mkdir()
     proc = subprocess.run(

@@ -73,16 +73,24 @@ def format_diagnostic(
     return out
 
 
+def _nothing_found(run: RunResult) -> str:
+    # "All checks passed!" would be a lie when a path could not be read or a rule crashed.
+    errors = len(run.errors) + len(run.internal_errors) + sum(1 for f in run.files if f.error)
+    if errors:
+        return f"No problems found in what could be checked ({_plural(errors, 'error')})."
+    return "All checks passed!"
+
+
 def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
     remaining = run.diagnostics
     fixed = sum(len(f.applied) for f in run.files)
     if fixing:
         total = len(remaining) + fixed
         if total == 0:
-            return "All checks passed!"
+            return _nothing_found(run)
         return f"Found {_plural(total, 'problem')} ({fixed} fixed, {len(remaining)} remaining)."
     if not remaining:
-        return "All checks passed!"
+        return _nothing_found(run)
     safe = sum(1 for d in remaining if _applicable(d, unsafe))
     hidden = sum(
         1
