@@ -130,3 +130,39 @@ def test_parallel_results_match_serial_order(project: Path) -> None:
     parallel = run("--no-cache", "-j", "2", "--output-format", "json", ".", cwd=project)
     assert serial.output == parallel.output
     assert len(json.loads(serial.output)) == 31
+
+
+def test_warm_run_needs_neither_libcst_nor_the_rules(project: Path) -> None:
+    """A run answered from the cache skips importing LibCST and the rule modules (half its time)."""
+    # The real CLI in a fresh interpreter; on exit it lists which of those modules it imported.
+    script = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m == 'libcst' or "
+        "m.startswith('torchlint.rules.')), file=sys.stderr))\n"
+        "sys.argv = ['torchlint', '--no-color', '.']\n"
+        "runpy.run_module('torchlint', run_name='__main__')\n"
+    )
+
+    def loaded() -> tuple[subprocess.CompletedProcess[str], str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], cwd=project, capture_output=True, text=True
+        )
+        return proc, proc.stderr.strip().splitlines()[-1]
+
+    cold, cold_modules = loaded()
+    assert cold.returncode == 1 and "TL201" in cold.stdout
+    assert "'libcst'" in cold_modules and "'torchlint.rules.torch_load'" in cold_modules
+    warm, warm_modules = loaded()
+    assert warm.returncode == 1 and warm.stdout == cold.stdout
+    assert warm_modules == "[]"
+    (project / "b.py").write_text(BAD + "# new content: a miss, so the engine is loaded\n")
+    touched, touched_modules = loaded()
+    assert "Found 2 problems" in touched.stdout and "'libcst'" in touched_modules
+
+
+def test_rule_index_matches_the_rule_classes() -> None:
+    """``data/rule_index.json`` is regenerated with ``python -m torchlint.devtools rule-index``."""
+    from torchlint.registry import RULE_INDEX, all_rule_refs, all_rules, rule_index
+
+    assert json.loads(RULE_INDEX.read_text(encoding="utf-8")) == rule_index()
+    assert [r.load() for r in all_rule_refs()] == list(all_rules())

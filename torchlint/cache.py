@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchlint import __version__
 from torchlint.diagnostics import (
@@ -26,7 +26,9 @@ from torchlint.diagnostics import (
     Position,
     Severity,
 )
-from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.registry import RuleRef
 
 CACHE_DIR_NAME = ".torchlint_cache"
 _FORMAT = 1
@@ -49,23 +51,25 @@ def code_fingerprint() -> str:
 
 
 @cache
-def _rule_identity(rule: type[Rule]) -> str:
+def _rule_identity(rule: RuleRef) -> str:
     # Memoised: asked once per file and rule, and a rule's module cannot change within a run.
-    module = sys.modules.get(rule.__module__)
-    origin = getattr(module, "__file__", None) or ""
+    # Built-in rules are covered by code_fingerprint(); a plug-in's module file is stamped.
     stamp = ""
-    if origin and not origin.startswith(str(Path(__file__).resolve().parent)):
-        try:
-            info = os.stat(origin)
-            stamp = f"{info.st_mtime_ns}:{info.st_size}"
-        except OSError:
-            pass
-    return f"{rule.code}:{rule.__module__}:{stamp}"
+    if not rule.module.startswith("torchlint."):
+        module = sys.modules.get(rule.module)
+        origin = getattr(module, "__file__", None) or ""
+        if origin:
+            try:
+                info = os.stat(origin)
+                stamp = f"{info.st_mtime_ns}:{info.st_size}"
+            except OSError:
+                pass
+    return f"{rule.code}:{rule.module}:{stamp}"
 
 
 def entry_key(
     digest: str,
-    rules: Sequence[type[Rule]],
+    rules: Sequence[RuleRef],
     torch_version: tuple[int, int] | None,
     options: Any,
     mode_key: str,

@@ -18,8 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from torchlint.registry import find_rule
-from torchlint.rule import Rule
+from torchlint.registry import RuleRef, find_rule
 from torchlint.selection import SelectorError, match_selector, select_rules
 
 if sys.version_info >= (3, 11):
@@ -88,14 +87,14 @@ class Settings:
     rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
 
     @cached_property
-    def rules(self) -> tuple[type[Rule], ...]:
+    def rules(self) -> tuple[RuleRef, ...]:
         return tuple(select_rules(self.select, self.extend_select, self.ignore, self.preview))
 
     @cached_property
     def options(self) -> dict[str, dict[str, Any]]:
         return {name: dict(values) for name, values in self.rule_options}
 
-    def rules_for(self, path: Path | str) -> tuple[type[Rule], ...]:
+    def rules_for(self, path: Path | str) -> tuple[RuleRef, ...]:
         """The enabled rules minus what ``per-file-ignores`` turns off for ``path``."""
         if not self.per_file_ignores:
             return self.rules
@@ -177,11 +176,11 @@ def _string_list(value: Any, where: str) -> tuple[str, ...]:
 
 
 def _check_selectors(selectors: tuple[str, ...], where: str) -> None:
-    from torchlint.registry import all_rules
+    from torchlint.registry import all_rule_refs
 
     for selector in selectors:
         try:
-            match_selector(selector, all_rules())
+            match_selector(selector, all_rule_refs())
         except SelectorError as exc:
             raise ConfigError(f"{where}: {exc}") from exc
 

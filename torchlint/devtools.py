@@ -1,7 +1,8 @@
 """Maintainer commands.
 
-``python -m torchlint.devtools regen-fixed FILE...`` and ``python -m torchlint.devtools rules-table``
-(the README's rule table).
+``python -m torchlint.devtools regen-fixed FILE...``, ``python -m torchlint.devtools rules-table``
+(the README's rule table) and ``python -m torchlint.devtools rule-index`` (the built-in rules'
+codes, names and modules in ``torchlint/data/rule_index.json``, read by runs that need no rule).
 
 Writes ``x.fixed.py`` beside each fixture ``x.py`` from the rules its directory names. Read the
 resulting diff before committing: the fixed file is a test expectation, not an output to trust.
@@ -54,10 +55,23 @@ def rules_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_rule_index() -> int:
+    """Write ``torchlint/data/rule_index.json`` from the built-in rule classes."""
+    import json
+
+    from torchlint.registry import RULE_INDEX, rule_index
+
+    RULE_INDEX.write_text(json.dumps(rule_index(), indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {RULE_INDEX}")
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv == ["rules-table"]:
         sys.stdout.write(rules_table())
         return 0
+    if argv == ["rule-index"]:
+        return write_rule_index()
     if len(argv) < 2 or argv[0] != "regen-fixed":
         print(__doc__, file=sys.stderr)
         return 2

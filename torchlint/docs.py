@@ -7,8 +7,10 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from torchlint.rule import Rule
+if TYPE_CHECKING:
+    from torchlint.rule import Rule
 
 _SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 

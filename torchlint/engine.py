@@ -43,6 +43,7 @@ from torchlint.fixes import (
 from torchlint.lines import source_lines
 from torchlint.positions import node_positions
 from torchlint.profiling import phase
+from torchlint.registry import RuleRef, load_rules
 from torchlint.rule import Report, Rule
 from torchlint.suppression import parse_suppressions
 
@@ -200,18 +201,19 @@ def _no_cyclic_gc() -> Iterator[None]:
 def lint_source(
     source: str,
     path: str,
-    rules: Sequence[type[Rule]],
+    rules: Sequence[type[Rule] | RuleRef],
     *,
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
     apply_suppressions: bool = True,
 ) -> LintOutcome:
-    """Lint one source text with the given rules; never raises for bad input or a broken rule."""
+    """Lint one source text with the given rules (classes, or records such as
+    ``Settings.rules``); never raises for bad input or a broken rule."""
     with _no_cyclic_gc():
         return _lint_source(
             source,
             path,
-            rules,
+            load_rules(rules),
             torch_version=torch_version,
             rule_options=rule_options,
             apply_suppressions=apply_suppressions,
@@ -539,13 +541,14 @@ class FixOutcome:
 def fix_source(
     source: str,
     path: str,
-    rules: Sequence[type[Rule]],
+    rules: Sequence[type[Rule] | RuleRef],
     *,
     unsafe: bool = False,
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
 ) -> FixOutcome:
     """Apply fixes until none is left (bounded); every kept fix leaves code that parses."""
+    rules = load_rules(rules)
     outcome = FixOutcome(source=source)
     current = source
     rejected_keys: set[tuple[str, int, int, tuple[Edit, ...]]] = set()

@@ -2,28 +2,63 @@
 
 Third-party packages add rules through the ``torchlint.rules`` entry-point group; an entry point
 names a Rule subclass or a module holding some.
+
+Choosing rules and keying the cache need only each rule's code, name, preview flag and module,
+so those come from ``RuleRef`` records: for the built-in rules, read from ``data/rule_index.json``
+(written by ``python -m torchlint.devtools rule-index``; a test keeps it equal to the classes).
+A run whose files are all in the cache then never imports LibCST or the rule modules, which is
+about half of a warm run's time. ``RuleRef.load()`` gives the class when a file must be linted.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import json
 import pkgutil
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from torchlint.rule import Rule
+if TYPE_CHECKING:
+    from torchlint.rule import Rule
 
 ENTRY_POINT_GROUP = "torchlint.rules"
+RULE_INDEX = Path(__file__).resolve().parent / "data" / "rule_index.json"
 
 
 class RegistryError(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class RuleRef:
+    """What selection and the cache need to know of a rule, without importing it."""
+
+    code: str
+    name: str
+    preview: bool
+    module: str
+    qualname: str
+    loaded: type[Rule] | None = field(default=None, compare=False, repr=False)
+
+    def load(self) -> type[Rule]:
+        if self.loaded is not None:
+            return self.loaded
+        return getattr(importlib.import_module(self.module), self.qualname)  # type: ignore[no-any-return]
+
+    @classmethod
+    def of(cls, rule: type[Rule]) -> RuleRef:
+        return cls(rule.code, rule.name, rule.preview, rule.__module__, rule.__qualname__, rule)
+
+
 def _rules_in(module: ModuleType) -> list[type[Rule]]:
+    from torchlint.rule import Rule
+
     return [
         obj
         for _, obj in inspect.getmembers(module, inspect.isclass)
@@ -42,6 +77,8 @@ def _builtin_rules() -> list[type[Rule]]:
 
 
 def _plugin_rules() -> list[type[Rule]]:
+    from importlib.metadata import entry_points
+
     found: list[type[Rule]] = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         try:
@@ -51,19 +88,52 @@ def _plugin_rules() -> list[type[Rule]]:
                 f"torchlint: warning: cannot load rule plug-in {ep.name!r}: {exc}", file=sys.stderr
             )
             continue
-        if inspect.isclass(loaded) and issubclass(loaded, Rule):
+        if inspect.isclass(loaded) and _is_rule_class(loaded):
             found.append(loaded)
         elif inspect.ismodule(loaded):
             found.extend(_rules_in(loaded))
     return found
 
 
+def _is_rule_class(obj: type) -> bool:
+    from torchlint.rule import Rule
+
+    return issubclass(obj, Rule)
+
+
+def _builtin_refs() -> list[RuleRef]:
+    """The built-in rules from the index; from the classes if the index is missing or broken."""
+    try:
+        entries = json.loads(RULE_INDEX.read_text(encoding="utf-8"))
+        return [
+            RuleRef(e["code"], e["name"], bool(e["preview"]), e["module"], e["qualname"])
+            for e in entries
+        ]
+    except (OSError, ValueError, KeyError, TypeError):
+        return [RuleRef.of(rule) for rule in _builtin_rules()]
+
+
+def rule_index() -> list[dict[str, object]]:
+    """The content of ``data/rule_index.json``, computed from the built-in rule classes."""
+    return [
+        {
+            "code": r.code,
+            "name": r.name,
+            "preview": r.preview,
+            "module": r.__module__,
+            "qualname": r.__qualname__,
+        }
+        for r in sorted(_builtin_rules(), key=lambda r: r.code)
+    ]
+
+
 @lru_cache(maxsize=1)
-def all_rules() -> tuple[type[Rule], ...]:
-    rules: dict[str, type[Rule]] = {}
+def all_rule_refs() -> tuple[RuleRef, ...]:
+    """Every rule, as a record: built-in ones from the index, plug-ins loaded."""
+    refs: dict[str, RuleRef] = {}
     names: dict[str, str] = {}
-    for rule in _builtin_rules() + _plugin_rules():
-        if rule.code in rules and rules[rule.code] is not rule:
+    for rule in _builtin_refs() + [RuleRef.of(r) for r in _plugin_rules()]:
+        if rule.code in refs and refs[rule.code] != rule:
             print(
                 f"torchlint: warning: rule code {rule.code} registered twice; keeping the first",
                 file=sys.stderr,
@@ -75,14 +145,24 @@ def all_rules() -> tuple[type[Rule], ...]:
                 file=sys.stderr,
             )
             continue
-        rules[rule.code] = rule
+        refs[rule.code] = rule
         names[rule.name] = rule.code
-    return tuple(sorted(rules.values(), key=lambda r: r.code))
+    return tuple(sorted(refs.values(), key=lambda r: r.code))
+
+
+def load_rules(rules: Sequence[RuleRef | type[Rule]]) -> list[type[Rule]]:
+    """The classes of ``rules`` (records or classes already)."""
+    return [r.load() if isinstance(r, RuleRef) else r for r in rules]
+
+
+@lru_cache(maxsize=1)
+def all_rules() -> tuple[type[Rule], ...]:
+    return tuple(ref.load() for ref in all_rule_refs())
 
 
 def find_rule(code_or_name: str) -> type[Rule] | None:
     wanted = code_or_name.strip()
-    for rule in all_rules():
+    for rule in all_rule_refs():
         if rule.code.upper() == wanted.upper() or rule.name == wanted.lower():
-            return rule
+            return rule.load()
     return None

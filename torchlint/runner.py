@@ -9,13 +9,19 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torchlint.cache import CACHE_DIR_NAME, Cache, entry_key
 from torchlint.config import Settings, SettingsResolver
 from torchlint.diagnostics import Diagnostic
-from torchlint.engine import InternalError, fix_source, lint_source, syntax_error
 from torchlint.files import discover
+from torchlint.registry import load_rules
 from torchlint.sources import SourceError, SourceFile, WriteRefused, read_source, write_source
+
+if TYPE_CHECKING:
+    # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
+    # a run answered from the cache never needs it.
+    from torchlint.engine import InternalError
 
 
 @dataclass
@@ -68,6 +74,8 @@ def process_source(
 ) -> FileResult:
     """Lint or fix one text; used for files and for stdin."""
     result = FileResult(path=display, original=source)
+    from torchlint.engine import fix_source, lint_source
+
     rules = settings.rules_for(rules_path or Path(display))
     unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
     if mode.fix:
@@ -142,6 +150,8 @@ def process_file(
         source: SourceFile = read_source(path)
     except SourceError as exc:
         if exc.is_content_problem:
+            from torchlint.engine import syntax_error
+
             return FileResult(path=display, diagnostics=[syntax_error(display, str(exc))])
         return FileResult(path=display, error=str(exc))
     cache = Cache(cache_dir) if cache_dir is not None else None
@@ -225,6 +235,11 @@ def run_paths(
                 progress(done, total)
     else:
         chunk = max(1, min(16, len(misses) // (workers * 8)))
+        # Import the engine and the enabled rules once, here: forked workers inherit them.
+        import torchlint.engine  # noqa: F401
+
+        for settings in {id(tasks[i][1]): tasks[i][1] for i in misses}.values():
+            load_rules(settings.rules)
         with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
             outputs = pool.map(_work, [tasks[i] for i in misses], chunksize=chunk)
             for index, result in zip(misses, outputs, strict=True):

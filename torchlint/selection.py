@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Protocol, TypeVar
 
-from torchlint.registry import all_rules
-from torchlint.rule import Rule
+from torchlint.registry import RuleRef, all_rule_refs
+
+
+class _Named(Protocol):
+    code: str
+    name: str
+    preview: bool
+
+
+R = TypeVar("R", bound=_Named)
 
 
 class SelectorError(ValueError):
     """A selector names no rule."""
 
 
-def match_selector(selector: str, rules: Sequence[type[Rule]]) -> tuple[list[type[Rule]], bool]:
+def match_selector(selector: str, rules: Sequence[R]) -> tuple[list[R], bool]:
     """The rules a selector names, and whether it names them exactly (code or name, not prefix)."""
     raw = selector.strip()
     if not raw:
@@ -29,7 +38,7 @@ def match_selector(selector: str, rules: Sequence[type[Rule]]) -> tuple[list[typ
 
 
 def validate_selectors(selectors: Iterable[str]) -> None:
-    rules = all_rules()
+    rules = all_rule_refs()
     for selector in selectors:
         match_selector(selector, rules)
 
@@ -39,10 +48,10 @@ def select_rules(
     extend_select: Sequence[str] = (),
     ignore: Sequence[str] = (),
     preview: bool = False,
-) -> list[type[Rule]]:
+) -> list[RuleRef]:
     """Apply ruff's selection semantics. Preview rules need ``preview`` or an exact selector."""
-    rules = all_rules()
-    chosen: dict[str, type[Rule]] = {}
+    rules = all_rule_refs()
+    chosen: dict[str, RuleRef] = {}
     base = select if select is not None else None
     if base is None:
         for rule in rules:
