@@ -222,3 +222,14 @@ def test_installed_console_script(project: Path) -> None:
         [sys.executable, "-m", "torchlint", "--version"], capture_output=True, text=True
     )
     assert version.stdout.startswith("torchlint, version")
+
+
+def test_cuda_with_a_device_index_names_that_device_and_offers_no_fix(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(
+        "import torch\n\n\ndef noise(rank):\n    return torch.rand(10, 10).cuda(rank)\n"
+    )
+    result = run("--output-format", "json", "--unsafe-fixes", "a.py", cwd=tmp_path)
+    [finding] = json.loads(result.output)
+    assert finding["code"] == "TL103"
+    assert "pass `device=` with the device that `.cuda(rank)` selects" in finding["message"]
+    assert finding["fix"] is None
