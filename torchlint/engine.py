@@ -40,6 +40,7 @@ from torchlint.fixes import (
     Replace,
     render,
 )
+from torchlint.incremental import IncrementalParser
 from torchlint.lines import source_lines
 from torchlint.positions import node_positions
 from torchlint.profiling import phase
@@ -162,6 +163,15 @@ def parse(source: str, path: str) -> cst.Module | Diagnostic:
         return syntax_error(path, f"SyntaxError: cannot parse file ({type(exc).__name__}: {exc})")
 
 
+def _incremental_parse(reuse: IncrementalParser | None, source: str) -> cst.Module | None:
+    if reuse is None:
+        return None
+    try:
+        return reuse.parse(source)
+    except RecursionError:
+        return None  # the whole parse reports it
+
+
 @contextmanager
 def deep_recursion() -> Iterator[None]:
     """LibCST's code generation recurses once per nesting level; generated code nests deeply.
@@ -206,9 +216,14 @@ def lint_source(
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
     apply_suppressions: bool = True,
+    reuse: IncrementalParser | None = None,
 ) -> LintOutcome:
     """Lint one source text with the given rules (classes, or records such as
-    ``Settings.rules``); never raises for bad input or a broken rule."""
+    ``Settings.rules``); never raises for bad input or a broken rule.
+
+    ``reuse`` is the parse state of earlier versions of the same document (the editor's case):
+    unchanged top-level statements are then neither parsed nor located again.
+    """
     with _no_cyclic_gc():
         return _lint_source(
             source,
@@ -217,6 +232,7 @@ def lint_source(
             torch_version=torch_version,
             rule_options=rule_options,
             apply_suppressions=apply_suppressions,
+            reuse=reuse,
         )
 
 
@@ -228,6 +244,7 @@ def _lint_source(
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
     apply_suppressions: bool = True,
+    reuse: IncrementalParser | None = None,
 ) -> LintOutcome:
     outcome = LintOutcome()
     if "\x00" in source:
@@ -245,7 +262,9 @@ def _lint_source(
                 outcome.parsed = False
         return outcome
     with phase("parse"):
-        module = parse(source, path)
+        module = _incremental_parse(reuse, source)
+        if module is None:
+            module = parse(source, path)
     if isinstance(module, Diagnostic):
         outcome.diagnostics.append(module)
         outcome.parsed = False
@@ -275,7 +294,7 @@ def _lint_source(
         return outcome
     try:
         with phase("metadata"), deep_recursion():
-            diagnostics = _to_diagnostics(reports, context)
+            diagnostics = _to_diagnostics(reports, context, reuse)
     except RecursionError:
         outcome.internal_errors.append(
             InternalError(path, "engine", "code nested too deeply to locate its findings")
@@ -310,8 +329,11 @@ def _nodes_to_locate(reports: list[Report], context: FileContext) -> list[cst.CS
     return nodes
 
 
-def _to_diagnostics(reports: list[Report], context: FileContext) -> list[Diagnostic]:
-    positions = node_positions(context.module, context.source, _nodes_to_locate(reports, context))
+def _to_diagnostics(
+    reports: list[Report], context: FileContext, reuse: IncrementalParser | None = None
+) -> list[Diagnostic]:
+    wanted = _nodes_to_locate(reports, context)
+    positions = node_positions(context.module, context.source, wanted, reuse)
     lines = _LineTable(context.source)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int]] = set()

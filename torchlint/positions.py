@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from torchlint.analysis.walk import walk
+
+if TYPE_CHECKING:
+    from torchlint.incremental import IncrementalParser
 
 
 def _statement_lines(module: cst.Module, source: str) -> list[int] | None:
@@ -55,13 +59,25 @@ def _shift(where: CodeRange, lines: int) -> CodeRange:
 
 
 def node_positions(
-    module: cst.Module, source: str, wanted: Iterable[cst.CSTNode]
+    module: cst.Module,
+    source: str,
+    wanted: Iterable[cst.CSTNode],
+    reuse: IncrementalParser | None = None,
 ) -> Mapping[cst.CSTNode, CodeRange]:
-    """Positions of (at least) the ``wanted`` nodes."""
+    """Positions of (at least) the ``wanted`` nodes.
+
+    With ``reuse`` (the parser that built ``module``), the statement start lines come from its
+    parse and the positions inside statements it located before are not computed again.
+    """
+    wanted = list(wanted)
     wanted_ids = {id(node) for node in wanted}
-    starts = _statement_lines(module, source)
+    starts = reuse.starts if reuse is not None and reuse.starts is not None else None
+    if starts is None:
+        starts = _statement_lines(module, source)
     if starts is None or id(module) in wanted_ids:
         return _full(module)
+    if reuse is not None:
+        return _positions_reusing(module, starts, wanted, reuse)
     holders: list[tuple[cst.BaseStatement, int]] = []
     for statement, first_line in zip(module.body, starts, strict=True):
         hit = False
@@ -87,5 +103,42 @@ def node_positions(
 
         walk(statement, place)
     if len(found) < len(wanted_ids):
+        return _full(module)  # something outside the statements (never expected): be exact
+    return found
+
+
+def _positions_reusing(
+    module: cst.Module, starts: list[int], wanted: list[cst.CSTNode], reuse: IncrementalParser
+) -> Mapping[cst.CSTNode, CodeRange]:
+    """As :func:`node_positions`, keeping for each statement the ids of its nodes and, once it
+    held a finding, their positions: an unchanged statement is neither walked nor located again."""
+    by_id = {id(node): node for node in wanted}
+    wanted_ids = by_id.keys()
+    holders: list[tuple[cst.BaseStatement, int, set[int]]] = []
+    for statement, first_line in zip(module.body, starts, strict=True):
+        ids = reuse.node_ids(statement)
+        if ids is None:
+            ids = set()
+            walk(statement, lambda node, ids=ids: ids.add(id(node)))
+            reuse.keep_node_ids(statement, ids)
+        hits = ids & wanted_ids
+        if hits:
+            holders.append((statement, first_line, hits))
+    missing = [s for s, _, _ in holders if reuse.local_positions(s) is None]
+    if missing:
+        local = _full(module.with_changes(body=missing, header=(), footer=()))
+        for statement in missing:
+            reuse.keep_positions(statement, (local, local[statement].start.line))
+    found: dict[cst.CSTNode, CodeRange] = {}
+    for statement, first_line, hits in holders:
+        located = reuse.local_positions(statement)
+        assert located is not None
+        inside, base = located
+        for node_id in hits:
+            node = by_id[node_id]
+            where = inside.get(node)
+            if where is not None:
+                found[node] = _shift(where, first_line - base)
+    if len(found) < len(by_id):
         return _full(module)  # something outside the statements (never expected): be exact
     return found
