@@ -390,7 +390,7 @@ def _materialize(
             text = (
                 change.new
                 if isinstance(change.new, str)
-                else render(change.new, context.module, change.indent)
+                else render(_inside_parens(change.node, change.new), context.module, change.indent)
             )
             edits.append(_edit(where.start, where.end, text))
         elif isinstance(change, Remove):
@@ -423,6 +423,27 @@ def _materialize(
     if not edits:
         return None
     return Fix(title=plan.title, edits=tuple(edits), applicability=plan.applicability)
+
+
+def _inside_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
+    """``new`` without the parentheses it shares with ``old``.
+
+    An expression's position excludes its own parentheses (``(x)`` is located at ``x``), so a
+    replacement built from ``old`` with ``with_changes`` would bring them in a second time.
+    """
+    if not isinstance(old, cst.BaseExpression) or not isinstance(new, cst.BaseExpression):
+        return new  # e.g. ``from x import (a, b)``: those parentheses are part of the node
+    old_left, old_right = old.lpar, old.rpar
+    new_left, new_right = new.lpar, new.rpar
+    count = len(old_left)
+    if not count or len(old_right) != count or len(new_left) < count or len(new_right) < count:
+        return new
+    same = all(a.deep_equals(b) for a, b in zip(old_left, new_left[:count], strict=True)) and all(
+        a.deep_equals(b) for a, b in zip(old_right, new_right[-count:], strict=True)
+    )
+    if not same:
+        return new
+    return new.with_changes(lpar=new_left[count:], rpar=new_right[:-count])
 
 
 def _edit(start: Any, end: Any, text: str) -> Edit:
