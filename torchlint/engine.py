@@ -433,8 +433,8 @@ def _inside_parens(old: cst.CSTNode, new: cst.CSTNode) -> cst.CSTNode:
     """
     if not isinstance(old, cst.BaseExpression) or not isinstance(new, cst.BaseExpression):
         return new  # e.g. ``from x import (a, b)``: those parentheses are part of the node
-    old_left, old_right = old.lpar, old.rpar
-    new_left, new_right = new.lpar, new.rpar
+    old_left, old_right = getattr(old, "lpar", ()), getattr(old, "rpar", ())
+    new_left, new_right = getattr(new, "lpar", ()), getattr(new, "rpar", ())
     count = len(old_left)
     if not count or len(old_right) != count or len(new_left) < count or len(new_right) < count:
         return new
