@@ -74,11 +74,52 @@ def test_every_peer_rule_is_mapped() -> None:
 
 
 def test_every_mapping_is_backed_by_a_reported_fixture_line() -> None:
+    """Every torchlint code a row names, not only the first, has its own backing line."""
     missing = [
         (peer, code)
         for peer, codes in parity_rows().items()
         if peer in TORCHFIX + PREFLIGHT
-        for code in codes[:1]  # the first rule named is the one that covers it
+        for code in codes
         if not backing_lines(peer, code)
     ]
     assert missing == []
+
+
+def test_parity_rows_parse() -> None:
+    """A row the pattern misses would be checked by nothing: the table has one row per peer."""
+    section = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = section.split("## Parity with other PyTorch linters", 1)[1].split("\n## ", 1)[0]
+    table_rows = [
+        line for line in section.splitlines() if re.match(r"^\|\s*`?(?:TOR|TG)\d{3}", line)
+    ]
+    assert len(table_rows) == len(parity_rows()) == len(TORCHFIX + PREFLIGHT)
+
+
+def test_torchfix_parity_doc_points_at_backing_lines() -> None:
+    """``docs/parity-torchfix.md`` names a fixture ``file:line`` per row: each one must be a line
+    marked ``# parity:`` with that TOR code and ``# expect:`` with a code the README row names."""
+    rows = parity_rows()
+    text = (ROOT / "docs" / "parity-torchfix.md").read_text(encoding="utf-8")
+    checked = set()
+    wrong = []
+    for line in text.splitlines():
+        match = re.match(r"^\|\s*(TOR\d{3})\s*\|", line)
+        if match is None:
+            continue
+        peer = match.group(1)
+        checked.add(peer)
+        places = re.findall(r"(fixtures/cases/[\w+/.-]+\.py):(\d+)", line)
+        if not places:
+            wrong.append((peer, "no fixture line"))
+        for path, number in places:
+            lines = (ROOT / path).read_text(encoding="utf-8").splitlines()
+            index = int(number) - 1
+            target = lines[index] if 0 <= index < len(lines) else ""
+            expected = re.search(r"#\s*expect:\s*([^#]*)", target)
+            codes = set(re.findall(r"TL\d{3}", expected.group(1))) if expected else set()
+            if not re.search(rf"#\s*parity:.*\b{peer}\b", target) or not (
+                codes & set(rows.get(peer, ()))
+            ):
+                wrong.append((peer, f"{path}:{number}"))
+    assert wrong == []
+    assert checked == set(TORCHFIX)

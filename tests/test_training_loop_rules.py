@@ -197,3 +197,62 @@ def test_fixed_accumulation_loop_matches_large_batch_training() -> None:
     reference = _weights(REFERENCE)
     assert torch.allclose(_weights(fixed), reference, atol=1e-6)
     assert not torch.allclose(_weights(TRAIN), reference, atol=1e-3)
+
+
+# -- STEP GUARD held in a variable ---------------------------------------------------------------
+
+GUARD_VARIABLES = """
+class Trainer:
+    def fit(self, loader):
+        for step, batch in enumerate(loader):
+            self.optimizer.zero_grad()
+            loss = self.model(batch)
+            loss.backward()
+            self.optimizer.step()
+            log_now = step % 100 == 0
+            if log_now:
+                self.log(loss.item())
+            while False:
+                log_now = True
+            if log_now:
+                self.log(loss.item())
+            last = step == len(loader) - 1
+            if (last := verbose) and last:
+                self.log(loss.item())
+            from helpers import *
+            is_last = step == len(loader) - 1
+            if is_last:
+                self.log(loss.item())
+"""
+
+
+def test_guard_variable_needs_a_plain_assignment_that_reaches_the_if() -> None:
+    # Line 11: guarded. Line 15: `log_now` may be re-bound in between (in a loop): reported.
+    # Line 18: a walrus in the test re-binds the name: reported. Line 22: assigned after the star
+    # import: guarded.
+    lines = sorted(d.start.line for d in _lint(GUARD_VARIABLES, TL101))
+    assert lines == [15, 18]
+
+
+def test_guard_variable_lookup_is_the_same_with_and_without_cached_facts() -> None:
+    import libcst as cst
+
+    from torchlint.analysis.facts import TorchFacts
+    from torchlint.analysis.training_loops import enclosing_loops
+    from torchlint.analysis.walk import walk
+
+    module = cst.parse_module(textwrap.dedent(GUARD_VARIABLES))
+    facts = TorchFacts(module)
+    stack: list[cst.CSTNode] = []
+    answers: list[tuple[bool, bool]] = []
+
+    def visit(node: cst.CSTNode) -> None:
+        stack.append(node)
+        if isinstance(node, cst.Call) and getattr(node.func, "attr", None) is not None:
+            if node.func.attr.value == "item":
+                path = [(stack[i - 1], stack[i]) for i in range(len(stack) - 1, 0, -1)]
+                cached = enclosing_loops(path, facts)[0].guarded
+                answers.append((cached, enclosing_loops(path)[0].guarded))
+
+    walk(module, visit, lambda node: stack.pop())
+    assert answers == [(True, True), (False, False), (False, False), (True, True)]

@@ -19,6 +19,7 @@ The walk takes the ancestors of the use as ``FileContext.path_up()`` gives them:
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -386,3 +387,178 @@ def enclosing_scope(path: PathUp) -> cst.CSTNode | None:
             return ancestor
         last = ancestor
     return last
+
+
+# -- binding sites of one scope, in source order -------------------------------------------------
+
+_BLOCKS = (cst.IndentedBlock, cst.SimpleStatementSuite, cst.Module)
+
+
+@dataclass(frozen=True)
+class BindingSite:
+    """One place a name of a scope is bound."""
+
+    # Source order: a binding counts from the end of its statement's evaluation, so
+    # ``x = f(x)`` binds after the ``x`` it reads.
+    order: int
+    # ``name = value`` (or ``name: T = value``) as a statement of its own: the value; else None.
+    value: cst.BaseExpression | None
+    # id() of the block (indented block, one-line suite, module) holding that statement.
+    block: int | None
+
+
+class ScopeBindings(Walker):
+    """Every binding of every name in one scope's body, in source order (nested scopes excluded,
+    except their own names). ``order_of(node)`` gives the source order of the ``if`` statements and
+    conditional expressions of the scope, to compare with. One walk answers every query of the
+    scope, so callers cache it per scope (``TorchFacts.scope_bindings``)."""
+
+    def __init__(self, scope: cst.CSTNode) -> None:
+        super().__init__()
+        self.sites: dict[str, list[BindingSite]] = {}
+        self._orders: dict[int, int] = {}
+        self._keys: dict[str, list[int]] = {}
+        self._counter = 0
+        self._stack: list[cst.CSTNode] = []
+        body = getattr(scope, "body", None)
+        root = scope if isinstance(scope, cst.Module) else body
+        if isinstance(root, cst.CSTNode):
+            self.walk(root)
+
+    # -- queries ------------------------------------------------------------------------------
+    def order_of(self, node: cst.CSTNode) -> int | None:
+        return self._orders.get(id(node))
+
+    def last_before(self, name: str, order: int) -> BindingSite | None:
+        """The last binding of ``name`` (or a star import) that precedes ``order``."""
+        found = self._last(name, order)
+        star = self._last("*", order)
+        if star is not None and (found is None or star.order > found.order):
+            return star
+        return found
+
+    def _last(self, name: str, order: int) -> BindingSite | None:
+        sites = self.sites.get(name)
+        if not sites:
+            return None
+        keys = self._keys.get(name)
+        if keys is None:
+            keys = self._keys[name] = [s.order for s in sites]
+        index = bisect_left(keys, order)
+        return sites[index - 1] if index else None
+
+    # -- collection ---------------------------------------------------------------------------
+    def _add(
+        self, name: str, value: cst.BaseExpression | None = None, block: int | None = None
+    ) -> None:
+        self.sites.setdefault(name, []).append(BindingSite(self._counter, value, block))
+
+    def _add_target(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self._add(target.value)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._add_target(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._add_target(target.value)
+
+    def _statement_block(self) -> int | None:
+        """The block holding the current small statement, when it is a statement of its own."""
+        stack = self._stack
+        if len(stack) >= 2 and isinstance(stack[-1], cst.SimpleStatementLine):
+            if isinstance(stack[-2], _BLOCKS):
+                return id(stack[-2])
+        if stack and isinstance(stack[-1], cst.SimpleStatementSuite):
+            return id(stack[-1])
+        return None
+
+    def _visit(self, node: cst.CSTNode) -> object:
+        self._counter += 1
+        if isinstance(node, (cst.If, cst.IfExp)):
+            self._orders[id(node)] = self._counter
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            self._add(node.name.value)
+            return False
+        if isinstance(node, cst.Lambda):
+            return False
+        result = super()._visit(node)
+        if result is not False:
+            self._stack.append(node)
+        return result
+
+    def _leave(self, node: cst.CSTNode) -> None:
+        self._stack.pop()
+        super()._leave(node)
+
+    def leave_Assign(self, node: cst.Assign) -> None:
+        block = self._statement_block()
+        for target in node.targets:
+            if isinstance(target.target, cst.Name):
+                self._add(target.target.value, node.value, block)
+            else:
+                self._add_target(target.target)
+
+    def leave_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is None:
+            return
+        if isinstance(node.target, cst.Name):
+            self._add(node.target.value, node.value, self._statement_block())
+
+    def leave_AugAssign(self, node: cst.AugAssign) -> None:
+        self._add_target(node.target)
+
+    def leave_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._add_target(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._add_target(node.target)
+
+    def leave_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._add_target(node.asname.name)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._add_target(node.name.name)
+
+    def visit_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> None:
+        if node.name is not None:
+            self._add_target(node.name.name)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._add_target(node.target)
+
+    def visit_Global(self, node: cst.Global) -> None:
+        for item in node.names:
+            self._add(item.name.value)
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> None:
+        for item in node.names:
+            self._add(item.name.value)
+
+    def visit_Import(self, node: cst.Import) -> None:
+        for alias in node.names:
+            local = _import_local_name(alias, top_only=True)
+            if local is not None:
+                self._add(local)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            self._add("*")
+            return
+        for alias in node.names:
+            local = _import_local_name(alias, top_only=False)
+            if local is not None:
+                self._add(local)
+
+    def visit_MatchAs(self, node: cst.MatchAs) -> None:
+        if node.name is not None:
+            self._add(node.name.value)
+
+    def visit_MatchStar(self, node: cst.MatchStar) -> None:
+        if node.name is not None:
+            self._add(node.name.value)
+
+    def visit_MatchMapping(self, node: cst.MatchMapping) -> None:
+        if node.rest is not None:
+            self._add(node.rest.value)

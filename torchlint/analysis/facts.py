@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
-from torchlint.analysis.dataflow import name_counts
+from torchlint.analysis.dataflow import ScopeBindings, name_counts
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
 
@@ -53,6 +53,7 @@ class TorchFacts:
         self._loops: dict[int, LoopSummary] = {}
         self._module_classes: dict[int, bool] = {}
         self._name_counts: Counter[str] | None = None
+        self._scope_bindings: dict[int, ScopeBindings] = {}
 
     @property
     def bindings(self) -> Bindings:
@@ -76,6 +77,14 @@ class TorchFacts:
             with profiling.phase("facts-lazy"):
                 summary = self._loops[id(loop)] = summarize_loop(loop, self)
         return summary
+
+    def scope_bindings(self, scope: cst.CSTNode) -> ScopeBindings:
+        """Where each name of a function, class or module body is bound, in source order."""
+        found = self._scope_bindings.get(id(scope))
+        if found is None:
+            with profiling.phase("facts-lazy"):
+                found = self._scope_bindings[id(scope)] = ScopeBindings(scope)
+        return found
 
     def is_training_loop(self, loop: Loop) -> bool:
         return self.loop(loop).is_training_loop

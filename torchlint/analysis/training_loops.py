@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.dataflow import ScopeBindings
 from torchlint.analysis.names import dotted_name
-from torchlint.analysis.walk import Walker
+from torchlint.analysis.walk import Walker, walk
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -257,6 +258,11 @@ def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
 
 # -- step guards ------------------------------------------------------------------------------
 
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
+# ``FileContext.path_up()``: (ancestor, its child on the way down to the node), nearest first.
+AncestorPath = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+
 
 def loop_counters(loop: Loop) -> set[str]:
     """Names a ``for`` loop binds: ``i``, ``step`` in ``for step, batch in enumerate(...)``."""
@@ -320,19 +326,107 @@ class _GuardFinder(Walker):
         return not self.found
 
 
-def is_step_guard(test: cst.BaseExpression, counters: set[str]) -> bool:
-    """An ``if`` test that makes its body run only on some iterations."""
+def is_step_guard(
+    test: cst.BaseExpression,
+    counters: set[str],
+    path: AncestorPath | None = None,
+    facts: TorchFacts | None = None,
+) -> bool:
+    """An ``if`` test that makes its body run only on some iterations.
+
+    With ``path`` (the ancestors of ``test``, nearest first, as ``FileContext.path_up()`` gives
+    them: ``[(the if, test), ...]``), a name that holds a step guard counts as one too:
+    ``log_now = step % 100 == 0`` and then ``if log_now:`` (or ``if log_now and is_main:``).
+    The name's last binding before the ``if`` must be a plain ``name = <step guard>`` statement in
+    a block that leads to the ``if`` inside the innermost loop around it (it runs on every
+    iteration, before the ``if``, and nothing re-binds the name in between); ``if not log_now:``
+    runs on most iterations and is no guard. ``facts`` caches the scope's bindings.
+    """
+    if _has_guard(test, counters):
+        return True
+    if path is None or not _guard_names(test) or _has_walrus(test):
+        return False  # a walrus in the test binds in the middle of it: not worth following
+    where = _guard_scope(path)
+    if where is None:
+        return False
+    scope, blocks = where
+    bindings = facts.scope_bindings(scope) if facts is not None else ScopeBindings(scope)
+    order = bindings.order_of(path[0][0])
+    if order is None:
+        return False
+    return _holds_guard(test, counters, bindings, order, blocks, 0)
+
+
+def _has_guard(expr: cst.BaseExpression, counters: set[str]) -> bool:
     finder = _GuardFinder(counters)
-    finder.walk(test)
+    finder.walk(expr)
     return finder.found
 
 
+def _has_walrus(expr: cst.BaseExpression) -> bool:
+    found = False
+
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        found = found or isinstance(node, cst.NamedExpr)
+        return not found
+
+    walk(expr, visit)
+    return found
+
+
+_MAX_GUARD_DEPTH = 4
+
+
+def _guard_names(test: cst.BaseExpression) -> list[str]:
+    """Names whose truth the test requires: the test itself, or an operand of ``and``."""
+    if isinstance(test, cst.Name):
+        return [test.value]
+    if isinstance(test, cst.BooleanOperation) and isinstance(test.operator, cst.And):
+        return _guard_names(test.left) + _guard_names(test.right)
+    return []
+
+
+def _guard_scope(path: AncestorPath) -> tuple[cst.CSTNode, set[int]] | None:
+    """The scope holding the ``if`` (function, class or module) and the ids of the blocks from
+    the ``if`` up to the body of the innermost loop around it; None outside any loop."""
+    blocks: set[int] = set()
+    for index, (ancestor, child) in enumerate(path):
+        if isinstance(ancestor, _SCOPES):
+            return None  # not in a loop of its own scope
+        if isinstance(ancestor, (cst.IndentedBlock, cst.SimpleStatementSuite)):
+            blocks.add(id(ancestor))
+        elif isinstance(ancestor, (cst.For, cst.While)) and child is ancestor.body:
+            for outer, _child in path[index + 1 :]:
+                if isinstance(outer, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                    return outer, blocks
+            root = path[-1][0]
+            return (root, blocks) if isinstance(root, cst.Module) else None
+    return None
+
+
+def _holds_guard(
+    test: cst.BaseExpression,
+    counters: set[str],
+    bindings: ScopeBindings,
+    order: int,
+    blocks: set[int],
+    depth: int,
+) -> bool:
+    if depth > _MAX_GUARD_DEPTH:
+        return False
+    for name in _guard_names(test):
+        site = bindings.last_before(name, order)
+        if site is None or site.value is None or site.block not in blocks:
+            continue  # unknown, re-bound on the way, or bound outside this loop's body
+        if _has_guard(site.value, counters) or _holds_guard(
+            site.value, counters, bindings, site.order, blocks, depth + 1
+        ):
+            return True
+    return False
+
+
 # -- where a node runs: enclosing loops, step guards, training loops ----------------------------
-
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
-
-# ``FileContext.path_up()``: (ancestor, its child on the way down to the node), nearest first.
-AncestorPath = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 
 @dataclass(frozen=True)
@@ -362,12 +456,13 @@ def _scope_segment(path: AncestorPath) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
     return out
 
 
-def enclosing_loops(path: AncestorPath) -> list[EnclosingLoop]:
+def enclosing_loops(path: AncestorPath, facts: TorchFacts | None = None) -> list[EnclosingLoop]:
     """The ``for``/``while`` loops whose every iteration runs the node, nearest first.
 
     The walk stops at ``def``/``class``/``lambda``. A loop's iterable and its ``else`` clause run
     once, so a node there belongs to the loops further out only. Only the true branch of an ``if``
-    (or of ``a if test else b``) whose test is a STEP GUARD counts as guarded.
+    (or of ``a if test else b``) whose test is a STEP GUARD counts as guarded; a test naming a
+    variable that holds one (``log_now = step % 100 == 0``; ``if log_now:``) is one too.
     """
     segment = _scope_segment(path)
     counters: set[str] = set()
@@ -376,10 +471,12 @@ def enclosing_loops(path: AncestorPath) -> list[EnclosingLoop]:
             counters |= loop_counters(ancestor)
     out: list[EnclosingLoop] = []
     guarded = False
-    for ancestor, child in segment:
+    for index, (ancestor, child) in enumerate(segment):
         if isinstance(ancestor, (cst.If, cst.IfExp)) and child is ancestor.body:
-            if not guarded and is_step_guard(ancestor.test, counters):
-                guarded = True
+            if not guarded:
+                # ``segment`` is a prefix of ``path``: the guard lookup needs the scope above it.
+                above = [(ancestor, ancestor.test), *path[index + 1 :]]
+                guarded = is_step_guard(ancestor.test, counters, above, facts)
         elif isinstance(ancestor, (cst.For, cst.While)) and _runs_per_iteration(ancestor, child):
             out.append(EnclosingLoop(ancestor, guarded))
     return out
@@ -387,7 +484,7 @@ def enclosing_loops(path: AncestorPath) -> list[EnclosingLoop]:
 
 def training_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
     """The TRAINING LOOP a node runs in: the nearest enclosing loop that is one."""
-    for entry in enclosing_loops(path):
+    for entry in enclosing_loops(path, facts):
         if facts.loop(entry.loop).is_training_loop:
             return entry
     return None
@@ -399,7 +496,7 @@ def stepping_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | N
     Unlike :func:`training_loop_of` this may be an epoch loop around the batch loop: what runs at
     the start of each epoch still runs before that epoch's optimizer steps.
     """
-    for entry in enclosing_loops(path):
+    for entry in enclosing_loops(path, facts):
         summary = facts.loop(entry.loop)
         if summary.backwards and summary.steps:
             return entry
@@ -414,7 +511,7 @@ def per_iteration_training_loop(path: AncestorPath, facts: TorchFacts) -> Enclos
     None. A training loop is the answer. A loop with a BACKWARD but no OPTIMIZER STEP (micro-batches
     accumulated inside a stepping loop) defers to the loops further out.
     """
-    for entry in enclosing_loops(path):
+    for entry in enclosing_loops(path, facts):
         summary = facts.loop(entry.loop)
         if not summary.backwards:
             return None
@@ -441,8 +538,6 @@ def steps_directly(loop: Loop, facts: TorchFacts) -> bool:
         ):
             found = True
         return not found
-
-    from torchlint.analysis.walk import walk
 
     walk(loop.body, visit)
     return found

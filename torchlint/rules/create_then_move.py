@@ -18,8 +18,10 @@ from torchlint.rule import Rule
 _DETERMINISTIC = frozenset({"zeros", "ones", "full", "empty", "eye", "arange", "tensor"})
 # Random factories: on the device they draw from the device generator, so values change.
 _RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal"})
-# Keywords that make ``device=`` on the factory mean something else or fail.
-_BLOCKING_KEYWORDS = frozenset({"device", "out", "pin_memory"})
+# Keywords that make ``device=`` on the factory mean something else or fail. A ``generator=``
+# (a CPU ``torch.Generator``, for reproducible draws) must match the device it draws on: with
+# ``device="cuda"`` the factory raises, so drawing on the host and copying is the point.
+_BLOCKING_KEYWORDS = frozenset({"device", "out", "pin_memory", "generator"})
 
 
 def _only_arg(call: cst.Call) -> cst.Arg | None:

@@ -92,7 +92,7 @@ class CudaEmptyCache(Rule):
         path = self.context.path_up()
         if self._in_oom_handler(path):
             return
-        loops = enclosing_loops(path)
+        loops = enclosing_loops(path, self.facts)
         in_loop = bool(loops)
         if in_loop and _leaves_loop_after(path, loops[0].loop):
             return  # ``empty_cache(); break``: once, on the way out of the loop

@@ -16,6 +16,7 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.dataflow import PathUp, binds, reaching_assignment
 from torchlint.analysis.modules import is_module_like
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.tensors import (
     is_parameter_constructor,
     is_tensor_like,
@@ -93,6 +94,11 @@ _MAX_DEPTH = 6
 # Code that runs a conversion for its side effect on timing or device state.
 _BENCHMARK = re.compile(r"bench|warm_?up|timeit|profil|_time$|^time_|latency|throughput", re.I)
 _LOADER = re.compile(r"loader|^dl$|_dl$|^batches$", re.I)
+# Context managers that expect the statements under them to raise or warn.
+_PYTEST_EXPECTS = frozenset({"pytest.raises", "pytest.warns", "pytest.deprecated_call"})
+_UNITTEST_EXPECTS = frozenset(
+    {"assertRaises", "assertRaisesRegex", "assertWarns", "assertWarnsRegex"}
+)
 
 
 class DiscardedOutOfPlaceResult(Rule):
@@ -121,7 +127,7 @@ class DiscardedOutOfPlaceResult(Rule):
         if location is None:
             return
         path = self.context.path_up()
-        if self._benchmark(path):
+        if self._benchmark(path) or self._expects_error(path):
             return
         if is_module_like(location, self.facts, path=path):
             return
@@ -200,13 +206,30 @@ class DiscardedOutOfPlaceResult(Rule):
             if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
                 return False
             if isinstance(ancestor, cst.For) and child is ancestor.body:
-                if not _tuple_element(ancestor.target, name):
+                if not _tuple_element(_batch_target(ancestor.target, ancestor.iter), name):
                     if binds(ancestor.target, name):
-                        return False
+                        return False  # the whole batch, an enumerate index, ...
                     continue
                 if binds(ancestor.body, name):
                     return False
                 return _loader_like(ancestor.iter)
+        return False
+
+    def _expects_error(self, path: PathUp) -> bool:
+        """Under ``with pytest.raises(...)`` / ``with self.assertRaises(...)`` in this function:
+        the statement runs for the error (or warning) it raises, not for its result."""
+        for ancestor, child in path:
+            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+            if not isinstance(ancestor, cst.With) or child is not ancestor.body:
+                continue
+            for item in ancestor.items:
+                call = item.item
+                if not isinstance(call, cst.Call):
+                    continue
+                qualified = self.facts.names.resolve(call.func) or dotted_name(call.func)
+                if qualified in _PYTEST_EXPECTS or call_attr(call) in _UNITTEST_EXPECTS:
+                    return True
         return False
 
     def _benchmark(self, path: PathUp) -> bool:
@@ -224,6 +247,27 @@ def _location(call: cst.Call) -> cst.BaseExpression | None:
     if expr is None or binding_key(expr) is None:
         return None  # a fresh value (``torch.zeros(1).cuda()`` warms CUDA up)
     return expr
+
+
+def _batch_target(target: cst.BaseExpression, iterable: cst.BaseExpression) -> cst.BaseExpression:
+    """The part of a ``for`` target that receives the batch: ``batch`` in
+    ``for i, batch in enumerate(tqdm(loader)):``, the whole target otherwise."""
+    while isinstance(iterable, cst.Call) and iterable.args:
+        func = iterable.func
+        name = func.value if isinstance(func, cst.Name) else None
+        if name in ("tqdm", "iter"):
+            iterable = iterable.args[0].value
+        elif (
+            name == "enumerate"
+            and isinstance(target, (cst.Tuple, cst.List))
+            and len(target.elements) == 2
+            and not isinstance(target.elements[1], cst.StarredElement)
+        ):
+            target = target.elements[1].value
+            iterable = iterable.args[0].value
+        else:
+            break
+    return target
 
 
 def _tuple_element(target: cst.BaseExpression, name: str) -> bool:

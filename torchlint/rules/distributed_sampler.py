@@ -177,7 +177,7 @@ class DistributedSamplerWithoutSetEpoch(Rule):
 
     # -- the epoch loop ----------------------------------------------------------------------------
     def _check(self, sampler: _Sampler) -> None:
-        loops = enclosing_loops(self.context.path_up())
+        loops = enclosing_loops(self.context.path_up(), self.facts)
         if not loops:
             return
         epoch = loops[0].loop

@@ -106,7 +106,7 @@ class LoopInvariantTransfer(Rule):
         if isinstance(parent, cst.Expr):
             return  # the result is dropped: a module moved in place, or TL006's business
         path = self.context.path_up()
-        loops = enclosing_loops(path)
+        loops = enclosing_loops(path, self.facts)
         if not loops or loops[0].guarded:
             return
         loop = loops[0].loop

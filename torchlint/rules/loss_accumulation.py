@@ -194,7 +194,7 @@ class LossAccumulatedWithGraph(Rule):
         path = self.context.path_up()
         if training_loop_of(path, self.facts) is None:
             return
-        loops = enclosing_loops(path)
+        loops = enclosing_loops(path, self.facts)
         if not loops:
             return
         facts = self._loop(loops[0].loop)

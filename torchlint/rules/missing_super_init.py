@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
 from torchlint.rule import Rule
@@ -26,7 +27,7 @@ def _is_docstring(statement: cst.CSTNode) -> bool:
     )
 
 
-class _InitCallFinder(cst.CSTVisitor):
+class _InitCallFinder(Walker):
     """Any ``super().__init__(...)``, ``super(C, self).__init__(...)`` or ``X.__init__(...)``."""
 
     def __init__(self) -> None:
@@ -42,7 +43,7 @@ class _InitCallFinder(cst.CSTVisitor):
 
 def _calls_base_init(function: cst.FunctionDef) -> bool:
     finder = _InitCallFinder()
-    function.body.visit(finder)
+    finder.walk(function.body)
     return finder.found
 
 

@@ -19,6 +19,7 @@ from torchlint.analysis.training_loops import (
     receiver,
     stepping_loop_of,
 )
+from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, RemoveStatement
 from torchlint.rule import Rule
@@ -43,33 +44,26 @@ def _chain(stack: Sequence[cst.CSTNode]) -> Chain:
     return chain
 
 
-class _StackFinder(cst.CSTVisitor):
-    """The ancestor stack of one node inside a subtree."""
+def _stack_in(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
+    """The ancestor stack of ``target`` inside ``root`` (``root`` first, ``target`` last)."""
+    stack: list[cst.CSTNode] = []
+    found: list[cst.CSTNode] | None = None
 
-    def __init__(self, target: cst.CSTNode) -> None:
-        super().__init__()
-        self.target = target
-        self.stack: list[cst.CSTNode] = []
-        self.found: list[cst.CSTNode] | None = None
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if self.found is not None:
+    def visit(node: cst.CSTNode) -> bool:
+        nonlocal found
+        if found is not None:
             return False
-        self.stack.append(node)
-        if node is self.target:
-            self.found = list(self.stack)
+        stack.append(node)
+        if node is target:
+            found = list(stack)
             return False
         return True
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if self.stack and self.stack[-1] is original_node:
-            self.stack.pop()
+    def leave(node: cst.CSTNode) -> None:
+        stack.pop()
 
-
-def _stack_in(root: cst.CSTNode, target: cst.CSTNode) -> list[cst.CSTNode] | None:
-    finder = _StackFinder(target)
-    root.visit(finder)
-    return finder.found
+    walk(root, visit, leave)
+    return found
 
 
 def _compare(first: Chain, second: Chain) -> int | None:
