@@ -60,8 +60,11 @@ echo
 python3 -m torchlint.runtime.report "$work"/*.json | tee "$OUT/table.md"
 
 echo
-TORCHLINT_VERIFY_DEVICE=all python3 -m pytest -q -p no:cacheprovider tests/test_verify.py \
-    >"$OUT/pytest.txt" 2>&1
+# pytest-xdist, where installed, spreads the tests over the cores (each run uses one thread).
+parallel=()
+python3 -c "import xdist" 2>/dev/null && parallel=(-n 8)
+TORCHLINT_VERIFY_DEVICE=all python3 -m pytest -q -p no:cacheprovider "${parallel[@]}" \
+    tests/test_verify.py >"$OUT/pytest.txt" 2>&1
 rc=$?
 tail -n 3 "$OUT/pytest.txt"
 [ "$rc" -eq 0 ] || status=1

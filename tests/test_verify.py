@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from click.testing import CliRunner
 from torchlint.cli import main
 from torchlint.registry import find_rule
 from torchlint.runtime import verify
+from torchlint.runtime.api import VerifyResult
 from torchlint.runtime.compare import Mode, Outcome, first_difference, judge
 from torchlint.runtime.report import markdown_table, render_text
 from torchlint.runtime.runs import RunOutcome
@@ -60,6 +62,8 @@ def test_fixtures_are_complete_training_scripts():
         text = script.read_text(encoding="utf-8")
         assert 'torch.device("cuda" if torch.cuda.is_available() else "cpu")' in text, script
         assert len(_marked_codes(script)) >= 3, f"{script.name}: needs several anti-patterns"
+        fixable = {code for code in _marked_codes(script) if _fixable(code, unsafe=True)}
+        assert len(fixable) >= 3, f"{script.name}: needs several fixable anti-patterns: {fixable}"
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
@@ -218,6 +222,132 @@ def test_cuda_device_requires_a_gpu():
         assert cuda.outcome == Outcome.PASS and result.exit_code == 0
 
 
+def test_killed_run_names_the_signal(monkeypatch: pytest.MonkeyPatch):
+    # As the OOM killer kills a process: no result, and the exit status says why. Both ways of
+    # starting a run (forked from the fork server, spawned afresh) must tell it.
+    for no_fork in ("", "1"):
+        monkeypatch.setenv("TORCHLINT_VERIFY_NO_FORK", no_fork)
+        result = verify(DATA / "kills_itself.py", device="cpu", steps=STEPS)
+        cpu = result.device("cpu")
+        report = render_text(result)
+        assert cpu.outcome == Outcome.INCONCLUSIVE and result.exit_code == 2, report
+        assert cpu.original.status == "killed" and cpu.original.exit_code == -9, report
+        assert "the original was killed by SIGKILL (out of memory?)" in cpu.summary, report
+        assert "could not be started" not in report
+
+
+def test_fixed_version_that_exits_abruptly_fails():
+    result = verify(DATA / "short_run.py", DATA / "short_run_exits.py", device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert result.exit_code == 1 and cpu.outcome == Outcome.FAIL, render_text(result)
+    assert cpu.fixed.status == "exited" and cpu.fixed.exit_code == 3
+    assert "the fixed version exited with code 3 (os._exit()" in cpu.summary
+
+
+def test_original_with_a_nan_loss_is_inconclusive():
+    # Nothing to fix, and the original does not train: that is no pass.
+    result = verify(DATA / "nan_loss.py", device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert result.mode == Mode.UNCHANGED
+    assert cpu.outcome == Outcome.INCONCLUSIVE and result.exit_code == 2, render_text(result)
+    assert "the original does not train: its final loss is nan" in cpu.summary
+
+
+def test_needs_cuda_on_every_device_is_inconclusive():
+    # The CPU run cannot be compared; a CUDA pass (on a machine with a GPU) does not make it 0.
+    result = verify(DATA / "needs_cuda.py", device="all", steps=STEPS)
+    report = render_text(result)
+    assert result.device("cpu").outcome == Outcome.INCONCLUSIVE, report
+    assert result.device("cuda").outcome in (Outcome.PASS, Outcome.SKIPPED), report
+    assert result.exit_code == 2 and "result: INCONCLUSIVE (exit 2)" in report
+
+
+# -- the fixed version runs as the original does ---------------------------------------------------
+
+
+def test_fixed_version_runs_under_the_original_name():
+    # It reads scale.txt beside itself through __file__ and checks sys.argv[0] and sys.path[0]:
+    # torchlint's fixed copy must see what the original sees.
+    result = verify(DATA / "beside" / "reads_beside_itself.py", device=DEVICE, steps=STEPS)
+    report = render_text(result)
+    assert [fix.code for fix in result.fixes] == ["TL103"]
+    assert result.exit_code == 0, report
+    for verdict in _devices(result):
+        assert verdict.fixed.status == "completed", report
+        assert next(c for c in verdict.checks if c.name == "matches").ok, report
+
+
+def test_fixed_traceback_shows_the_lines_that_ran():
+    # TL001's fix inserts a line, so the crash is one line further down in the fixed version.
+    result = verify(DATA / "fails_late.py", unsafe_fixes=True, device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert [fix.code for fix in result.fixes] == ["TL001"]
+    crash = 'raise RuntimeError("the data ran out")'
+    line = 1 + next(
+        i for i, text in enumerate(result.original_source.splitlines()) if crash in text
+    )
+    script = str((DATA / "fails_late.py").resolve())
+    original, fixed = cpu.original.error["traceback"], cpu.fixed.error["traceback"]
+    assert f'  File "{script}", line {line}, in <module>' in original
+    assert f'  File "{script} (fixed)", line {line + 1}, in <module>' in fixed
+    assert fixed[fixed.index(f'  File "{script} (fixed)", line {line + 1}, in <module>') + 1] == (
+        f"    {crash}"
+    )
+
+
+def test_fixed_version_that_does_not_compile_shows_its_own_line(tmp_path: Path):
+    # compile() reads the line it shows from the file its name points to: the original's.
+    broken = tmp_path / "broken.py"
+    broken.write_text("import torch\nweights = (1.0,\n", encoding="utf-8")
+    result = verify(DATA / "short_run.py", broken, device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert cpu.outcome == Outcome.FAIL and cpu.fixed.error["type"] == "SyntaxError"
+    assert cpu.fixed.error["traceback"][:2] == [
+        f'  File "{os.path.abspath(broken)}", line 2',
+        "    weights = (1.0,",
+    ], cpu.fixed.error["traceback"]
+
+
+def test_spawned_workers_import_the_fixed_version():
+    # A spawn child imports __main__ again from its file: for the fixed run, the fixed code under
+    # the original's name. The given fixed file lives where there is no scale.txt, and its worker
+    # computes other inputs than the original's.
+    result = verify(
+        DATA / "beside" / "spawns_worker.py",
+        DATA / "elsewhere" / "spawns_worker_fixed.py",
+        device="cpu",
+        steps=STEPS,
+    )
+    cpu = result.device("cpu")
+    report = render_text(result)
+    assert cpu.original.status == cpu.fixed.status == "completed", report
+    assert cpu.original.losses[0] != cpu.fixed.losses[0], report  # the worker ran the fixed code
+
+
+def test_cwd_runs_both_in_the_folder(tmp_path: Path):
+    script = DATA / "beside" / "reads_cwd.py"  # opens scale.txt in its working directory
+    result = verify(script, device="cpu", steps=STEPS)
+    cpu = result.device("cpu")
+    assert cpu.outcome == Outcome.INCONCLUSIVE and result.exit_code == 2, render_text(result)
+    assert "each run starts in a fresh, empty working directory" in cpu.summary
+    assert "scale.txt is in" in cpu.summary and "--cwd" in cpu.summary
+
+    for name in ("reads_cwd.py", "scale.txt"):
+        shutil.copy(DATA / "beside" / name, tmp_path / name)
+    out = tmp_path / "report.json"
+    outcome = CliRunner().invoke(
+        main,
+        ["verify", str(tmp_path / "reads_cwd.py"), "--device", "cpu", "--steps", str(STEPS)]
+        + ["--cwd", str(tmp_path), "--output-format", "json", "-o", str(out)],
+    )
+    payload = json.loads(out.read_text(encoding="utf-8"))
+    assert outcome.exit_code == 0, json.dumps(payload["devices"], indent=1)
+    assert payload["cwd"] == str(tmp_path.resolve())
+    assert (tmp_path / "checkpoint.pt").is_file()
+    # The original's checkpoints were there for the fixed run to read: verify says so.
+    assert any("the original run on cpu wrote checkpoint.pt" in w for w in payload["warnings"])
+
+
 # -- the command ----------------------------------------------------------------------------------
 
 
@@ -285,6 +415,38 @@ def test_cli_usage_errors_exit_2(arguments: list[str]):
     assert outcome.exit_code == 2
 
 
+def test_cli_missing_python_is_a_usage_error():
+    outcome = CliRunner().invoke(main, ["verify", str(MLP), "--python", "/nonexistent/python3"])
+    assert outcome.exit_code == 2, outcome.output
+    assert "'/nonexistent/python3' does not exist" in outcome.output
+    outcome = CliRunner().invoke(main, ["verify", str(MLP), "--python", "no-such-python-here"])
+    assert outcome.exit_code == 2 and "is not on PATH" in outcome.output, outcome.output
+
+
+def test_every_verify_option_is_documented():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Runtime verification") :]
+    section = section[: section.index("\n## ", 1)]
+    from torchlint.runtime.command import verify_command
+
+    for param in verify_command.params:
+        for opt in param.opts:
+            if opt.startswith("--"):
+                assert re.search(rf"[`/]{re.escape(opt)}[ `]", section), opt
+
+
+def test_gan_fixes_agree_within_tolerance_but_not_exactly():
+    # TL001 changes the generator's updates: after 10 steps the trajectories are within rtol 1e-3
+    # of each other, which is no reason to call them identical.
+    result = verify(TRAIN / "gan.py", unsafe_fixes=True, device="cpu", steps=10)
+    cpu = result.device("cpu")
+    no_worse = next(c for c in cpu.checks if c.name == "no-worse")
+    assert first_difference(cpu.original.losses, cpu.fixed.losses, 1e-3) is None
+    assert cpu.original.losses != cpu.fixed.losses
+    assert "identical" not in no_worse.detail and "not exactly" in no_worse.detail
+    assert "final loss" in no_worse.detail and "identical" not in cpu.summary
+
+
 def test_importing_the_linter_does_not_import_torch():
     code = (
         "import sys, torchlint.cli, torchlint.runtime, torchlint.runtime.command\n"
@@ -323,6 +485,54 @@ def test_near_zero_losses_use_the_initial_scale():
     original = _run([2.0] * 5 + [1e-4] * 20)
     fixed = _run([2.0] * 5 + [3e-4] * 20)  # +200% of a tiny number: still fine
     assert judge("cpu", original, fixed, Mode.TRAIN).outcome == Outcome.PASS
+
+
+def _result(*verdicts):
+    return VerifyResult(
+        script="train.py",
+        fixed_path=None,
+        mode=Mode.MATCH,
+        steps=10,
+        seed=0,
+        devices=list(verdicts),
+    )
+
+
+def test_exit_code_is_0_only_when_every_verdict_passes():
+    trained = _run([2.0 - 0.1 * i for i in range(10)])
+    crashed = RunOutcome(status="crashed", device="cpu", error={"message": "RuntimeError: x"})
+    passed = judge("cuda", trained, _run(trained.losses), Mode.MATCH)
+    inconclusive = judge("cpu", crashed, crashed, Mode.MATCH)
+    failed = judge("cpu", trained, _run([2.0] * 10), Mode.MATCH)
+    skipped = judge(
+        "cuda", RunOutcome(status="no-cuda", device="cuda"), None, Mode.MATCH, required=False
+    )
+    assert (passed.outcome, inconclusive.outcome, failed.outcome, skipped.outcome) == (
+        Outcome.PASS,
+        Outcome.INCONCLUSIVE,
+        Outcome.FAIL,
+        Outcome.SKIPPED,
+    )
+    assert _result(passed).exit_code == 0
+    assert _result(passed, skipped).exit_code == 0  # --device all on a machine without a GPU
+    assert _result(inconclusive, passed).exit_code == 2  # one device compared, one not
+    assert _result(inconclusive, skipped).exit_code == 2
+    assert _result(failed, inconclusive).exit_code == 1
+    text = render_text(_result(inconclusive, passed))
+    assert "result: INCONCLUSIVE (exit 2) - cpu: inconclusive, cuda: pass" in text
+
+
+def test_no_worse_tells_identical_from_within_tolerance():
+    original = _run([2.0 - 0.1 * i for i in range(10)])
+    same = judge("cpu", original, _run(original.losses), Mode.TRAIN)
+    close = judge("cpu", original, _run([v * (1 + 1e-4) for v in original.losses]), Mode.TRAIN)
+    assert same.outcome == close.outcome == Outcome.PASS
+    same_detail, close_detail = (
+        next(c.detail for c in v.checks if c.name == "no-worse") for v in (same, close)
+    )
+    assert same_detail.startswith("trajectories identical")
+    assert "identical" not in close_detail and "not exactly" in close_detail, close_detail
+    assert "largest relative difference 1.0e-04" in close_detail
 
 
 def test_markdown_table_from_json():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -15,7 +17,7 @@ from torchlint.diagnostics import Applicability
 from torchlint.runner import Mode as FixMode
 from torchlint.runner import display_path, process_source
 from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome, judge
-from torchlint.runtime.runs import RunSpec, run_script
+from torchlint.runtime.runs import RunOutcome, RunSpec, run_script
 from torchlint.sources import SourceError, read_source
 
 DEVICES = ("cpu", "cuda", "all")
@@ -59,13 +61,18 @@ class VerifyResult:
     fixed_source: str = ""
     tolerance: float = 0.1
     match_rtol: float = 1e-3
+    cwd: str | None = None  # the working directory both runs shared (None: a fresh one each)
 
     @property
     def exit_code(self) -> int:
-        """0: every verdict passes; 1: a fixed version failed; 2: nothing could be compared."""
-        if any(v.outcome == Outcome.FAIL for v in self.devices):
+        """1 when any device's verdict fails; else 2 when any is inconclusive (on that device the
+        original could not be run, did not train, or there was no GPU for ``device="cuda"``);
+        else 0: every verdict passes. A device skipped by ``device="all"`` (no GPU) is no
+        verdict; with none at all the result is 2."""
+        outcomes = [v.outcome for v in self.devices if v.outcome != Outcome.SKIPPED]
+        if Outcome.FAIL in outcomes:
             return EXIT_FAIL
-        if not any(v.outcome == Outcome.PASS for v in self.devices):
+        if not outcomes or any(o != Outcome.PASS for o in outcomes):
             return EXIT_ERROR
         return EXIT_PASS
 
@@ -95,6 +102,7 @@ class VerifyResult:
             "seed": self.seed,
             "tolerance": self.tolerance,
             "match_rtol": self.match_rtol,
+            "cwd": self.cwd,
             "fixes": [f.to_dict() for f in self.fixes],
             "warnings": self.warnings,
             "devices": [v.to_dict() for v in self.devices],
@@ -142,6 +150,70 @@ def fix_script(
     return (result.fixed if result.fixed is not None else source), fixes, warnings
 
 
+def _interpreter(python: str | None) -> str:
+    """The Python that runs the scripts, checked (a usage error when it cannot be run)."""
+    if python is None:
+        return sys.executable
+    if os.sep in python or (os.altsep and os.altsep in python):
+        path = Path(python)
+        if not path.exists():
+            raise VerifyError(f"the Python interpreter {python!r} does not exist")
+        if path.is_dir() or not os.access(path, os.X_OK):
+            raise VerifyError(f"the Python interpreter {python!r} is not an executable file")
+        return os.path.abspath(python)  # the runs start in other folders (links kept: a venv's)
+    found = shutil.which(python)
+    if found is None:
+        raise VerifyError(f"the Python interpreter {python!r} is not on PATH")
+    return found
+
+
+_SNAPSHOT_LIMIT = 20_000  # files looked at in a --cwd folder (a dataset folder can be huge)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    """(mtime, size) of the files under ``folder``, up to a limit."""
+    files: dict[str, tuple[int, int]] = {}
+    for root, _dirs, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                stat = os.stat(path)
+            except OSError:
+                continue
+            files[os.path.relpath(path, folder)] = (stat.st_mtime_ns, stat.st_size)
+            if len(files) >= _SNAPSHOT_LIMIT:
+                return files
+    return files
+
+
+def _written(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    return sorted(name for name, stamp in after.items() if before.get(name) != stamp)
+
+
+def _cwd_warning(cwd: Path, run: str, written: list[str]) -> str:
+    shown = ", ".join(written[:3]) + (f" and {len(written) - 3} more" if len(written) > 3 else "")
+    return (
+        f"--cwd {cwd}: the {run} wrote {shown} there, where the runs after it can read them "
+        "(a checkpoint one run resumes from makes the runs depend on each other)"
+    )
+
+
+def _cwd_hint(verdict: DeviceVerdict, script: Path) -> None:
+    """Point at --cwd when the original could not open a file named relative to its cwd."""
+    run = verdict.original
+    error = run.error if run is not None else None
+    name = error.get("filename") if error else None
+    if verdict.outcome != Outcome.INCONCLUSIVE or not name or os.path.isabs(name):
+        return
+    hint = "--cwd DIR runs both in DIR"
+    for folder in (script.resolve().parent, Path.cwd()):
+        if (folder / name).exists():
+            shown = display_path(folder) or "."
+            hint = f"{name} is in {shown}, and --cwd {shown} runs both there"
+            break
+    verdict.summary += f" (each run starts in a fresh, empty working directory: {hint})"
+
+
 def verify(
     script: str | Path,
     fixed: str | Path | None = None,
@@ -158,15 +230,19 @@ def verify(
     python: str | None = None,
     script_args: Sequence[str] = (),
     config: str | Path | None = None,
+    cwd: str | Path | None = None,
 ) -> VerifyResult:
     """Run ``script`` and its fixed version (torchlint's fixes, or the file ``fixed``) and judge.
 
     Each run is its own process with every seed set; it stops after ``steps`` optimizer steps or
-    ``timeout`` seconds. ``device``: "cpu" hides GPUs from the runs, "cuda" requires one, "all"
-    runs on the CPU and, where there is one, on CUDA. ``compare``: "match" (trajectories must agree:
-    the criterion for behaviour-preserving fixes), "train" (the fixed version must train at least as
-    well, within ``tolerance``), or "auto" (match when every applied fix is safe, else train; train
-    for a given ``fixed`` file). Raises :class:`VerifyError` for bad arguments.
+    ``timeout`` seconds. The fixed version runs under the original's name: it sees the same
+    ``__file__``, ``sys.argv[0]`` and ``sys.path[0]``. ``device``: "cpu" hides GPUs from the runs,
+    "cuda" requires one, "all" runs on the CPU and, where there is one, on CUDA. ``compare``:
+    "match" (trajectories must agree: the criterion for behaviour-preserving fixes), "train" (the
+    fixed version must train at least as well, within ``tolerance``), or "auto" (match when every
+    applied fix is safe, else train; train for a given ``fixed`` file). ``cwd``: the working
+    directory of every run, one after the other (default: a fresh, empty folder for each run).
+    Raises :class:`VerifyError` for bad arguments.
     """
     if device not in DEVICES:
         raise VerifyError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -176,6 +252,10 @@ def verify(
         raise VerifyError("steps must be at least 2 (a trend needs two losses)")
     if timeout <= 0:
         raise VerifyError("timeout must be positive")
+    interpreter = _interpreter(python)
+    cwd_path = Path(cwd).resolve() if cwd is not None else None
+    if cwd_path is not None and not cwd_path.is_dir():
+        raise VerifyError(f"{cwd}: no such directory (--cwd)")
     script_path = Path(script)
     original = _read(script_path)
     config_path = Path(config) if config is not None else None
@@ -207,15 +287,31 @@ def verify(
         fixed_source=fixed_source,
         tolerance=tolerance,
         match_rtol=match_rtol,
+        cwd=str(cwd_path) if cwd_path is not None else None,
     )
     devices = ("cpu", "cuda") if device == "all" else (device,)
     with tempfile.TemporaryDirectory(prefix="torchlint-verify-") as folder:
         work = Path(folder)
         fixed_file = fixed_path
+        label = None  # tracebacks of a given fixed file name it; torchlint's fixed copy is this
         if mode != Mode.UNCHANGED and fixed_file is None:
             fixed_file = work / "fixed" / script_path.name
             fixed_file.parent.mkdir()
             fixed_file.write_text(fixed_source, encoding="utf-8")
+            label = f"{os.path.abspath(script_path)} (fixed)"
+        stamps = _snapshot(cwd_path) if cwd_path is not None else {}
+        writes: list[tuple[str, list[str]]] = []  # in a shared --cwd: what each run wrote there
+
+        def run(spec: RunSpec, name: str) -> RunOutcome:
+            nonlocal stamps
+            outcome = run_script(spec, work / name)
+            if cwd_path is not None and outcome.status != "no-cuda":
+                now = _snapshot(cwd_path)
+                device_name, _, which = name.partition("-")
+                writes.append((f"{which} run on {device_name}", _written(stamps, now)))
+                stamps = now
+            return outcome
+
         for name in devices:
             spec = RunSpec(
                 script=script_path,
@@ -223,24 +319,29 @@ def verify(
                 steps=steps,
                 seed=seed,
                 timeout=timeout,
-                python=python or sys.executable,
+                python=interpreter,
                 cpu_threads=cpu_threads,
                 args=tuple(script_args),
                 search_path=script_path.resolve().parent,
+                cwd=cwd_path,
             )
-            before = run_script(spec, work / f"{name}-original")
+            before = run(spec, f"{name}-original")
             after = None
             if fixed_file is not None and before.status != "no-cuda":
-                after = run_script(replace(spec, script=fixed_file), work / f"{name}-fixed")
-            result.devices.append(
-                judge(
-                    name,
-                    before,
-                    after,
-                    mode,
-                    tolerance=tolerance,
-                    match_rtol=match_rtol,
-                    required=device != "all" or name == "cpu",
-                )
+                after = run(replace(spec, source=fixed_file, label=label), f"{name}-fixed")
+            verdict = judge(
+                name,
+                before,
+                after,
+                mode,
+                tolerance=tolerance,
+                match_rtol=match_rtol,
+                required=device != "all" or name == "cpu",
             )
+            if cwd_path is None:
+                _cwd_hint(verdict, script_path)
+            result.devices.append(verdict)
+    for run_name, written in writes[:-1]:  # what the last run wrote, no run read
+        if written:
+            result.warnings.append(_cwd_warning(cwd_path or Path("."), run_name, written))
     return result

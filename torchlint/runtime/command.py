@@ -76,6 +76,14 @@ from torchlint.runtime.api import COMPARE, DEVICES, EXIT_ERROR, VerifyError, ver
     help="The Python that runs the scripts (default: this one).",
 )
 @click.option(
+    "--cwd",
+    "cwd",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Run both scripts, one after the other, in this working directory (default: a fresh, "
+    "empty folder for each run; what one run writes in DIR, the next can read).",
+)
+@click.option(
     "--config",
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -103,6 +111,7 @@ def verify_command(
     tolerance: float,
     cpu_threads: int,
     python: str | None,
+    cwd: Path | None,
     config_path: Path | None,
     output_format: str,
     output_file: Path | None,
@@ -112,7 +121,8 @@ def verify_command(
     Each run is a subprocess with every seed set, watched through PyTorch's own hooks (optimizer
     steps, backward calls) and stopped after --steps optimizer steps. Arguments after `--` are
     passed to the script. Exit 0: every verdict passes; 1: a fixed version crashes, stops training
-    or trains worse; 2: usage error, or nothing could be run.
+    or trains worse on some device; 2: usage error, or a verdict is inconclusive (the original
+    could not be run or did not train, on some device) and none failed.
     """
     from torchlint.runtime.report import render_json, render_text
 
@@ -131,6 +141,7 @@ def verify_command(
             python=python,
             script_args=script_args,
             config=config_path,
+            cwd=cwd,
         )
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)

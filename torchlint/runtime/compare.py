@@ -4,7 +4,8 @@ Pure functions over two :class:`~torchlint.runtime.runs.RunOutcome` values (no t
 rules of judgement are testable on their own:
 
 - *runs*: the fixed version makes as many optimizer steps as the original did, without crashing;
-- *finite*: every loss the fixed version backpropagated is finite;
+- *finite*: every loss the fixed version backpropagated is finite (or, where the original's were
+  not all finite either, no more of them are non-finite than the original's);
 - *trains*: the loss went down over the window (mean of the last fifth of the values against the
   first fifth, per stepping call site: a GAN has one trajectory per optimizer). A fixed version that
   stops training where the original trained fails. With several optimizers whose losses do not all
@@ -15,6 +16,10 @@ rules of judgement are testable on their own:
 - *no-worse* (fixes that change behaviour): the fixed version's final loss (summed over its
   trajectories) is no worse than the original's beyond ``tolerance`` (relative to the final loss,
   or to 5% of the initial loss when the final one is near zero).
+
+An original that does not train leaves nothing to compare (the verdict is *inconclusive*): one that
+crashed, timed out or never stepped, and one whose final loss is not finite (NaN or inf), unless
+the fixed version's final loss is finite: then the fix is judged on what it repaired.
 """
 
 from __future__ import annotations
@@ -120,10 +125,6 @@ def _fmt(value: float | None) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.4g}"
-
-
-def _finite(values: list[float | None]) -> list[float]:
-    return [v for v in values if v is not None and math.isfinite(v)]
 
 
 def trend(values: list[float | None]) -> Trend | None:
@@ -236,6 +237,17 @@ def judge(
             checks.append(Check("runs", fixed.trained or None, f"fixed: {fixed.describe()}"))
         return verdict
 
+    broken = _non_finite_final(original)
+    if broken is not None and (fixed is None or (fixed.trained and _non_finite_final(fixed))):
+        verdict.outcome = Outcome.INCONCLUSIVE
+        verdict.summary = f"nothing to compare: the original does not train: {broken}"
+        checks.append(Check("finite", None, f"original: {broken}"))
+        if fixed is None:
+            verdict.summary += "; no fix applies"
+        else:
+            checks.append(Check("finite", None, f"fixed: {_non_finite_final(fixed)}"))
+        return verdict
+
     if fixed is None:  # no fix applied: the original is all there is
         verdict.summary = f"no fix applies; the original {original.describe()}"
         checks.append(Check("runs", True, f"original: {original.describe()}"))
@@ -264,32 +276,14 @@ def judge(
             Check("runs", True, f"original {original.describe()}; fixed {fixed.describe()}")
         )
 
-    # finite
-    bad = next(
-        (i for i, v in enumerate(fixed.losses) if v is not None and not math.isfinite(v)), None
-    )
-    if bad is not None:
-        note = (
-            ""
-            if _finite(original.losses) == [v for v in original.losses if v is not None]
-            else " (the original's loss was not finite either)"
-        )
-        checks.append(
-            Check(
-                "finite",
-                False,
-                f"fixed loss is {_fmt(fixed.losses[bad])} at backward #{bad + 1}{note}",
-            )
-        )
-    else:
-        checks.append(Check("finite", True, "every loss is finite"))
+    checks.append(_finite_check(original, fixed))
 
     checks.append(_trains_check(original, fixed))
 
     difference = first_difference(original.losses, fixed.losses, match_rtol)
     if mode == Mode.MATCH:
         if difference is None:
-            checks.append(Check("matches", True, f"trajectories agree within rtol {match_rtol:g}"))
+            checks.append(Check("matches", True, _agreement_text(original, fixed, match_rtol)))
         else:
             checks.append(
                 Check(
@@ -311,6 +305,73 @@ def judge(
     return verdict
 
 
+def _non_finite(values: list[float | None]) -> list[int]:
+    return [i for i, v in enumerate(values) if v is not None and not math.isfinite(v)]
+
+
+def _non_finite_final(run: RunOutcome) -> str | None:
+    """Why ``run``'s final loss is not finite (None: it is finite, or there are too few losses)."""
+    final = final_loss(run)
+    if final is None or math.isfinite(final):
+        return None
+    bad = _non_finite(run.losses)
+    if not bad:  # finite losses whose sum overflowed
+        return f"its final loss is {_fmt(final)}"
+    return (
+        f"its final loss is {_fmt(final)} ({len(bad)} of {len(run.losses)} losses are not "
+        f"finite, the first at backward #{bad[0] + 1})"
+    )
+
+
+def _finite_check(original: RunOutcome, fixed: RunOutcome) -> Check:
+    bad, before = _non_finite(fixed.losses), _non_finite(original.losses)
+    if not bad:
+        return Check("finite", True, "every loss is finite")
+    where = f"fixed loss is {_fmt(fixed.losses[bad[0]])} at backward #{bad[0] + 1}"
+    if before and len(bad) <= len(before):
+        # The original's loss was not finite either, as often: not the fix's doing.
+        return Check(
+            "finite",
+            None,
+            f"{where}; {len(bad)} non-finite losses, the original had {len(before)}",
+        )
+    note = f" (the original had {len(before)} non-finite losses)" if before else ""
+    return Check("finite", False, f"{where}{note}")
+
+
+def _identical(original: RunOutcome, fixed: RunOutcome) -> bool:
+    """The very same loss values (NaN where NaN), not merely within a tolerance."""
+    a, b = original.losses, fixed.losses
+    return len(a) == len(b) and all(
+        x == y or (x is not None and y is not None and math.isnan(x) and math.isnan(y))
+        for x, y in zip(a, b, strict=True)
+    )
+
+
+def _largest_difference(original: RunOutcome, fixed: RunOutcome) -> tuple[float, int]:
+    """The largest relative difference between the two trajectories, and its backward index."""
+    largest, where = 0.0, 0
+    for index, (x, y) in enumerate(zip(original.losses, fixed.losses, strict=False)):
+        if x is None or y is None or not (math.isfinite(x) and math.isfinite(y)):
+            continue
+        scale = max(abs(x), abs(y))
+        relative = abs(x - y) / scale if scale else 0.0
+        if relative > largest:
+            largest, where = relative, index
+    return largest, where
+
+
+def _agreement_text(original: RunOutcome, fixed: RunOutcome, match_rtol: float) -> str:
+    """How two trajectories that agree within ``match_rtol`` agree: exactly, or how closely."""
+    if _identical(original, fixed):
+        return "trajectories identical: every loss is the same value"
+    largest, where = _largest_difference(original, fixed)
+    return (
+        f"trajectories agree within rtol {match_rtol:g}, not exactly (largest relative "
+        f"difference {largest:.1e}, at backward #{where + 1})"
+    )
+
+
 def _difference_text(original: RunOutcome, fixed: RunOutcome, index: int) -> str:
     if index >= min(len(original.losses), len(fixed.losses)):
         return (
@@ -330,12 +391,11 @@ def _no_worse_check(
     difference: int | None,
     match_rtol: float,
 ) -> Check:
-    if difference is None:
+    if _identical(original, fixed):
         return Check(
             "no-worse",
             True,
-            f"trajectories identical (within rtol {match_rtol:g}): the fixes did not "
-            "change what the loss computes",
+            "trajectories identical: the fixes did not change what the loss computes",
         )
     before, after = final_loss(original), final_loss(fixed)
     start = initial_loss(original)
@@ -356,6 +416,8 @@ def _no_worse_check(
     slack = tolerance * max(abs(before), 0.05 * abs(start))
     change = (after - before) / abs(before) if before else 0.0
     text = f"final loss {_fmt(after)} vs {_fmt(before)} originally ({change:+.1%})"
+    if difference is None:  # the fixes changed the numbers, if only just
+        text = f"{_agreement_text(original, fixed, match_rtol)}; {text}"
     if after <= before + slack:
         return Check("no-worse", True, text)
     return Check(

@@ -1,7 +1,9 @@
 """The child side of ``torchlint verify``: run a training script, unchanged, and watch it train.
 
 Run as ``python -m torchlint.runtime.harness --script S --steps N --seed S --out result.json``
-(one process per run; the parent kills it when it runs past its timeout). The harness
+(one process per run; the parent kills it when it runs past its timeout). ``--source FILE`` runs
+the code in FILE as if it were the script S: a fixed version sees the original's ``__file__``,
+``sys.argv[0]`` and ``sys.path[0]``, while its tracebacks show its own lines. The harness
 
 - seeds ``random``, NumPy (when installed) and torch, and turns on deterministic algorithms;
 - observes training through PyTorch's own hooks: a global optimizer step post-hook counts optimizer
@@ -12,7 +14,9 @@ Run as ``python -m torchlint.runtime.harness --script S --steps N --seed S --out
   (a ``BaseException``, so the script's own ``except Exception`` blocks do not swallow it);
 - on CUDA, times the steps of one window and counts host-device synchronisations in another with
   ``torch.cuda.set_sync_debug_mode("warn")`` (the counting costs time, so the windows never overlap);
-- writes what it saw as JSON to ``--out`` and exits.
+- writes ``{"status": "running"}`` to ``--out`` just before the script starts (so a run that dies
+  without a word, killed by a signal or through ``os._exit``, is told apart from a harness that
+  never started), then what it saw as JSON, and exits.
 
 This is the only module of torchlint that imports torch, and only when run.
 """
@@ -20,18 +24,21 @@ This is the only module of torchlint that imports torch, and only when run.
 from __future__ import annotations
 
 import argparse
+import builtins
 import importlib
 import json
+import linecache
 import math
 import os
 import random
 import re
-import runpy
 import sys
 import time
 import traceback
+import types
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 SYNC_WARNING = "called a synchronizing CUDA operation"
@@ -79,7 +86,7 @@ class Watcher:
         self.sync_sites: Counter[str] = Counter()
         self.sync_steps = 0
         self.sync_start_step = 0
-        # torch's own files, the standard library's (warnings, runpy) and this file are not sites.
+        # torch's own files, the standard library's (warnings) and this file are not sites.
         self.ignored_dirs = tuple(
             os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (torch, warnings)
         ) + (os.path.abspath(__file__),)
@@ -276,15 +283,36 @@ def _seed(torch: Any, seed: int) -> None:
         torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def _error(exc: BaseException, script: str) -> dict[str, Any]:
-    """The exception as a user wants to see it: their own frames, the innermost one, the message."""
-    summary = traceback.TracebackException.from_exception(exc)
-    frames = list(summary.stack)
+def _error(exc: BaseException, script: str, label: str | None = None) -> dict[str, Any]:
+    """The exception as a user wants to see it: their own frames, the innermost one, the message.
+
+    ``label``: what to call the script's frames (the file whose lines ran, when that is not the
+    script itself: a fixed version run under the original's name).
+    """
     script_path = os.path.abspath(script)
+    # The script itself does not compile: none of its frames ran, the harness's are no news.
+    uncompiled = (
+        isinstance(exc, SyntaxError)
+        and isinstance(exc.filename, str)
+        and os.path.abspath(exc.filename) == script_path
+    )
+    if uncompiled:
+        # compile() takes the line it shows from the file the name points to, which for a fixed
+        # version is the original: show the line of the code that was compiled instead.
+        if exc.lineno:
+            exc.text = linecache.getline(script_path, exc.lineno) or exc.text
+        if label is not None:
+            exc.filename = label
+    summary = traceback.TracebackException.from_exception(exc)  # looks the lines up now
+    frames = [] if uncompiled else list(summary.stack)
     for index, frame in enumerate(frames):
         if os.path.abspath(frame.filename) == script_path:
-            frames = frames[index:]  # drop the harness and runpy frames above the script
+            frames = frames[index:]  # drop the harness frames above the script
             break
+    if label is not None:
+        for frame in frames:
+            if os.path.abspath(frame.filename) == script_path:
+                frame.filename = label
     library = tuple(
         os.path.dirname(os.path.abspath(m.__file__)) + os.sep
         for m in (traceback, *(sys.modules[n] for n in ("torch",) if n in sys.modules))
@@ -305,11 +333,87 @@ def _error(exc: BaseException, script: str) -> dict[str, Any]:
     message_lines = "".join(summary.format_exception_only()).rstrip("\n").splitlines()
     lines.extend(message_lines[:MESSAGE_LINES])
     message = f"{type(exc).__name__}: {exc}".strip()
-    return {
+    error: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": message.splitlines()[0].strip() if message else type(exc).__name__,
         "traceback": lines,
     }
+    if isinstance(exc, OSError) and isinstance(exc.filename, str):
+        error["filename"] = exc.filename  # the file it could not open, as the script named it
+    return error
+
+
+_REPLACED_MAIN: list[Any] = []  # the harness's own ``__main__``, kept alive once replaced
+
+
+def _cache_source(name: str, data: bytes) -> None:
+    """Make ``linecache`` (tracebacks, warnings, ``inspect.getsource``) read ``data`` for ``name``."""
+    import importlib.util
+
+    text = importlib.util.decode_source(data)
+    # mtime None: linecache.checkcache never replaces the entry with the file on disk.
+    linecache.cache[name] = (len(text), None, text.splitlines(keepends=True), name)
+
+
+def execute(script: str, source: str | None = None) -> None:
+    """Run ``script`` as ``python script`` does: as ``__main__``, with ``__file__`` set.
+
+    With ``source``, the code that runs is that file's, under the script's name: ``__file__``,
+    ``co_filename`` and ``sys.argv[0]`` are the script's, and ``linecache`` holds the lines of
+    ``source`` so that tracebacks and ``inspect`` see the code that actually runs.
+    """
+    with open(source or script, "rb") as handle:
+        data = handle.read()
+    _cache_source(script, data)
+    code = compile(data, script, "exec", dont_inherit=True)
+    module = types.ModuleType("__main__")
+    module.__dict__.update(__file__=script, __builtins__=builtins)
+    _REPLACED_MAIN.append(sys.modules.get("__main__"))
+    sys.modules["__main__"] = module
+    exec(code, module.__dict__)
+
+
+# multiprocessing's spawn and forkserver children import the parent's ``__main__`` again, from the
+# file ``__main__.__file__`` names. For a fixed version that is the original's name, so the children
+# import this stub instead: it runs the fixed code under the original's name, as the parent does.
+_SPAWN_STUB = """\
+# Written by torchlint verify: the fixed version of {script!r}, run under that name.
+def _torchlint_code(source, name):
+    import importlib.util
+    import linecache
+
+    with open(source, "rb") as handle:
+        data = handle.read()
+    text = importlib.util.decode_source(data)
+    linecache.cache[name] = (len(text), None, text.splitlines(keepends=True), name)
+    return compile(data, name, "exec", dont_inherit=True)
+
+
+__file__ = {script!r}
+exec(_torchlint_code({source!r}, __file__))
+del _torchlint_code
+"""
+
+
+def _spawn_children_run(script: str, source: str, folder: str) -> None:
+    """Make multiprocessing's spawned children import ``source`` as ``script`` (see the stub)."""
+    try:
+        import multiprocessing.spawn as spawn
+    except ImportError:  # pragma: no cover - a Python without multiprocessing
+        return
+    stub = os.path.join(folder, "torchlint_fixed_main.py")
+    with open(stub, "w", encoding="utf-8") as handle:
+        handle.write(_SPAWN_STUB.format(script=script, source=os.path.abspath(source)))
+    original = spawn.get_preparation_data
+    main_path = os.path.normpath(script)
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data = original(name)
+        if data.get("init_main_from_path") == main_path:
+            data["init_main_from_path"] = stub
+        return data
+
+    spawn.get_preparation_data = get_preparation_data
 
 
 def run(
@@ -320,7 +424,21 @@ def run(
     argv: list[str],
     threads: int | None = None,
     search_path: str | None = None,
+    source: str | None = None,
+    label: str | None = None,
+    scratch: str | None = None,
+    on_start: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
+    """One run of ``script`` (or of the code in ``source``, under the script's name).
+
+    ``label``: what tracebacks call the code that ran (default: ``source``); ``scratch``: a folder
+    for the harness's own files; ``on_start``: called with the record just before the script runs.
+    """
+    script = os.path.abspath(script)  # what ``python script`` gives ``__file__`` and ``argv[0]``
+    if source is not None and os.path.abspath(source) == script:
+        source = None
+    if source is not None and label is None:
+        label = os.path.abspath(source)
     started = time.perf_counter()
     record: dict[str, Any] = {"device": device, "limit": steps, "python": sys.version.split()[0]}
     try:
@@ -343,13 +461,17 @@ def run(
     _seed(torch, seed)
     watcher = Watcher(torch, steps, device, script)
     _install(torch, watcher)
+    if source is not None:
+        _spawn_children_run(script, source, scratch or os.path.dirname(os.path.abspath(source)))
 
     sys.argv = [script, *argv]
-    sys.path[0] = search_path or os.path.dirname(os.path.abspath(script))
+    sys.path[0] = search_path or os.path.dirname(script)
+    if on_start is not None:
+        on_start({**record, "status": "running"})
     status, error = "finished", None
     began = time.perf_counter()
     try:
-        runpy.run_path(script, run_name="__main__")
+        execute(script, source)
     except StopTraining:
         status = "completed"
     except SystemExit as exc:
@@ -359,7 +481,7 @@ def run(
                 {"type": "SystemExit", "message": f"SystemExit: {exc.code}", "traceback": []},
             )
     except BaseException as exc:  # the script's own failure is the finding
-        status, error = "crashed", _error(exc, script)
+        status, error = "crashed", _error(exc, script, label)
     record["train_s"] = time.perf_counter() - began
     if cuda and device == "cuda":
         try:
@@ -369,7 +491,7 @@ def run(
     try:
         record.update(watcher.report())
     except BaseException as exc:  # reading the losses back failed: the device is broken
-        status, error = "crashed", _error(exc, script)
+        status, error = "crashed", _error(exc, script, label)
         record.update(steps=watcher.steps, backwards=watcher.backwards, losses=[])
     if status == "finished":
         if watcher.backwards == 0:
@@ -403,6 +525,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--path", default=None, help="sys.path[0] for the script")
+    parser.add_argument(
+        "--source", default=None, help="run the code in this file under the name --script"
+    )
+    parser.add_argument("--label", default=None, help="what tracebacks call --source")
     parser.add_argument("script_args", nargs=argparse.REMAINDER)
     return parser
 
@@ -418,6 +544,11 @@ def main(args: list[str] | None = None) -> None:
     script_args = options.script_args
     if script_args[:1] == ["--"]:
         script_args = script_args[1:]
+
+    def write(record: dict[str, Any]) -> None:
+        with open(options.out, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+
     record = run(
         options.script,
         options.steps,
@@ -426,9 +557,12 @@ def main(args: list[str] | None = None) -> None:
         script_args,
         threads=options.threads,
         search_path=options.path,
+        source=options.source,
+        label=options.label,
+        scratch=os.path.dirname(os.path.abspath(options.out)),
+        on_start=write,
     )
-    with open(options.out, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
+    write(record)
     sys.stdout.flush()
     sys.stderr.flush()
     # Leave at once: threads or workers the script left behind must not keep the run alive.

@@ -12,6 +12,8 @@ from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome
 from torchlint.runtime.runs import RunOutcome
 
 TRAJECTORY_ROWS = 8
+# Runs with no traceback to show, whose last lines of output say what happened.
+_SHOW_OUTPUT = ("timeout", "harness-error", "killed", "exited")
 
 _CRITERIA = {
     Mode.MATCH: "behaviour-preserving fixes: the loss trajectories must match (rtol {rtol:g})",
@@ -39,6 +41,8 @@ def render_text(result: VerifyResult) -> str:
         lines.append(f"  fixes applied: {len(result.fixes)}")
         for fix in result.fixes:
             lines.append(f"    {fix.code} line {fix.line}: {fix.title} [{fix.applicability}]")
+    if result.cwd:
+        lines.append(f"  working directory: {result.cwd} (both runs, one after the other)")
     for warning in result.warnings:
         lines.append(f"  warning: {warning}")
     lines.append(
@@ -51,8 +55,12 @@ def render_text(result: VerifyResult) -> str:
         lines.append("")
         lines.extend(_device_lines(verdict))
     lines.append("")
-    outcome = {0: "pass", 1: "FAIL", 2: "nothing verified"}[result.exit_code]
-    lines.append(f"result: {outcome} (exit {result.exit_code})")
+    outcome = {0: "pass", 1: "FAIL", 2: "INCONCLUSIVE"}[result.exit_code]
+    line = f"result: {outcome} (exit {result.exit_code})"
+    judged = [v for v in result.devices if v.outcome != Outcome.SKIPPED]
+    if len(judged) > 1:
+        line += " - " + ", ".join(f"{v.device}: {v.outcome}" for v in judged)
+    lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -69,7 +77,7 @@ def _device_lines(verdict: DeviceVerdict) -> list[str]:
         if run is not None and run.error and run.error.get("traceback"):
             lines.append(f"  {label} traceback (last lines):")
             lines.extend(f"    {line}" for line in run.error["traceback"])
-        elif run is not None and run.status in ("timeout", "harness-error") and run.output_tail:
+        elif run is not None and run.status in _SHOW_OUTPUT and run.output_tail:
             lines.append(f"  {label} output (last lines):")
             lines.extend(f"    {line}" for line in run.output_tail)
     perf = verdict.perf

@@ -1,8 +1,10 @@
 """Start one run of a training script under the harness, in its own process, and read what it saw.
 
 Every run gets a fresh working directory (so a checkpoint one run writes is never read by the
-other), the seeds and determinism settings of the harness, a fixed number of CPU threads, and a
-timeout after which its whole process group is killed.
+other) unless the caller names one, the seeds and determinism settings of the harness, a fixed
+number of CPU threads, and a timeout after which its whole process group is killed. A run that
+dies without reporting (a signal such as the OOM killer's SIGKILL, or ``os._exit``) is described by
+its exit status.
 """
 
 from __future__ import annotations
@@ -38,13 +40,17 @@ class RunSpec:
     cpu_threads: int | None = 1
     args: Sequence[str] = ()
     search_path: Path | None = None  # sys.path[0] for the script (default: its own folder)
+    source: Path | None = None  # run this file's code under the name ``script`` (a fixed version)
+    label: str | None = None  # what tracebacks call ``source`` (default: its path)
+    cwd: Path | None = None  # the working directory (default: a fresh folder for this run)
 
 
 @dataclass
 class RunOutcome:
     """What one run did. ``status`` is one of: completed (stopped after the requested steps),
     finished (ended by itself, having stepped), crashed, no-backward, no-step, timeout, no-cuda,
-    harness-error."""
+    killed (by a signal, before it could report), exited (through ``os._exit`` or an interpreter
+    crash, before it could report), harness-error (the harness itself could not run)."""
 
     status: str
     device: str
@@ -61,6 +67,7 @@ class RunOutcome:
     gpu: str | None = None
     torch_version: str | None = None
     output_tail: list[str] = field(default_factory=list)
+    exit_code: int | None = None  # of the run's process: negative for a signal (None: unknown)
 
     @property
     def trained(self) -> bool:
@@ -90,6 +97,10 @@ class RunOutcome:
             return "no CUDA device is available"
         if self.status == "timeout":
             return f"did not finish within {self.seconds:.0f} s and was stopped (timeout)"
+        if self.status in ("killed", "exited"):
+            message = self.error["message"] if self.error else self.status
+            verb = "was " if self.status == "killed" else ""
+            return f"{verb}{message} before it could report its losses"
         if self.status == "harness-error":
             message = self.error["message"] if self.error else "unknown error"
             return f"could not be started: {message}"
@@ -117,6 +128,7 @@ class RunOutcome:
             "gpu": self.gpu,
             "torch": self.torch_version,
             "output_tail": self.output_tail,
+            "exit_code": self.exit_code,
         }
 
 
@@ -160,10 +172,28 @@ def _tail(path: Path) -> list[str]:
     return text.rstrip("\n").splitlines()[-TAIL_LINES:]
 
 
+def exit_status_text(code: int | None) -> str:
+    """How a process ended, in words: "killed by SIGKILL (out of memory?)", "exited with code 3"."""
+    if code is None:
+        return "ended"
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    text = f"killed by {name}"
+    if -code == getattr(signal, "SIGKILL", None):
+        text += " (out of memory?)"  # the kernel's OOM killer sends SIGKILL
+    elif name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT"):
+        text += " (a crash in native code)"
+    return text
+
+
 def _harness_argv(spec: RunSpec, out: Path) -> list[str]:
     argv = [
         "--script",
-        str(spec.script.resolve()),
+        os.path.abspath(spec.script),  # as `python script` sets __file__ (links not resolved)
         "--steps",
         str(spec.steps),
         "--seed",
@@ -177,6 +207,10 @@ def _harness_argv(spec: RunSpec, out: Path) -> list[str]:
         argv += ["--threads", str(spec.cpu_threads)]
     if spec.search_path is not None:
         argv += ["--path", str(spec.search_path.resolve())]
+    if spec.source is not None:
+        argv += ["--source", os.path.abspath(spec.source)]
+        if spec.label is not None:
+            argv += ["--label", spec.label]
     if spec.args:
         argv += ["--", *spec.args]
     return argv
@@ -255,13 +289,14 @@ class ForkServer:
             self.exits[message["exit"]] = message["code"]
         return message
 
-    def run(self, spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, float]:
-        """Run one job; ("done" | "timeout", seconds). Raises OSError when the server fails."""
+    def run(self, spec: RunSpec, cwd: Path, out: Path, log: Path) -> tuple[str, float, int | None]:
+        """Run one job; ("done" | "timeout", seconds, exit code). Raises OSError when the server
+        fails."""
         self.jobs += 1
         job = {
             "id": self.jobs,
             "argv": _harness_argv(spec, out),
-            "cwd": str(workdir),
+            "cwd": str(cwd),
             "env": child_environment(spec),
             "log": str(log),
         }
@@ -288,13 +323,13 @@ class ForkServer:
                     _kill_group(pid)
                     while pid not in self.exits and self._read(10.0) is not None:
                         pass
-                    return "timeout", time.monotonic() - started
+                    return "timeout", time.monotonic() - started, self.exits.pop(pid, None)
                 if self._read(left) is None and not self.alive:
                     raise OSError("the fork server died")
         except BaseException:  # Ctrl-C included: leave no run behind
             _kill_group(pid)
             raise
-        return "done", time.monotonic() - started
+        return "done", time.monotonic() - started, self.exits.pop(pid)
 
     def close(self) -> None:
         if self.process.stdin is not None:
@@ -342,13 +377,13 @@ def shutdown_servers() -> None:
         server.close()
 
 
-def _spawn(spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, float]:
+def _spawn(spec: RunSpec, cwd: Path, out: Path, log: Path) -> tuple[str, float, int | None]:
     command = [spec.python, "-m", "torchlint.runtime.harness", *_harness_argv(spec, out)]
     started = time.monotonic()
     with log.open("wb") as handle:
         process = subprocess.Popen(
             command,
-            cwd=workdir,
+            cwd=cwd,
             env=child_environment(spec),
             stdin=subprocess.DEVNULL,
             stdout=handle,
@@ -360,11 +395,11 @@ def _spawn(spec: RunSpec, workdir: Path, out: Path, log: Path) -> tuple[str, flo
     except subprocess.TimeoutExpired:
         _kill_group(process.pid)
         process.wait()
-        return "timeout", time.monotonic() - started
+        return "timeout", time.monotonic() - started, process.returncode
     except BaseException:  # Ctrl-C included: leave no run behind
         _kill_group(process.pid)
         raise
-    return "done", time.monotonic() - started
+    return "done", time.monotonic() - started, process.returncode
 
 
 def cuda_possible() -> bool:
@@ -378,39 +413,66 @@ def cuda_possible() -> bool:
 
 
 def run_script(spec: RunSpec, workdir: Path) -> RunOutcome:
-    """Run ``spec`` in ``workdir`` (created) and read back what the harness recorded."""
+    """Run ``spec`` and read back what the harness recorded.
+
+    ``workdir`` (created) holds the run's own files (its result, its output) and, unless
+    ``spec.cwd`` names another, is the run's working directory.
+    """
     if spec.device == "cuda" and not cuda_possible():
         return RunOutcome(status="no-cuda", device="cuda")
     workdir.mkdir(parents=True, exist_ok=True)
+    cwd = spec.cwd if spec.cwd is not None else workdir
     out = workdir / "torchlint-result.json"
     log = workdir / "output.log"
     server = _server_for(spec)
     how = None
     if server is not None:
         try:
-            how, seconds = server.run(spec, workdir, out, log)
+            how, seconds, code = server.run(spec, cwd, out, log)
         except OSError:
             server.close()
             how = None
     if how is None:
-        how, seconds = _spawn(spec, workdir, out, log)
+        try:
+            how, seconds, code = _spawn(spec, cwd, out, log)
+        except OSError as exc:  # the interpreter is not there, or cannot be executed
+            message = f"cannot run {spec.python}: {exc.strerror or exc}"
+            return RunOutcome(
+                status="harness-error",
+                device=spec.device,
+                error={"type": type(exc).__name__, "message": message, "traceback": []},
+            )
     if how == "timeout":
         return RunOutcome(
             status="timeout", device=spec.device, seconds=seconds, output_tail=_tail(log)
         )
+    tail = _tail(log)
     try:
         record = json.loads(out.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        tail = _tail(log)
-        message = tail[-1] if tail else "the harness exited without a result"
-        return RunOutcome(
-            status="harness-error",
-            device=spec.device,
-            seconds=seconds,
-            error={"type": "HarnessError", "message": message, "traceback": tail},
-            output_tail=tail,
-        )
-    return outcome_from_record(record, spec.device, seconds, _tail(log))
+        record = None
+    if record is None or record.get("status") == "running":
+        # No result: the process died. After "running" it died in the script (a signal, such as
+        # the OOM killer's SIGKILL, or os._exit); before it, the harness itself did not start.
+        ended = exit_status_text(code)
+        signalled = code is not None and code < 0
+        if record is None:
+            status = "harness-error"
+            message = f"the harness {'was ' if signalled else ''}{ended} without a result"
+            if tail:
+                message += f": {tail[-1]}"
+        elif signalled:
+            status, message = "killed", ended
+        else:
+            status, message = "exited", f"{ended} (os._exit() or an interpreter crash)"
+        outcome = outcome_from_record(record or {}, spec.device, seconds, tail)
+        outcome.status = status
+        outcome.error = {"type": "Exit", "message": message, "traceback": []}
+        outcome.exit_code = code
+        return outcome
+    outcome = outcome_from_record(record, spec.device, seconds, tail)
+    outcome.exit_code = code
+    return outcome
 
 
 def outcome_from_record(
