@@ -241,19 +241,21 @@ def run_benchmark(args: argparse.Namespace) -> dict:
                     m.peak_mb.append(peak)
                     m.exit_codes.append(code)
                     log(f"  round {round_index + 1}: {name}: {seconds:.2f}s")
+        rows = {
+            name: {
+                "median_s": m.median,
+                "runs_s": m.seconds,
+                "peak_mb": m.peak,
+                "files_per_s": files / m.median if m.median else None,
+                "exit_codes": m.exit_codes,
+            }
+            for name, m in measurements.items()
+        }
         results[corpus_name] = {
             "files": files,
             "lines": lines,
-            "rows": {
-                name: {
-                    "median_s": m.median,
-                    "runs_s": m.seconds,
-                    "peak_mb": m.peak,
-                    "files_per_s": files / m.median if m.median else None,
-                    "exit_codes": m.exit_codes,
-                }
-                for name, m in measurements.items()
-            },
+            "rows": rows,
+            "ratios": ratios(rows),
         }
     return {
         "date": date.today().isoformat(),
@@ -261,6 +263,25 @@ def run_benchmark(args: argparse.Namespace) -> dict:
         "command": " ".join(["python", "benchmarks/run.py", *sys.argv[1:]]),
         "corpora": results,
         "jobs": jobs,
+    }
+
+
+def ratios(rows: dict[str, dict]) -> dict[str, float | None]:
+    """The table's two ratios, from a corpus's rows (None when a row is missing or zero):
+    torchlint cold (the best of its worker counts) over the LibCST parse floor, and TorchFix over
+    that torchlint cold best."""
+
+    def median(name: str) -> float | None:
+        value = rows[name]["median_s"] if name in rows else None
+        return value if value and value == value else None  # neither 0 nor NaN
+
+    colds = [median(k) for k in rows if k.startswith("torchlint cold")]
+    best = min((c for c in colds if c is not None), default=None)
+    floor = median("libcst parse (floor, 1 process)")
+    torchfix = next((median(k) for k in rows if k.startswith("TorchFix")), None)
+    return {
+        "torchlint_cold_best_over_libcst_parse_floor": best / floor if best and floor else None,
+        "torchfix_over_torchlint_cold_best": torchfix / best if torchfix and best else None,
     }
 
 
@@ -276,13 +297,13 @@ def print_table(report: dict) -> None:
                 f"| {name:<34} | {row['median_s']:>9.2f} | {row['files_per_s']:>8.0f} | "
                 f"{row['peak_mb']:>8.0f} |"
             )
-        rows = data["rows"]
-        best = min(v["median_s"] for k, v in rows.items() if k.startswith("torchlint cold"))
-        floor = rows["libcst parse (floor, 1 process)"]["median_s"]
-        print(f"ratio torchlint cold (best) / libcst parse floor: {best / floor:.2f}")
-        for name, row in rows.items():
-            if name.startswith("TorchFix"):
-                print(f"ratio TorchFix / torchlint cold (best): {row['median_s'] / best:.1f}x")
+        ratios = data["ratios"]
+        floor_ratio = ratios["torchlint_cold_best_over_libcst_parse_floor"]
+        if floor_ratio is not None:
+            print(f"ratio torchlint cold (best) / libcst parse floor: {floor_ratio:.2f}")
+        torchfix_ratio = ratios["torchfix_over_torchlint_cold_best"]
+        if torchfix_ratio is not None:
+            print(f"ratio TorchFix / torchlint cold (best): {torchfix_ratio:.1f}x")
 
 
 # -- profile --------------------------------------------------------------------------------------

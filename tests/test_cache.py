@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +167,61 @@ def test_rule_index_matches_the_rule_classes() -> None:
 
     assert json.loads(RULE_INDEX.read_text(encoding="utf-8")) == rule_index()
     assert [r.load() for r in all_rule_refs()] == list(all_rules())
+
+
+ANOMALY = "import torch\ntorch.autograd.set_detect_anomaly(True)\n"
+
+
+def test_same_content_at_another_path_is_not_answered_from_its_entry(project: Path) -> None:
+    """Rules read the path (TL108 is silent in test files): the path is part of the key."""
+    (project / "src").mkdir()
+    (project / "tests").mkdir()
+    (project / "src" / "train_utils.py").write_text(ANOMALY)
+    (project / "tests" / "test_grad.py").write_text(ANOMALY)
+    in_tests = run("--select", "TL108", "tests", cwd=project)
+    assert in_tests.exit_code == 0 and "All checks passed!" in in_tests.output
+    in_src = run("--select", "TL108", "src", cwd=project)
+    assert in_src.exit_code == 1, in_src.output
+    assert f"{Path('src', 'train_utils.py')}:2:1: TL108" in in_src.output
+    # Warm runs (one entry per path now) answer each the same again.
+    assert run("--select", "TL108", "tests", cwd=project).exit_code == 0
+    assert run("--select", "TL108", "src", cwd=project).exit_code == 1
+
+
+def test_editing_the_packages_data_files_invalidates(tmp_path: Path) -> None:
+    """``torchlint/data/*.json`` (TL306's deprecation table) is code too: a copy of the package
+    whose table is edited must not answer from entries written before the edit."""
+    import shutil
+
+    package = tmp_path / "site" / "torchlint"
+    shutil.copytree(
+        Path(torchlint.cache.__file__).resolve().parent,
+        package,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "pyproject.toml").write_text("[tool.torchlint]\n")
+    (work / "m.py").write_text("import torch\n\nx = torch.solve(a, b)\n")
+    env = {**os.environ, "PYTHONPATH": str(package.parent)}
+
+    def messages() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "torchlint", "--select", "TL306", "--output-format", "json"],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert proc.returncode == 1, proc.stderr
+        return [d["message"] for d in json.loads(proc.stdout)]
+
+    old_note = "takes its arguments in the opposite order"
+    (before,) = messages()
+    assert old_note in before
+    assert list((work / ".torchlint_cache").rglob("*.json"))
+    table = package / "data" / "deprecations.json"
+    table.write_text(table.read_text().replace(old_note, "NOTE EDITED IN THE TABLE"))
+    (after,) = messages()
+    assert "NOTE EDITED IN THE TABLE" in after and old_note not in after

@@ -198,3 +198,28 @@ def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks) -> None: 
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Passed" in output
+
+
+DEPRECATED_SCALER = "import torch\n\nscaler = torch.cuda.amp.GradScaler()\n"
+CURRENT_SCALER = 'import torch\n\nscaler = torch.amp.GradScaler("cuda")\n'
+
+
+def test_fix_hook_applies_safe_fixes_by_default(project: Path, hooks) -> None:  # noqa: ANN001
+    """No configuration: TL301's safe fix is applied, the hook fails once (files modified), the
+    file is fixed, and the next run passes."""
+    bad = project / "train.py"
+    bad.write_text(DEPRECATED_SCALER, encoding="utf-8")
+
+    proc = try_repo(project, hooks, "torchlint-fix")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert re.search(r"^torchlint-fix\.+Failed$", output, re.M)
+    assert "files were modified by this hook" in output
+    assert "Fixed 1 problem" in output
+    assert bad.read_text(encoding="utf-8") == CURRENT_SCALER
+
+    proc = try_repo(project, hooks, "torchlint-fix")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    assert "Passed" in output
+    assert bad.read_text(encoding="utf-8") == CURRENT_SCALER

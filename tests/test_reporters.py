@@ -406,3 +406,79 @@ def test_sarif_written_with_output_file_from_a_subprocess(tmp_path: Path) -> Non
     log = json.loads(out.read_text(encoding="utf-8"))
     _validate(log)
     _check_github_rules(log)
+
+
+ITEM_IN_LOOP = """\
+import torch
+
+total = 0.0
+for x, y in loader:
+    optimizer.zero_grad()
+    loss = torch.nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    optimizer.step()
+    total += loss.item()
+"""
+
+
+def test_sarif_fixes_are_only_edits_to_apply(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A display-only suggestion (TL101's `loss.detach()`) is no SARIF fix; it stays readable in
+    the result's properties. Safe and unsafe fixes remain SARIF fixes."""
+    (tmp_path / "train.py").write_text(ITEM_IN_LOOP, encoding="utf-8")
+    (tmp_path / "load.py").write_text(BAD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    log = sarif_of("--select", "TL101,TL201", ".")
+    _validate(log)
+    _check_github_rules(log)
+    results = log["runs"][0]["results"]
+    (item,) = [r for r in results if r["ruleId"] == "TL101"]
+    assert "fixes" not in item
+    assert item["properties"]["fixApplicability"] == "display-only"
+    assert "loss.detach()" in item["properties"]["suggestion"]
+    loads = [r for r in results if r["ruleId"] == "TL201"]
+    assert loads and all(r["fixes"] for r in loads)
+    assert {r["properties"]["fixApplicability"] for r in loads} == {"unsafe"}
+
+
+def test_sarif_help_text_is_plain_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "bad.py").write_text(BAD, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    log = sarif_of("bad.py")
+    _validate(log)
+    rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    for rule in rules.values():
+        text = rule["help"]["text"]
+        assert "```" not in text and "`" not in text, rule["id"]
+        assert not re.search(r"^#+ ", text, re.M), rule["id"]
+        if "- **Category:**" in rule["help"]["markdown"]:
+            assert "**Category:**" not in text and "- Category: " in text, rule["id"]
+    help_ = rules["TL201"]["help"]
+    assert help_["text"] != help_["markdown"]
+    text = help_["text"]
+    assert text.startswith("TL201 torch-load-without-weights-only\n")
+    assert "\nWhat it does\n" in text and "\nUse instead\n" in text
+    assert "Reports calls to torch.load" in text
+    # Code blocks are kept as indented code, line for line.
+    assert '\n    state = torch.load("checkpoint.pt", weights_only=True)\n' in text
+    # A link keeps its address.
+    markdown = help_["markdown"]
+    link = re.search(r"\[([^\]]+)\]\((https?://[^)]+)\)", markdown)
+    if link:
+        assert f"{link[1]} ({link[2]})" in text.replace("`", "")
+
+
+def test_json_url_is_the_rule_documentation_link(project: Path) -> None:
+    """``url`` is the link the language server gives (codeDescription): the rule's page."""
+    for fmt in ("json", "json-lines"):
+        code, out = cli("--output-format", fmt, "src")
+        assert code == 1
+        items = json.loads(out) if fmt == "json" else [json.loads(x) for x in out.splitlines()]
+        by_code = {d["code"]: d["url"] for d in items}
+        assert set(by_code) == {"TL000", "TL201"}  # the syntax error, torch.load
+        url = by_code["TL201"]
+        assert isinstance(url, str) and url.endswith("TL201.md"), url
+        page = Path(unquote(urlparse(url).path))
+        _, doc = cli("rule", "TL201")
+        assert page.read_text(encoding="utf-8").rstrip("\n") == doc.rstrip("\n")

@@ -1,4 +1,7 @@
-"""The results cache: a file's findings, keyed by its content, the effective settings and version.
+"""The results cache: a file's findings, keyed by its content and path, the settings and version.
+
+The path is part of the key because rules read it (TL108 and TL020 treat test files apart, TL307
+is silent inside ``torch/utils/data/``): one content at two paths can have different findings.
 
 Entries live under ``.torchlint_cache/`` at the project root (the directory of the config file, or
 the current directory), one small JSON file each, written atomically. A missing, truncated or
@@ -36,17 +39,28 @@ _FORMAT = 1
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """Identifies the linter code itself, so editing a rule (not only a release) invalidates."""
+    """Identifies the linter itself, so editing a rule (not only a release) invalidates.
+
+    Every file of the package counts: the modules and the data they read (``data/*.json``: the
+    TL306 deprecation table, the rule index). Stamps (mtime and size), not contents, so a warm
+    run stats some hundred files instead of reading them; computed once per process.
+    """
     import torchlint
 
-    package = Path(torchlint.__file__).resolve().parent
+    package = os.path.dirname(os.path.realpath(torchlint.__file__))
     parts = []
-    for file in sorted(package.rglob("*.py")):
-        try:
-            info = file.stat()
-        except OSError:
-            continue
-        parts.append(f"{file.relative_to(package)}:{info.st_mtime_ns}:{info.st_size}")
+    for directory, dirnames, filenames in os.walk(package):
+        dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+        for name in sorted(filenames):
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            file = os.path.join(directory, name)
+            try:
+                info = os.stat(file)
+            except OSError:
+                continue
+            relative = os.path.relpath(file, package).replace(os.sep, "/")
+            parts.append(f"{relative}:{info.st_mtime_ns}:{info.st_size}")
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
@@ -69,6 +83,7 @@ def _rule_identity(rule: RuleRef) -> str:
 
 def entry_key(
     digest: str,
+    path: str,
     rules: Sequence[RuleRef],
     torch_version: tuple[int, int] | None,
     options: Any,
@@ -80,6 +95,7 @@ def entry_key(
             __version__,
             code_fingerprint(),
             digest,
+            path,
             [_rule_identity(r) for r in rules],
             torch_version,
             options,
@@ -187,27 +203,92 @@ class Cache:
         self.directory.mkdir(parents=True, exist_ok=True)
         ignore = self.directory / ".gitignore"
         if not ignore.exists():
-            ignore.write_text("# Created by torchlint automatically.\n*\n", encoding="utf-8")
+            ignore.write_text(_GITIGNORE, encoding="utf-8")
         tag = self.directory / "CACHEDIR.TAG"
         if not tag.exists():
-            tag.write_text(
-                "Signature: 8a477f597d28d172789f06886806bc55\n"
-                "# This file is a cache directory tag created by torchlint.\n",
-                encoding="utf-8",
-            )
+            tag.write_text(_CACHEDIR_TAG, encoding="utf-8")
         self._prepared = True
 
 
-def clean(root: Path) -> list[Path]:
-    """Remove every ``.torchlint_cache`` directory at or below ``root``; returns those removed."""
-    import shutil
+_GITIGNORE = "# Created by torchlint automatically.\n*\n"
+_CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by torchlint.\n"
+)
+_HEX = frozenset("0123456789abcdef")
 
-    removed = []
+
+def _reads(path: Path, prefix: str) -> bool:
+    try:
+        with path.open(encoding="utf-8") as handle:
+            return handle.read(len(prefix)) == prefix
+    except (OSError, ValueError):
+        return False
+
+
+def is_cache_dir(directory: Path) -> bool:
+    """Whether ``directory`` is a results cache torchlint wrote, and holds nothing else.
+
+    It must carry a marker torchlint writes (its ``CACHEDIR.TAG`` or ``.gitignore``) and contain
+    only those markers and entry folders (two hex digits each): a directory that also holds
+    anything else (a project given as ``--cache-dir`` by mistake) is not one.
+    """
+    try:
+        if directory.is_symlink() or not directory.is_dir():
+            return False
+        names = os.listdir(directory)
+    except OSError:
+        return False
+    marked = _reads(directory / "CACHEDIR.TAG", _CACHEDIR_TAG) or _reads(
+        directory / ".gitignore", _GITIGNORE
+    )
+    if not marked:
+        return False
+    for name in names:
+        if name in (".gitignore", "CACHEDIR.TAG"):
+            continue
+        entry = directory / name
+        if len(name) != 2 or not set(name) <= _HEX or entry.is_symlink() or not entry.is_dir():
+            return False
+    return True
+
+
+def project_cache_dir(start: Path) -> Path:
+    """The cache a run uses by default for files under ``start``: at the project root (the
+    directory of the nearest config file at or above ``start``, as for settings), else ``start``."""
+    from torchlint.config import find_config, real_path
+
+    config = find_config(start)
+    return (config.parent if config is not None else real_path(start)) / CACHE_DIR_NAME
+
+
+def find_caches(root: Path) -> list[Path]:
+    """The project root's cache for ``root`` and every ``.torchlint_cache`` at or below it."""
+    from torchlint.config import real_path
+
+    found = [project_cache_dir(root)]
     for directory, dirnames, _ in os.walk(root):
         if CACHE_DIR_NAME in dirnames:
-            target = Path(directory) / CACHE_DIR_NAME
-            shutil.rmtree(target, ignore_errors=True)
-            removed.append(target)
+            found.append(real_path(Path(directory) / CACHE_DIR_NAME))
             dirnames.remove(CACHE_DIR_NAME)
         dirnames[:] = [d for d in dirnames if d not in (".git", ".venv", "node_modules")]
-    return removed
+    return list(dict.fromkeys(p for p in found if p.exists() or p.is_symlink()))
+
+
+class NotACache(Exception):
+    """The directory is not (only) a torchlint cache, or could not be removed; nothing is lost."""
+
+
+def remove_cache(directory: Path) -> None:
+    """Delete the cache ``directory``; raises NotACache, deleting nothing, when it is not one."""
+    import shutil
+
+    if not is_cache_dir(directory):
+        raise NotACache(
+            "it does not look like a torchlint cache (no CACHEDIR.TAG or .gitignore "
+            "written by torchlint, or it holds other files)"
+        )
+    try:
+        shutil.rmtree(directory)
+    except OSError as exc:
+        raise NotACache(f"cannot remove it: {exc.strerror or exc}") from exc

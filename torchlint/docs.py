@@ -15,6 +15,28 @@ if TYPE_CHECKING:
 _SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
 
+def page_href(code: str) -> str | None:
+    """A ``file:`` link to the shipped documentation page of ``code``, if there is one."""
+    try:
+        page = resources.files("torchlint._docs").joinpath(f"{code}.md")
+        if isinstance(page, Path) and page.is_file():
+            return page.resolve().as_uri()
+    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
+        pass
+    candidate = _SOURCE_TREE_DOCS / f"{code}.md"
+    return candidate.as_uri() if candidate.is_file() else None
+
+
+def doc_href(rule: type[Rule] | None) -> str | None:
+    """A link to the rule's documentation: its own ``url`` (plug-ins), else its shipped page."""
+    if rule is None:
+        return None
+    url = getattr(rule, "url", None) or getattr(rule, "docs_url", None)
+    if isinstance(url, str) and url:
+        return url
+    return page_href(rule.code)
+
+
 @cache
 def _doc_text(code: str) -> str | None:
     try:

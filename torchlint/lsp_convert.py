@@ -14,22 +14,19 @@ import io
 import re
 import tokenize
 from collections.abc import Iterable
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
 from torchlint.diagnostics import Applicability, Diagnostic, Edit, Position, Severity
+from torchlint.docs import doc_href
 from torchlint.registry import find_rule
-from torchlint.rule import Rule
 
 SOURCE = "torchlint"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # The same grammar as torchlint.suppression: a noqa comment with an optional list of codes.
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
-_SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
 SEVERITIES = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -109,25 +106,6 @@ class LineIndex:
 
 
 @functools.cache
-def doc_href(rule: type[Rule] | None) -> str | None:
-    """A link to the rule's documentation: its own ``url`` (plug-ins), else its shipped page."""
-    if rule is None:
-        return None
-    url = getattr(rule, "url", None) or getattr(rule, "docs_url", None)
-    if isinstance(url, str) and url:
-        return url
-    try:
-        page = resources.files("torchlint._docs").joinpath(f"{rule.code}.md")
-        if isinstance(page, Path) and page.is_file():
-            return page.resolve().as_uri()
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
-        pass
-    candidate = _SOURCE_TREE_DOCS / f"{rule.code}.md"
-    if candidate.is_file():
-        return candidate.as_uri()
-    return None
-
-
 # -- diagnostics ----------------------------------------------------------------------------------
 
 

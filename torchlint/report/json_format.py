@@ -1,9 +1,14 @@
-"""JSON in the shape of ``ruff check --output-format json``, plus ``name`` and ``severity``."""
+"""JSON in the shape of ``ruff check --output-format json``, plus ``name`` and ``severity``.
+
+``url`` is the rule's documentation link, the same one the language server gives as a diagnostic's
+``codeDescription`` (``torchlint.docs.doc_href``); null for codes without a rule page.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+from functools import cache
 from typing import Any
 
 from torchlint.diagnostics import Diagnostic, Position
@@ -12,6 +17,23 @@ from torchlint.runner import RunResult
 
 def _location(position: Position) -> dict[str, int]:
     return {"row": position.line, "column": position.column + 1}
+
+
+@cache
+def rule_url(code: str) -> str | None:
+    """The documentation link of rule ``code``, as the language server gives it.
+
+    A shipped page is found without importing any rule (a warm run imports neither LibCST nor the
+    rules); a plug-in rule without one may name its own ``url``.
+    """
+    from torchlint.docs import doc_href, page_href
+
+    href = page_href(code)
+    if href is not None:
+        return href
+    from torchlint.registry import find_rule
+
+    return doc_href(find_rule(code))
 
 
 def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
@@ -40,7 +62,7 @@ def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
         "end_location": _location(d.end),
         "fix": fix,
         "noqa_row": d.start.line,
-        "url": None,
+        "url": rule_url(d.code),
     }
 
 

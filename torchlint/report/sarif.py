@@ -3,7 +3,9 @@
 - ``tool.driver.rules``: every registered rule (plus any other code a result uses), with the rule
   page as ``help`` and its "What it does" section as ``fullDescription`` (at most 1024 characters);
 - results point at repository-relative URIs under ``%SRCROOT%`` (see ``_ci.source_root``), carry a
-  ``primaryLocationLineHash`` that does not depend on line numbers, and the fix when there is one;
+  ``primaryLocationLineHash`` that does not depend on line numbers, and the fix when there is one
+  (a SARIF fix is an edit a viewer may apply: only safe and unsafe fixes are; a display-only
+  suggestion goes in the result's ``properties``, as ``suggestion``);
 - columns count Unicode code points (``columnKind``), 1-based, end column exclusive.
 
 Suppressed findings never reach a reporter, so they are not in the log.
@@ -12,11 +14,12 @@ Suppressed findings never reach a reporter, so they are not in the log.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from torchlint import __version__
-from torchlint.diagnostics import Category, Diagnostic, Edit, Precision, Severity
+from torchlint.diagnostics import Applicability, Category, Diagnostic, Edit, Precision, Severity
 from torchlint.docs import doc_section, rule_doc
 from torchlint.registry import all_rules
 from torchlint.report._ci import column, findings, source_root, uri_of
@@ -57,6 +60,69 @@ def _plain(markdown: str) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)(?:\s+#+)?\s*$")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.S)
+_LINK = re.compile(r"!?\[([^\]]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
+_AUTOLINK = re.compile(r"<((?:https?|mailto|file):[^>\s]+)>")
+_STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
+_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def _inline_text(text: str) -> str:
+    """One line of Markdown prose without its inline syntax; code spans keep their content."""
+
+    def prose(part: str) -> str:
+        part = _LINK.sub(lambda m: f"{m[1]} ({m[2]})" if m[1] and m[1] != m[2] else m[2], part)
+        part = _AUTOLINK.sub(r"\1", part)
+        part = _STRONG.sub(r"\1", part)
+        part = _EMPHASIS.sub(r"\1", part)
+        return _ESCAPE.sub(r"\1", part)
+
+    out, last = [], 0
+    for match in _CODE_SPAN.finditer(text):
+        out.append(prose(text[last : match.start()]))
+        out.append(match[2].strip() if match[2].strip() else match[2])
+        last = match.end()
+    out.append(prose(text[last:]))
+    return "".join(out)
+
+
+def markdown_to_text(markdown: str) -> str:
+    """A rule page as plain text (SARIF ``help.text``): headings as their title, no backticks,
+    emphasis or link syntax (a link's address follows its text), code blocks indented by four."""
+    lines: list[str] = []
+    paragraph: list[str] = []  # inline syntax (a code span) may run over a line break
+
+    def flush() -> None:
+        if paragraph:
+            lines.extend(line.rstrip() for line in _inline_text("\n".join(paragraph)).split("\n"))
+            paragraph.clear()
+
+    fence: str | None = None
+    for line in markdown.splitlines():
+        marker = _FENCE.match(line)
+        if fence is not None:
+            if marker and marker[1][0] == fence[0] and len(marker[1]) >= len(fence):
+                if not line.strip().lstrip(fence[0]):
+                    fence = None
+                    continue
+            lines.append(f"    {line}" if line.strip() else "")
+            continue
+        heading = _HEADING.match(line)
+        if marker or heading or not line.strip():
+            flush()
+            if marker:
+                fence = marker[1]
+            else:
+                lines.append(_inline_text(heading[1]).rstrip() if heading else "")
+            continue
+        paragraph.append(line)
+    flush()
+    return "\n".join(lines).strip("\n") + "\n"
+
+
 def rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
     doc = rule_doc(rule)
     what = doc_section(doc, "What it does")
@@ -74,7 +140,7 @@ def rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": truncate(rule.summary)},
         "fullDescription": {"text": truncate(full)},
-        "help": {"text": doc, "markdown": doc},
+        "help": {"text": markdown_to_text(doc), "markdown": doc},
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": properties,
     }
@@ -139,21 +205,33 @@ def _result(d: Diagnostic, index: int, line_hash: str, root: Path) -> dict[str, 
         ],
         "partialFingerprints": {"primaryLocationLineHash": line_hash},
     }
-    if d.fix is not None and d.fix.edits:
+    properties: dict[str, Any] = {}
+    fix = d.fix
+    if fix is not None and fix.edits and fix.applicability is not Applicability.DISPLAY_ONLY:
         result["fixes"] = [
             {
-                "description": {"text": d.fix.title},
+                "description": {"text": fix.title},
                 "artifactChanges": [
                     {
                         "artifactLocation": _artifact(d.path, root),
-                        "replacements": [_replacement(e) for e in d.fix.edits],
+                        "replacements": [_replacement(e) for e in fix.edits],
                     }
                 ],
             }
         ]
-        result["properties"] = {"fixApplicability": d.fix.applicability.value}
+        properties["fixApplicability"] = fix.applicability.value
+        if d.suggestion:
+            properties["suggestion"] = d.suggestion
+    elif fix is not None:
+        # A display-only fix is advice, not an edit to apply: no SARIF fix, its title is kept.
+        properties["fixApplicability"] = fix.applicability.value
+        properties["suggestion"] = fix.title
+        if d.suggestion and d.suggestion != fix.title:
+            properties["suggestionDetail"] = d.suggestion
     elif d.suggestion:
-        result["properties"] = {"suggestion": d.suggestion}
+        properties["suggestion"] = d.suggestion
+    if properties:
+        result["properties"] = properties
     return result
 
 
