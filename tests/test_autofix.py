@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import stat
 import subprocess
@@ -203,3 +205,95 @@ def test_fix_adds_missing_import_once() -> None:
         '"""Doc."""\nfrom __future__ import annotations\n\nimport math\nimport os\n\n'
         "x = math.pi\ny = math.pi\n"
     )
+
+
+THREE_FINDINGS = """import torch
+import torch.nn as nn
+
+state = torch.load("model.pt")
+optimizer.zero_grad(set_to_none=False)
+model = nn.DataParallel(model)
+"""
+
+
+def test_read_only_file_reports_every_finding_of_the_file_as_it_stands(tmp_path: Path) -> None:
+    """The fixes could not be written: the findings are those of the unchanged file."""
+    target = tmp_path / "b.py"
+    target.write_text(THREE_FINDINGS)
+    target.chmod(0o444)
+    result = run(
+        "--no-cache", "--fix", "--unsafe-fixes", "--output-format", "concise", "b.py", cwd=tmp_path
+    )
+    assert result.exit_code == 2
+    assert "torchlint: error: b.py: fixes not written: file is read-only" in result.stderr
+    reported = [
+        line.split(" ")[1] for line in result.stdout.splitlines() if line.startswith("b.py:")
+    ]
+    assert reported == ["TL201", "TL107", "TL502"]
+    assert "b.py:4:9: TL201 [*]" in result.stdout  # still fixable, once the file is writable
+    assert "Found 3 problems (0 fixed, 3 remaining)." in result.stdout
+    assert target.read_text() == THREE_FINDINGS
+    # The same findings as a run that does not fix.
+    check = run("--no-cache", "--output-format", "json", "b.py", cwd=tmp_path)
+    failed = run(
+        "--no-cache", "--fix", "--unsafe-fixes", "--output-format", "json", "b.py", cwd=tmp_path
+    )
+    assert failed.exit_code == 2
+    assert [d["code"] for d in json.loads(failed.stdout)] == [
+        d["code"] for d in json.loads(check.stdout)
+    ]
+
+
+def test_fix_through_a_symlink_rewrites_the_target_and_keeps_the_link(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "links").mkdir()
+    target = tmp_path / "pkg" / "t.py"
+    target.write_text(BAD)
+    link = tmp_path / "links" / "link.py"
+    link.symlink_to(Path("..") / "pkg" / "t.py")
+    result = run("--no-cache", "--fix", "--unsafe-fixes", "links/link.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Found 1 problem (1 fixed, 0 remaining)." in result.output
+    assert link.is_symlink() and os.readlink(link) == os.path.join("..", "pkg", "t.py")
+    assert target.read_text() == FIXED
+    # The temporary file went to the target's directory and is gone.
+    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["t.py"]
+    assert sorted(p.name for p in (tmp_path / "links").iterdir()) == ["link.py"]
+
+
+def test_a_walk_fixes_a_file_and_its_symlink_once_under_the_files_name(tmp_path: Path) -> None:
+    (tmp_path / "t.py").write_text(BAD)
+    (tmp_path / "a_link.py").symlink_to("t.py")  # walked first: sorts before t.py
+    listed = run("--no-cache", "--output-format", "json", ".", cwd=tmp_path)
+    assert [Path(d["filename"]).name for d in json.loads(listed.output)] == ["t.py"]
+    result = run("--no-cache", "--fix", "--unsafe-fixes", "--show-fixes", ".", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "Fixed:\n  t.py:3:9: TL201 Add `weights_only=True`\n\n" in result.output
+    assert "a_link.py" not in result.output
+    assert "Found 1 problem (1 fixed, 0 remaining)." in result.output
+    assert (tmp_path / "a_link.py").is_symlink()
+    assert (tmp_path / "t.py").read_text() == FIXED
+
+
+def test_show_fixes_lists_the_fixes_with_fix_only(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(BAD)
+    result = run("--no-cache", "--fix-only", "--unsafe-fixes", "--show-fixes", "a.py", cwd=tmp_path)
+    assert result.exit_code == 0
+    assert (
+        result.output == "Fixed:\n  a.py:3:9: TL201 Add `weights_only=True`\n\nFixed 1 problem.\n"
+    )
+
+
+def test_fix_without_unsafe_fixes_says_how_to_enable_them(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(BAD)
+    hint = "1 hidden fix can be enabled with the `--unsafe-fixes` option"
+    result = run("--no-cache", "--fix", "a.py", cwd=tmp_path)
+    assert result.exit_code == 1
+    assert f"Found 1 problem (0 fixed, 1 remaining; {hint})." in result.output
+    assert run("--no-cache", "a.py", cwd=tmp_path).output.endswith(f"Found 1 problem ({hint}).\n")
+    result = run("--no-cache", "--fix-only", "a.py", cwd=tmp_path)
+    assert result.output == f"Fixed 0 problems ({hint}).\n"
+    assert (tmp_path / "a.py").read_text() == BAD
+    # Once unsafe fixes are on, nothing is hidden.
+    result = run("--no-cache", "--fix", "--unsafe-fixes", "a.py", cwd=tmp_path)
+    assert "Found 1 problem (1 fixed, 0 remaining)." in result.output

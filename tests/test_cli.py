@@ -233,3 +233,146 @@ def test_cuda_with_a_device_index_names_that_device_and_offers_no_fix(tmp_path: 
     assert finding["code"] == "TL103"
     assert "pass `device=` with the device that `.cuda(rank)` selects" in finding["message"]
     assert finding["fix"] is None
+
+
+# -- torchlint clean ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def configured(tmp_path: Path) -> Path:
+    """A project with a torchlint config at its root, a bad file in a subdirectory."""
+    (tmp_path / "pyproject.toml").write_text("[tool.torchlint]\n")
+    (tmp_path / "pkg" / "sub").mkdir(parents=True)
+    (tmp_path / "pkg" / "sub" / "bad.py").write_text(BAD)
+    return tmp_path
+
+
+def test_clean_from_a_subdirectory_removes_the_project_roots_cache(configured: Path) -> None:
+    sub = configured / "pkg" / "sub"
+    assert run("bad.py", cwd=sub).exit_code == 1
+    cache = configured / ".torchlint_cache"
+    assert cache.is_dir()  # a run from the subdirectory caches at the project root
+    result = run("clean", cwd=sub)
+    assert result.exit_code == 0, result.output
+    assert f"Removed {cache}" in result.output
+    assert not cache.exists()
+    assert (sub / "bad.py").read_text() == BAD
+    assert run("clean", cwd=sub).output == "No cache found.\n"
+
+
+def test_clean_cache_dir_removes_a_custom_cache(
+    configured: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    custom = tmp_path_factory.mktemp("elsewhere") / "lint-cache"
+    assert run("--cache-dir", str(custom), ".", cwd=configured).exit_code == 1
+    assert list(custom.rglob("*.json"))
+    result = run("clean", "--cache-dir", str(custom), cwd=configured)
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Removed {custom}\n"
+    assert not custom.exists()
+    assert run("clean", "--cache-dir", str(custom), cwd=configured).output == "No cache found.\n"
+
+
+def test_clean_cache_dir_never_removes_a_directory_that_is_not_only_a_cache(
+    configured: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    plain = tmp_path_factory.mktemp("plain")
+    (plain / "notes.txt").write_text("keep me\n")
+    result = run("clean", "--cache-dir", str(plain), cwd=configured)
+    assert result.exit_code == 2
+    assert "does not look like a torchlint cache" in result.stderr
+    assert "Removed" not in result.output
+    assert (plain / "notes.txt").read_text() == "keep me\n"
+    # The project itself used as the cache directory by mistake: it has torchlint's markers now,
+    # and the project's files as well. Nothing is deleted.
+    assert run("--cache-dir", ".", ".", cwd=configured).exit_code == 1
+    assert (configured / "CACHEDIR.TAG").is_file()
+    result = run("clean", "--cache-dir", ".", cwd=configured)
+    assert result.exit_code == 2 and "Removed" not in result.output
+    assert (configured / "pkg" / "sub" / "bad.py").read_text() == BAD
+    assert (configured / "pyproject.toml").is_file()
+
+
+BROKEN = "import torch\n\ndef f(:\n    pass\n"
+
+
+def _codes_in(result) -> list[tuple[str, str]]:  # noqa: ANN001
+    return sorted((Path(d["filename"]).name, d["code"]) for d in json.loads(result.stdout))
+
+
+def test_syntax_error_rule_is_documented_and_listed() -> None:
+    doc = run("rule", "TL000")
+    assert doc.exit_code == 0, doc.output
+    assert doc.output.startswith("# TL000 syntax-error\n")
+    assert "## What it does" in doc.output
+    assert run("rule", "syntax-error").output == doc.output
+    table = run("rules").output.splitlines()
+    assert any(line.split()[:2] == ["TL000", "syntax-error"] for line in table)
+    listed = {r["code"]: r for r in json.loads(run("rules", "--output-format", "json").output)}
+    assert listed["TL000"]["name"] == "syntax-error" and listed["TL000"]["fix"] is None
+
+
+def test_syntax_error_can_be_ignored_by_code_or_name(project: Path) -> None:
+    (project / "broken.py").write_text(BROKEN)
+    for selector in ("TL000", "syntax-error", "TL201,TL000"):
+        result = run("--ignore", selector, "--output-format", "json", ".", cwd=project)
+        assert result.exit_code in (0, 1), result.output
+        assert ("broken.py", "TL000") not in _codes_in(result), selector
+    result = run("--ignore", "TL000", "--ignore", "TL201", "broken.py", cwd=project)
+    assert result.exit_code == 0
+    assert result.output == "All checks passed!\n"
+
+
+def test_syntax_error_is_reported_whatever_the_selection(project: Path) -> None:
+    """Only naming TL000 turns it off: select, prefixes and ALL do not hide a broken file."""
+    (project / "broken.py").write_text(BROKEN)
+    for args in (
+        ("--select", "TL201"),
+        ("--select", "TL1"),
+        ("--ignore", "TL0"),
+        ("--ignore", "ALL"),
+        ("--select", "TL000"),
+    ):
+        result = run(*args, "--output-format", "json", "broken.py", cwd=project)
+        assert result.exit_code == 1, args
+        assert _codes_in(result) == [("broken.py", "TL000")], args
+
+
+def test_syntax_error_noqa_must_name_it(project: Path) -> None:
+    (project / "named.py").write_text("def f(:  # noqa: TL000\n    pass\n")
+    (project / "by_name.py").write_text("def f(:  # torchlint: ignore[syntax-error]\n    pass\n")
+    (project / "blanket.py").write_text("def f(:  # noqa\n    pass\n")
+    (project / "elsewhere.py").write_text("# noqa: TL000\ndef f(:\n    pass\n")
+    result = run("--output-format", "json", "--select", "TL0", ".", cwd=project)
+    assert _codes_in(result) == [("blanket.py", "TL000"), ("elsewhere.py", "TL000")]
+
+
+def test_syntax_error_ignored_on_stdin(project: Path) -> None:
+    assert run("-", input=BROKEN, cwd=project).exit_code == 1
+    result = run("--ignore", "TL000", "-", input=BROKEN, cwd=project)
+    assert result.exit_code == 0
+    assert result.output == "All checks passed!\n"
+
+
+def test_syntax_error_ignore_holds_with_the_cache(project: Path) -> None:
+    (project / "broken.py").write_text(BROKEN)
+    for _ in range(2):  # a cold run, then one answered from the cache
+        assert run("broken.py", cwd=project).exit_code == 1
+        assert run("--ignore", "TL000", "broken.py", cwd=project).exit_code == 0
+
+
+def test_each_bad_path_named_on_the_command_line_gets_its_own_error(project: Path) -> None:
+    (project / "loop_a.py").symlink_to(project / "loop_b.py")
+    (project / "loop_b.py").symlink_to(project / "loop_a.py")
+    (project / "dangling.py").symlink_to(project / "nowhere.py")
+    os.mkfifo(project / "pipe.py")
+    names = ("bad.py/x.py", "loop_a.py", "dangling.py", "pipe.py")
+    result = run("--output-format", "concise", *names, "bad.py", cwd=project)
+    assert result.exit_code == 2
+    assert [line for line in result.output.splitlines() if "error:" in line] == [
+        "torchlint: error: bad.py/x.py: no such file or directory",
+        "torchlint: error: loop_a.py: Too many levels of symbolic links",
+        "torchlint: error: dangling.py: broken symbolic link",
+        "torchlint: error: pipe.py: not a regular file or directory",
+    ]
+    assert "bad.py:3:9: TL201" in result.output

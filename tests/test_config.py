@@ -108,6 +108,32 @@ def test_bad_toml(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+def test_config_that_is_not_utf8(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b"\xff\xfe[tool")
+    write(tmp_path / "a.py", BAD)
+    result = run("a.py", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert (
+        f"torchlint: error: {tmp_path / 'pyproject.toml'}: not valid UTF-8: invalid byte "
+        "b'\\xff' at line 1, column 1 (TOML files must be UTF-8)\n"
+    ) == result.output
+    (tmp_path / "pyproject.toml").unlink()
+    (tmp_path / "torchlint.toml").write_bytes('select = ["TL2"]\n# caf\xe9\n'.encode("latin-1"))
+    result = run("a.py", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "torchlint.toml: not valid UTF-8: invalid byte b'\\xe9' at line 2, column 6" in (
+        result.output
+    )
+
+
+def test_config_nested_too_deeply(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", "[tool.torchlint]\nx = " + "[" * 5000 + "]" * 5000 + "\n")
+    write(tmp_path / "a.py", BAD)
+    result = run("a.py", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "pyproject.toml: invalid TOML: nested too deeply" in result.output
+
+
 def test_wrong_value_type(tmp_path: Path) -> None:
     write(tmp_path / "pyproject.toml", '[tool.torchlint]\npreview = "yes"\n')
     write(tmp_path / "a.py", BAD)
@@ -144,3 +170,64 @@ def test_torch_version_changes_the_message(tmp_path: Path) -> None:
     new = run(".", cwd=tmp_path).output
     assert "before torch 2.6" in old
     assert "the default is True only from torch 2.6" in new
+
+
+def test_syntax_error_in_config_ignore_and_per_file_ignores(tmp_path: Path) -> None:
+    broken = "def f(:\n    pass\n"
+    write(tmp_path / "legacy" / "old.py", broken)
+    write(tmp_path / "new.py", broken)
+    write(tmp_path / "c.py", BAD)
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.torchlint.per-file-ignores]\n"legacy/*" = ["TL000"]\n',
+    )
+    result = run("--output-format", "json", ".", cwd=tmp_path)
+    assert result.exit_code == 1, result.output
+    assert codes(result) == [("c.py", "TL201"), ("new.py", "TL000")]
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.torchlint]\nignore = ["syntax-error"]\n'
+        '[tool.torchlint.per-file-ignores]\n"c.py" = ["TL2"]\n',
+    )
+    result = run(".", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    # A per-file prefix or ALL leaves the syntax error on, as --ignore does.
+    write(tmp_path / "pyproject.toml", '[tool.torchlint.per-file-ignores]\n"*.py" = ["ALL"]\n')
+    assert codes(run("--output-format", "json", ".", cwd=tmp_path)) == [
+        ("new.py", "TL000"),
+        ("old.py", "TL000"),
+    ]
+
+
+def test_default_excludes_skip_environments_caches_and_build_leftovers(tmp_path: Path) -> None:
+    skipped = [
+        "venv/lib/m.py",
+        ".venv/m.py",
+        ".tox/py311/lib/m.py",
+        ".nox/tests/m.py",
+        "lib/python3.11/site-packages/pkg/m.py",
+        ".mypy_cache/m.py",
+        ".ruff_cache/m.py",
+        ".eggs/pkg/m.py",
+        "src/mypkg.egg-info/m.py",
+        "pkg.egg-info/m.py",
+        "sub/venv/m.py",
+    ]
+    for name in skipped:
+        write(tmp_path / name, BAD)
+    write(tmp_path / "src" / "mypkg" / "c.py", BAD)
+    assert codes(run("--output-format", "json", ".", cwd=tmp_path)) == [("c.py", "TL201")]
+    # Named on the command line, such a file is still linted (unless --force-exclude).
+    assert run("pkg.egg-info/m.py", cwd=tmp_path).exit_code == 1
+    assert run("--force-exclude", "pkg.egg-info/m.py", cwd=tmp_path).exit_code == 0
+
+
+def test_per_file_ignore_of_a_rule_that_is_not_enabled(tmp_path: Path) -> None:
+    write(
+        tmp_path / "pyproject.toml",
+        '[tool.torchlint]\nignore = ["TL2"]\n[tool.torchlint.per-file-ignores]\n"a.py" = ["TL201"]\n',
+    )
+    write(tmp_path / "a.py", BAD)
+    result = run("a.py", cwd=tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.output == "All checks passed!\n"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,6 +63,7 @@ def test_syntax_error(tree: Path) -> None:
 
 def test_python2_code(tree: Path) -> None:
     proc = check_one(tree, "old.py", b'import torch\nprint "loss", loss\n')
+    assert proc.returncode == 1
     item = syntax_message(proc, "old.py")
     assert item["location"]["row"] == 2
     assert "Missing parentheses in call to 'print'" in item["message"]
@@ -68,28 +71,48 @@ def test_python2_code(tree: Path) -> None:
 
 def test_null_bytes(tree: Path) -> None:
     proc = check_one(tree, "nul.py", b"import torch\x00\n")
+    assert proc.returncode == 1
     assert "null bytes" in syntax_message(proc, "nul.py")["message"]
 
 
 def test_binary_file_named_py(tree: Path) -> None:
     proc = check_one(tree, "blob.py", bytes(range(256)) * 64)
+    assert proc.returncode == 1
     assert "binary file" in syntax_message(proc, "blob.py")["message"]
 
 
 def test_undecodable_bytes(tree: Path) -> None:
     proc = check_one(tree, "latin.py", b'import torch\nname = "caf\xe9"\n')
-    message = syntax_message(proc, "latin.py")["message"]
-    assert "cannot decode as utf-8" in message and "line 2" in message
+    assert proc.returncode == 1
+    item = syntax_message(proc, "latin.py")
+    assert "cannot decode as utf-8" in item["message"] and "on line 2" in item["message"]
+    # Located where the message says: the byte itself (line 2, column 12).
+    assert item["location"] == {"row": 2, "column": 12}
 
 
 def test_wrong_coding_cookie(tree: Path) -> None:
     proc = check_one(tree, "cookie.py", b"# -*- coding: klingon -*-\nimport torch\n")
-    assert "unknown encoding: klingon" in syntax_message(proc, "cookie.py")["message"]
+    assert proc.returncode == 1
+    item = syntax_message(proc, "cookie.py")
+    assert "unknown encoding: klingon" in item["message"]
+    assert item["location"]["row"] == 1
+
+
+def test_wrong_coding_cookie_on_line_two(tree: Path) -> None:
+    source = b"#!/usr/bin/env python\n# -*- coding: klingon -*-\nimport torch\n"
+    proc = check_one(tree, "cookie.py", source)
+    assert proc.returncode == 1
+    item = syntax_message(proc, "cookie.py")
+    assert "invalid encoding declaration on line 2: unknown encoding: klingon" in item["message"]
+    assert item["location"]["row"] == 2
 
 
 def test_cookie_that_does_not_match_the_bytes(tree: Path) -> None:
     proc = check_one(tree, "ascii.py", "# coding: ascii\nname = 'café'\n".encode())
-    assert "cannot decode as ascii" in syntax_message(proc, "ascii.py")["message"]
+    assert proc.returncode == 1
+    item = syntax_message(proc, "ascii.py")
+    assert "cannot decode as ascii" in item["message"] and "on line 2" in item["message"]
+    assert item["location"] == {"row": 2, "column": 12}
 
 
 def test_empty_file(tree: Path) -> None:
@@ -143,7 +166,9 @@ def test_symlink_loops(tree: Path) -> None:
     assert GOOD_FINDING in findings(proc)
 
 
-def test_unreadable_file_and_directory() -> None:
+@contextlib.contextmanager
+def unreadable_tree() -> Iterator[Path]:
+    """bad.py (one finding), secret.py (mode 000) and locked/inside.py (locked: mode 000)."""
     # Outside pytest's private tmp root, which only its owner may enter.
     tree = Path(tempfile.mkdtemp(prefix="torchlint-perm-"))
     (tree / "bad.py").write_text(BAD)
@@ -154,17 +179,54 @@ def test_unreadable_file_and_directory() -> None:
     (tree / "bad.py").chmod(0o644)
     (tree / "secret.py").chmod(0o000)
     (tree / "locked").chmod(0o000)
-    shutil.rmtree(tree / ".torchlint_cache", ignore_errors=True)
     try:
-        proc = torchlint("--no-cache", "--output-format", "json", ".", cwd=tree, unprivileged=True)
+        yield tree
     finally:
         (tree / "locked").chmod(0o755)
         (tree / "secret.py").chmod(0o644)
         shutil.rmtree(tree, ignore_errors=True)
+
+
+def test_unreadable_file_and_directory() -> None:
+    with unreadable_tree() as tree:
+        proc = torchlint("--no-cache", "--output-format", "json", ".", cwd=tree, unprivileged=True)
     assert proc.returncode == 2, proc.stderr
     assert "secret.py: permission denied" in proc.stderr
-    assert "locked: Permission denied" in proc.stderr
+    assert "locked: permission denied" in proc.stderr
     assert findings(proc) == {GOOD_FINDING}
+
+
+@pytest.mark.parametrize("named", ["secret.py", "locked", "locked/inside.py"])
+def test_unreadable_path_named_on_the_command_line(named: str) -> None:
+    """Not click's usage error, which lints nothing: the path's own error, and bad.py's
+    finding still reported."""
+    with unreadable_tree() as tree:
+        proc = torchlint(
+            "--no-cache", "--output-format", "json", named, "bad.py", cwd=tree, unprivileged=True
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == f"torchlint: error: {named}: permission denied\n"
+    assert findings(proc) == {GOOD_FINDING}
+
+
+def test_report_to_a_write_only_file() -> None:
+    with unreadable_tree() as tree:
+        (tree / "report.json").write_text("")
+        (tree / "report.json").chmod(0o222)
+        proc = torchlint(
+            "--no-cache",
+            "--output-format",
+            "json",
+            "-o",
+            "report.json",
+            "bad.py",
+            cwd=tree,
+            unprivileged=True,
+        )
+        (tree / "report.json").chmod(0o644)
+        report = json.loads((tree / "report.json").read_text())
+    assert proc.returncode == 1, proc.stderr
+    assert [d["code"] for d in report] == ["TL201"]
 
 
 def test_path_that_does_not_exist(tree: Path) -> None:
@@ -207,3 +269,107 @@ def test_crashing_rule_is_an_internal_error_and_others_still_report(tree: Path) 
     ) in proc.stderr
     assert "Traceback" not in proc.stderr
     assert {("crash.py", "TL201"), GOOD_FINDING} <= findings(proc)
+
+
+def test_file_edited_while_fixing_keeps_its_findings(tree: Path) -> None:
+    """The file changed on disk between read and write: nothing is written, and the findings are
+    those of the text that was read, as without --fix."""
+    source = "import torch\nimport torch.nn as nn\n\nEDIT_ON_DISK_HERE = torch.load(p)\n"
+    source += "model = nn.DataParallel(model)\n"
+    (tree / "edited.py").write_text(source)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_PATH), *sys.path])}
+    proc = torchlint(
+        "--no-cache",
+        "--fix",
+        "--unsafe-fixes",
+        "--output-format",
+        "concise",
+        "edited.py",
+        cwd=tree,
+        env=env,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "torchlint: error: edited.py: fixes not written: file changed on disk since it was read"
+        in proc.stderr
+    )
+    assert "edited.py:4:21: TL201 [*]" in proc.stdout
+    assert "edited.py:5:9: TL502" in proc.stdout
+    assert "Found 2 problems (0 fixed, 2 remaining)." in proc.stdout
+    assert (tree / "edited.py").read_text() == source + "# edited by someone else\n"
+
+
+def test_undecodable_file_is_a_syntax_error_that_can_be_ignored(tree: Path) -> None:
+    proc = check_one(tree, "latin.py", b"import torch\nname = '\xe9t\xe9'\n")
+    assert proc.returncode == 1
+    syntax_message(proc, "latin.py")
+    ignored = torchlint("--ignore", "TL000", "--output-format", "json", ".", cwd=tree)
+    assert ignored.returncode == 1  # bad.py's finding
+    assert findings(ignored) == {GOOD_FINDING}
+
+
+# -- a worker process that dies ------------------------------------------------------------------
+# The plug-in rule XPL004 kills the process linting a file that holds KILL_WORKER_HERE (SIGKILL,
+# as the OOM killer does; a segfault in native code is the same to the pool).
+
+KILLER = "import torch\n\nKILL_WORKER_HERE = torch.load(p)\n"
+CRASH_MESSAGE = (
+    "torchlint: error: internal error on {}: the worker linting this file "
+    "crashed (signal 9, SIGKILL: killed, perhaps for lack of memory)"
+)
+
+
+def plugin_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_PATH), *sys.path])}
+
+
+@pytest.fixture
+def many(tmp_path: Path) -> Path:
+    """40 files with a finding each and, among them, one that kills its worker (with -j 2 the
+    pool sends files in batches of 2: the file after it in its batch is lost with the worker)."""
+    (tmp_path / "d").mkdir()
+    for i in range(40):
+        (tmp_path / "d" / f"f{i:02}.py").write_text(BAD)
+    (tmp_path / "d" / "f09_kill.py").write_text(KILLER)
+    return tmp_path
+
+
+def test_dead_worker_costs_only_its_file(many: Path) -> None:
+    proc = torchlint("-j", "2", "--output-format", "json", "d", cwd=many, env=plugin_env())
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(CRASH_MESSAGE.format("d/f09_kill.py")), proc.stderr
+    assert "BrokenProcessPool" not in proc.stderr and "Traceback" not in proc.stderr
+    assert findings(proc) == {(f"f{i:02}.py", "TL201") for i in range(40)}
+    # Warm: the 40 others come from the cache, the killer alone is linted (by one worker).
+    again = torchlint("-j", "2", "--output-format", "json", "d", cwd=many, env=plugin_env())
+    assert (again.returncode, again.stderr, again.stdout) == (2, proc.stderr, proc.stdout)
+
+
+def test_dead_worker_with_fix_reports_the_other_files_fixes(many: Path) -> None:
+    proc = torchlint(
+        "--no-cache",
+        "-j",
+        "2",
+        "--fix",
+        "--unsafe-fixes",
+        "--output-format",
+        "concise",
+        "d",
+        cwd=many,
+        env=plugin_env(),
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(CRASH_MESSAGE.format("d/f09_kill.py")), proc.stderr
+    assert "Found 40 problems (40 fixed, 0 remaining)." in proc.stdout
+    for i in range(40):
+        assert "weights_only=True" in (many / "d" / f"f{i:02}.py").read_text()
+    assert (many / "d" / "f09_kill.py").read_text() == KILLER
+
+
+def test_file_that_kills_its_process_in_a_small_run(tree: Path) -> None:
+    """Two files: below the pool's threshold, but still not linted in torchlint's process."""
+    (tree / "kill.py").write_text(KILLER)
+    proc = torchlint("--output-format", "json", "kill.py", "bad.py", cwd=tree, env=plugin_env())
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(CRASH_MESSAGE.format("kill.py")), proc.stderr
+    assert findings(proc) == {GOOD_FINDING}

@@ -8,7 +8,14 @@ from torchlint.docs import code_block, doc_section, rule_doc
 from torchlint.engine import lint_source
 from torchlint.registry import all_rules
 
-RULES = [r for r in all_rules() if r.__module__.startswith("torchlint.rules.")]
+# TL000 (syntax-error) lives outside the rules package, since the engine reports it rather than a
+# traversal; its page follows the same structure and its Example (a file that does not parse) is
+# reported by the same lint_source call, so it is checked like the others.
+RULES = [
+    r
+    for r in all_rules()
+    if r.__module__.startswith("torchlint.rules.") or r.__module__ == "torchlint.syntax_rule"
+]
 SECTIONS = ["What it does", "Why is this bad?", "Example", "Use instead", "References"]
 
 
@@ -37,3 +44,11 @@ def test_example_is_reported_and_use_instead_is_not(rule) -> None:  # noqa: ANN0
 def test_summaries_are_one_sentence() -> None:
     for rule in RULES:
         assert rule.summary and "\n" not in rule.summary, rule.code
+
+
+def test_syntax_error_rule_is_the_engines_code() -> None:
+    from torchlint.engine import SYNTAX_ERROR
+    from torchlint.syntax_rule import SyntaxErrorRule
+
+    assert (SyntaxErrorRule.code, SyntaxErrorRule.name) == SYNTAX_ERROR
+    assert "TL000" in [r.code for r in RULES]

@@ -11,15 +11,23 @@ from pathlib import Path
 import click
 
 from torchlint import __version__
-from torchlint.cache import clean as clean_cache
-from torchlint.config import ConfigError, Overrides, SettingsResolver
+from torchlint.cache import NotACache, find_caches, remove_cache
+from torchlint.config import ConfigError, Overrides, SettingsResolver, real_path
 from torchlint.diagnostics import Applicability
 from torchlint.docs import rule_doc
 from torchlint.lines import source_lines
 from torchlint.progress import Progress
 from torchlint.registry import all_rules, find_rule
 from torchlint.report import FORMATS, ReportOptions, render
-from torchlint.runner import FileResult, Mode, RunResult, process_source, run_paths
+from torchlint.runner import (
+    FileResult,
+    Mode,
+    RunResult,
+    apply_syntax_error_policy,
+    display_path,
+    process_source,
+    run_paths,
+)
 from torchlint.selection import SelectorError, validate_selectors
 from torchlint.sources import SourceError, decode_source
 
@@ -62,7 +70,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True))
+# readable=False: a path that cannot be read is reported by the run (located, and the other
+# paths are still linted), not refused by click before anything is linted.
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path, allow_dash=True, readable=False))
 @click.option("--select", multiple=True, help="Rules to enable (codes, prefixes like TL0, names).")
 @click.option("--extend-select", multiple=True, help="Rules to enable on top of the selection.")
 @click.option("--ignore", multiple=True, help="Rules to disable.")
@@ -88,7 +98,7 @@ def main() -> None:
 @click.option(
     "-o",
     "--output-file",
-    type=click.Path(path_type=Path, dir_okay=False),
+    type=click.Path(path_type=Path, dir_okay=False, readable=False),
     help="Write the report to a file instead of stdout.",
 )
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when findings remain.")
@@ -108,7 +118,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Print only findings (and errors).")
 @click.option(
     "--stdin-filename",
-    type=click.Path(path_type=Path),
+    type=click.Path(path_type=Path, readable=False),
     help="The name of the file read from stdin (for config and output).",
 )
 @click.option(
@@ -172,7 +182,7 @@ def check(
         validate_selectors([*overrides.extend_select, *overrides.ignore, *(overrides.select or ())])
     except SelectorError as exc:
         _fail(f"{exc} (see `torchlint rules`)")
-    if stdin_filename is not None and stdin_filename.is_dir():
+    if stdin_filename is not None and _is_dir(stdin_filename):
         _fail(f"--stdin-filename {stdin_filename} is a directory; give a file name")
     try:
         resolver = SettingsResolver(overrides, config_path)
@@ -214,9 +224,15 @@ def check(
             click.echo(f"torchlint: warning: {file.path}: {warning}", err=True)
     for error in run.internal_errors:
         first = error.message.splitlines()[0]
+        if error.rule == "engine":  # no rule ran to the end on this file
+            where, checked = "internal error", "the other files were checked"
+        else:
+            where, checked = (
+                f"internal error in rule {error.rule}",
+                "the other rules and files were checked",
+            )
         click.echo(
-            f"torchlint: error: internal error in rule {error.rule} on {error.path}: {first} "
-            "(the other rules and files were checked; please report this)",
+            f"torchlint: error: {where} on {error.path}: {first} ({checked}; please report this)",
             err=True,
         )
 
@@ -251,10 +267,9 @@ def check(
         quiet=quiet,
     )
     if fix_only and output_format in ("text", "concise"):
-        fixed_count = sum(len(f.applied) for f in run.files)
-        if not quiet:
-            text = f"Fixed {fixed_count} {'problem' if fixed_count == 1 else 'problems'}.\n"
-            _emit(text, output_file, err=report_to_stderr)
+        from torchlint.report.text import render_fix_only
+
+        _emit(render_fix_only(run, options), output_file, err=report_to_stderr)
     else:
         _emit(render(output_format, run, options), output_file, err=report_to_stderr)
 
@@ -275,6 +290,13 @@ def _settings_unsafe(resolver: SettingsResolver) -> bool:
         return False
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # e.g. a name inside a directory we may not search: not a directory we know of
+        return False
+
+
 def _run_stdin(
     resolver: SettingsResolver, mode: Mode, stdin_filename: Path | None
 ) -> tuple[RunResult, str | None]:
@@ -287,9 +309,9 @@ def _run_stdin(
     except SourceError as exc:
         from torchlint.engine import syntax_error
 
-        return RunResult(
-            files=[FileResult(path=display, diagnostics=[syntax_error(display, str(exc))])]
-        ), None
+        finding = syntax_error(display, str(exc), exc.line, exc.column)
+        unreadable = FileResult(path=display, diagnostics=[finding])
+        return RunResult(files=[apply_syntax_error_policy(unreadable, settings, where)]), None
     result = process_source(
         text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
     )
@@ -386,16 +408,38 @@ def rules_command(output_format: str) -> None:
 
 
 @main.command("clean")
-@click.argument(
-    "path", required=False, type=click.Path(path_type=Path, file_okay=False), default=Path(".")
+@click.argument("path", required=False, type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Remove this results cache (as given to `check --cache-dir`).",
 )
-def clean_command(path: Path) -> None:
-    """Remove the results caches (.torchlint_cache) at or below PATH."""
-    removed = clean_cache(path)
-    for directory in removed:
-        click.echo(f"Removed {directory}")
-    if not removed:
+def clean_command(path: Path | None, cache_dir: Path | None) -> None:
+    """Remove the results caches: the project root's and those at or below PATH (default: .).
+
+    The project root is found as for settings (the nearest config file at or above PATH). With
+    --cache-dir, that cache is removed (and PATH's only if PATH is given). A directory is only
+    removed when it is a torchlint cache: it holds torchlint's markers and entries, nothing else.
+    """
+    targets: list[Path] = []
+    if cache_dir is not None and cache_dir.exists():
+        targets.append(cache_dir)
+    if path is not None or cache_dir is None:
+        targets.extend(find_caches(path if path is not None else Path(".")))
+    removed = refused = 0
+    for directory in dict.fromkeys(real_path(t) for t in targets):
+        try:
+            remove_cache(directory)
+        except NotACache as exc:
+            click.echo(f"torchlint: error: not removing {display_path(directory)}: {exc}", err=True)
+            refused += 1
+            continue
+        click.echo(f"Removed {display_path(directory)}")
+        removed += 1
+    if not removed and not refused:
         click.echo("No cache found.")
+    if refused:
+        sys.exit(EXIT_ERROR)
 
 
 _ = Applicability  # re-exported for plug-in authors' convenience

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from torchlint.registry import RuleRef, find_rule
-from torchlint.selection import SelectorError, match_selector, select_rules
+from torchlint.selection import SelectorError, ignored_by, match_selector, select_rules
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,25 +28,33 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 CONFIG_FILES = ("torchlint.toml", ".torchlint.toml", "pyproject.toml")
 
+# ruff's default excludes, plus caches and packaging leftovers that hold no project code.
 DEFAULT_EXCLUDE = (
+    "*.egg-info",
     ".bzr",
     ".direnv",
     ".eggs",
     ".git",
+    ".git-rewrite",
     ".hg",
     ".ipynb_checkpoints",
     ".mypy_cache",
     ".nox",
+    ".pants.d",
+    ".pyenv",
     ".pytest_cache",
+    ".pytype",
     ".ruff_cache",
     ".svn",
     ".tox",
     ".torchlint_cache",
     ".venv",
+    ".vscode",
     "venv",
     "__pycache__",
     "__pypackages__",
     "_build",
+    "buck-out",
     "build",
     "dist",
     "node_modules",
@@ -103,8 +111,10 @@ class Settings:
         for pattern, selectors in self.per_file_ignores:
             if _glob_match(relative, pattern):
                 for selector in selectors:
-                    matched, _ = match_selector(selector, self.rules)
-                    ignored.update(r.code for r in matched)
+                    try:
+                        ignored.update(r.code for r in ignored_by(selector, self.rules))
+                    except SelectorError:
+                        pass  # valid (checked when loaded) but names no enabled rule
         if not ignored:
             return self.rules
         return tuple(r for r in self.rules if r.code not in ignored)
@@ -155,6 +165,10 @@ def _table_of(path: Path) -> dict[str, Any] | None:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid UTF-8: {_decode_problem(exc)}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if path.name == "pyproject.toml":
@@ -163,6 +177,17 @@ def _table_of(path: Path) -> dict[str, Any] | None:
     if "tool" in data and isinstance(data["tool"], dict) and "torchlint" in data["tool"]:
         return data["tool"]["torchlint"]
     return data
+
+
+def _decode_problem(exc: UnicodeDecodeError) -> str:
+    """Where a config file stops being UTF-8, for the user (TOML files must be UTF-8)."""
+    data = exc.object
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+    return (
+        f"invalid byte {data[exc.start : exc.start + 1]!r} at line {line}, column {column} "
+        "(TOML files must be UTF-8)"
+    )
 
 
 def _prefix(path: Path) -> str:
@@ -270,6 +295,13 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # inside a directory we may not enter: configured by what is above it
+        return False
+
+
 def find_config(directory: Path) -> Path | None:
     """The nearest config file at or above ``directory`` that configures torchlint."""
     current = real_path(directory)
@@ -339,7 +371,7 @@ class SettingsResolver:
     def for_path(self, path: Path) -> Settings:
         if self._fixed is not None:
             return self._fixed
-        directory = path if path.is_dir() else path.parent
+        directory = path if _is_dir(path) else path.parent
         key = directory if directory.is_absolute() else Path(os.path.abspath(directory))
         if key not in self._by_dir:
             self._by_dir[key] = find_config(key)

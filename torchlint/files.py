@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,34 +130,69 @@ def discover(
     """Files to lint, in a stable order. Explicit files are kept unless ``force_exclude``."""
     result = Discovery()
     excluder = _Excluder(settings_for)
-    seen: set[Path] = set()
+    # One file reached by several paths (a symlink beside its target, a path given twice) is
+    # linted and fixed once. It is shown by its first path that is not a symlink, if any.
+    seen: dict[Path, int] = {}
+    kept: list[Path | None] = []
 
     def add(path: Path) -> None:
         key = real_path(path)
         if key not in seen:
-            seen.add(key)
-            result.files.append(path)
+            seen[key] = len(kept)
+            kept.append(path)
+            return
+        index = seen[key]
+        earlier = kept[index]
+        if earlier is not None and _is_link(earlier) and not _is_link(path):
+            kept[index] = None  # the file takes the place of its real name
+            seen[key] = len(kept)
+            kept.append(path)
 
     for path in paths:
-        if not os.path.lexists(path):
-            result.errors.append((str(path), "no such file or directory"))
+        try:
+            link = os.lstat(path)
+        except OSError as exc:  # missing, or inside a directory we may not enter
+            result.errors.append((str(path), path_problem(exc)))
             continue
-        if path.is_dir():
+        try:
+            info = os.stat(path)
+        except OSError as exc:
+            dangling = stat.S_ISLNK(link.st_mode) and isinstance(exc, FileNotFoundError)
+            result.errors.append(
+                (str(path), "broken symbolic link" if dangling else path_problem(exc))
+            )
+            continue
+        if stat.S_ISDIR(info.st_mode):
             for found in _walk(path, excluder, result):
                 add(found)
-        elif path.is_file() or path.is_symlink():
-            if not path.exists():
-                result.errors.append((str(path), "broken symbolic link"))
-            elif not (force_exclude and excluder.excluded(path, False)):
+        elif stat.S_ISREG(info.st_mode):
+            if not (force_exclude and excluder.excluded(path, False)):
                 add(path)
         else:
             result.errors.append((str(path), "not a regular file or directory"))
+    result.files = [path for path in kept if path is not None]
     return result
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except OSError:
+        return False
+
+
+def path_problem(error: OSError) -> str:
+    """What is wrong with a path, for the user (the same words for files and directories)."""
+    if isinstance(error, PermissionError):
+        return "permission denied"
+    if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+        return "no such file or directory"
+    return error.strerror or str(error)
 
 
 def _walk(root: Path, excluder: _Excluder, result: Discovery) -> Iterable[Path]:
     def on_error(error: OSError) -> None:
-        result.errors.append((error.filename or str(root), error.strerror or str(error)))
+        result.errors.append((error.filename or str(root), path_problem(error)))
 
     for directory, dirnames, filenames in os.walk(root, onerror=on_error, followlinks=False):
         base = Path(directory)

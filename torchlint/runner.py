@@ -5,9 +5,13 @@ from __future__ import annotations
 import multiprocessing
 import multiprocessing.context
 import os
+import pickle
+import signal
+import traceback
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
     # a run answered from the cache never needs it.
     from torchlint.engine import InternalError
+    from torchlint.incremental import IncrementalParser
 
 
 @dataclass
@@ -70,9 +75,15 @@ def display_path(path: Path) -> str:
 
 
 def process_source(
-    source: str, display: str, settings: Settings, mode: Mode, rules_path: Path | None = None
+    source: str,
+    display: str,
+    settings: Settings,
+    mode: Mode,
+    rules_path: Path | None = None,
+    reuse: IncrementalParser | None = None,
 ) -> FileResult:
-    """Lint or fix one text; used for files and for stdin."""
+    """Lint or fix one text; used for files, stdin and editors (which pass ``reuse``, the
+    parse state of the document's earlier versions)."""
     result = FileResult(path=display, original=source)
     from torchlint.engine import fix_source, lint_source
 
@@ -109,15 +120,20 @@ def process_source(
             rules,
             torch_version=settings.torch_version,
             rule_options=settings.options,
+            reuse=reuse,
         )
         result.diagnostics = outcome.diagnostics
         result.internal_errors = outcome.internal_errors
-    return result
+    return apply_syntax_error_policy(result, settings, rules_path or Path(display))
 
 
 def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
+    # The resolved path is in the key: rules read the path (test files, torch/utils/data/), so
+    # the same content elsewhere is another entry. Resolved, so the cwd or a symlink spelling of
+    # one file does not matter.
     return entry_key(
         source.digest,
+        os.path.realpath(path),
         settings.rules_for(path),
         settings.torch_version,
         settings.rule_options,
@@ -152,7 +168,9 @@ def process_file(
         if exc.is_content_problem:
             from torchlint.engine import syntax_error
 
-            return FileResult(path=display, diagnostics=[syntax_error(display, str(exc))])
+            finding = syntax_error(display, str(exc), exc.line, exc.column)
+            unreadable = FileResult(path=display, diagnostics=[finding])
+            return apply_syntax_error_policy(unreadable, settings, path)
         return FileResult(path=display, error=str(exc))
     cache = Cache(cache_dir) if cache_dir is not None else None
     key = _cache_key(source, settings, path) if cache is not None else ""
@@ -170,9 +188,47 @@ def process_file(
         try:
             write_source(source, result.fixed)
         except (WriteRefused, OSError) as exc:
+            # Nothing was written, so the file still holds every finding of the text as read:
+            # report those (as a run without --fix would), not what the unwritten fixes left.
+            lint = Mode(fix=False, unsafe=mode.unsafe)
+            result = process_source(source.text, display, settings, lint, rules_path=path)
             result.error = f"fixes not written: {exc}"
-            result.applied = []
-            result.fixed = None
+            if cache is not None and not result.internal_errors:
+                cache.store(key, result.diagnostics)
+    return result
+
+
+SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME = "TL000", "syntax-error"
+
+
+def apply_syntax_error_policy(result: FileResult, settings: Settings, path: Path) -> FileResult:
+    """Drop the engine's TL000 findings where the user turned TL000 off.
+
+    The engine reports a file that does not parse whatever rules it is given. TL000 is off for
+    ``path`` when ``ignore`` or ``per-file-ignores`` name it exactly (see
+    :mod:`torchlint.selection`), and on one line when a ``# noqa`` / ``# torchlint: ignore[...]``
+    comment there names ``TL000`` or ``syntax-error`` (a comment without codes does not: a
+    broken file should not hide behind a blanket ``# noqa``).
+    """
+    if not any(d.code == SYNTAX_ERROR_CODE for d in result.diagnostics):
+        return result
+    if not any(r.code == SYNTAX_ERROR_CODE for r in settings.rules_for(path)):
+        result.diagnostics = [d for d in result.diagnostics if d.code != SYNTAX_ERROR_CODE]
+        return result
+    source = result.original
+    if source is None or "noqa" not in source.lower() and "torchlint:" not in source.lower():
+        return result
+    from torchlint.suppression import parse_suppressions
+
+    lines = parse_suppressions(source).lines
+
+    def silenced(line: int) -> bool:
+        codes = lines.get(line)
+        return codes is not None and bool({SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME} & codes)
+
+    result.diagnostics = [
+        d for d in result.diagnostics if d.code != SYNTAX_ERROR_CODE or not silenced(d.start.line)
+    ]
     return result
 
 
@@ -186,8 +242,10 @@ def default_jobs() -> int:
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 8
 
+Task = tuple[Path, Settings, Mode, Path | None]
 
-def _work(task: tuple[Path, Settings, Mode, Path | None]) -> FileResult:
+
+def _work(task: Task) -> FileResult:
     return process_file(*task)
 
 
@@ -202,10 +260,19 @@ def run_paths(
     use_cache: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
-    """Lint every file under ``paths``; results come back in discovery order."""
+    """Lint every file under ``paths``; results come back in discovery order.
+
+    Files are linted in worker processes (one when there are few, or ``jobs=1``), so that a
+    worker that dies (a crash in native code, the OOM killer) costs only the file it was
+    linting: the results already received are kept, the files it had not answered for are
+    linted again one at a time in a fresh process each, and a file whose process dies again is
+    reported as an internal error for that file. Where processes cannot be forked (they would
+    be spawned: an interpreter start and every import each), a run that needs one worker lints
+    in this process.
+    """
     discovery = discover(paths, resolver.for_path, force_exclude=force_exclude)
     run = RunResult(errors=list(discovery.errors))
-    tasks = []
+    tasks: list[Task] = []
     for path in discovery.files:
         settings = resolver.for_path(path)
         directory = None
@@ -226,27 +293,39 @@ def run_paths(
     done = total - len(misses)
     if progress is not None and done:
         progress(done, total)
+
+    def deliver(index: int, result: FileResult) -> None:
+        nonlocal done
+        results[index] = result
+        done += 1
+        if progress is not None:
+            progress(done, total)
+
     workers = min(jobs or default_jobs(), len(misses))
     if workers <= 1 or len(misses) < PARALLEL_THRESHOLD:
+        workers = 1
+    if not misses:
+        pass
+    elif workers == 1 and _context().get_start_method() != "fork":
+        # A spawned worker costs an interpreter start and every import: lint here.
         for index in misses:
-            results[index] = _work(tasks[index])
-            done += 1
-            if progress is not None:
-                progress(done, total)
+            deliver(index, _work(tasks[index]))
     else:
-        chunk = max(1, min(16, len(misses) // (workers * 8)))
+        # Even one worker is a process of its own (a fork costs a few milliseconds): a file
+        # that kills the process linting it must not take the run down with it.
+        chunk = len(misses) if workers == 1 else max(1, min(16, len(misses) // (workers * 8)))
         # Import the engine and the enabled rules once, here: forked workers inherit them.
         import torchlint.engine  # noqa: F401
 
         for settings in {id(tasks[i][1]): tasks[i][1] for i in misses}.values():
             load_rules(settings.rules)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
-            outputs = pool.map(_work, [tasks[i] for i in misses], chunksize=chunk)
-            for index, result in zip(misses, outputs, strict=True):
-                results[index] = result
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+        lost = _run_pool(tasks, misses, workers, chunk, deliver)
+        # Each file a dead worker left unanswered, alone in a fresh process: a file that was
+        # only in the same batch is linted after all, and the one that kills its process is
+        # known for sure (a worker killed for the memory of the whole pool may pass alone).
+        for index, _ in sorted(lost):
+            for _, exitcode in _run_pool(tasks, [index], 1, 1, deliver):
+                deliver(index, _crashed(tasks[index], exitcode))
     run.files = [r for r in results if r is not None]
     return run
 
@@ -255,3 +334,151 @@ def _context() -> multiprocessing.context.BaseContext:
     # fork shares the already-imported LibCST with the workers: no per-worker import cost.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+# -- the worker pool ----------------------------------------------------------------------------
+#
+# Not concurrent.futures: when one of its workers dies, ProcessPoolExecutor fails every pending
+# file and kills the other workers, whatever they are doing. Here each worker has its own pipe;
+# the parent sends it a batch of task indices (forked workers already hold the tasks) and it
+# answers one message per file, so a dead worker loses only the files of its batch it had not
+# answered for, and the others carry on.
+
+
+def _worker_main(conn: Connection, tasks: Sequence[Task]) -> None:
+    """A worker: lint the files whose indices arrive, one answer per file, until told to stop."""
+    try:
+        while True:
+            batch = conn.recv()
+            if batch is None:
+                return
+            for index in batch:
+                try:
+                    result = _work(tasks[index])
+                except Exception as exc:  # a bug outside any rule: reported for this file only
+                    detail = traceback.format_exc(limit=-3)
+                    result = _failed(tasks[index], f"{type(exc).__name__}: {exc}\n{detail}")
+                try:
+                    conn.send((index, result))
+                except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                    message = f"the result could not be sent back: {type(exc).__name__}: {exc}"
+                    conn.send((index, _failed(tasks[index], message)))
+    except (EOFError, OSError, KeyboardInterrupt):
+        return  # the run was stopped, or the parent is gone
+
+
+class _Worker:
+    def __init__(self, context: multiprocessing.context.BaseContext, tasks: Sequence[Task]):
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_worker_main, args=(child, tasks), daemon=True)
+        self.process.start()
+        child.close()
+        self.assigned: list[int] = []  # indices sent and not yet answered
+
+    def give(self, batch: list[int]) -> None:
+        self.assigned = list(batch)
+        try:
+            self.conn.send(batch)
+        except OSError:
+            pass  # it died: its sentinel says so, and the batch is lost with it
+
+    def receive(self, deliver: Callable[[int, FileResult], None]) -> bool:
+        """Hand on every answer waiting in the pipe; False when the pipe is broken."""
+        while self.assigned and self.conn.poll():
+            try:
+                index, result = self.conn.recv()
+            except Exception:  # end of file, or a message cut short by the worker's death
+                return False
+            self.assigned.remove(index)
+            deliver(index, result)
+        return True
+
+    def retire(self) -> int | None:
+        """Close a worker whose pipe broke or that died; its exit code."""
+        self.conn.close()  # one still alive (an answer it sent could not be read) stops at EOF
+        self.process.join(timeout=5)
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join()
+        return self.process.exitcode
+
+
+def _run_pool(
+    tasks: Sequence[Task],
+    indices: Sequence[int],
+    workers: int,
+    chunk: int,
+    deliver: Callable[[int, FileResult], None],
+) -> list[tuple[int, int | None]]:
+    """Lint ``indices`` in ``workers`` processes, calling ``deliver`` for each result as it comes.
+
+    Returns (index, exit code) for each file a worker died without answering for; a dead
+    worker is replaced while there is work left.
+    """
+    context = _context()
+    batches = deque(list(indices[i : i + chunk]) for i in range(0, len(indices), chunk))
+    live: list[_Worker] = []
+    lost: list[tuple[int, int | None]] = []
+    try:
+        while batches or any(w.assigned for w in live):
+            while batches and len(live) < workers:
+                live.append(_Worker(context, tasks))
+            for worker in live:
+                if not worker.assigned and batches:
+                    worker.give(batches.popleft())
+            busy = [w for w in live if w.assigned]
+            ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                # Answers sent before a death are still in the pipe: take them first.
+                intact = worker.receive(deliver)
+                if intact and worker.process.sentinel not in ready:
+                    continue
+                exitcode = worker.retire()
+                lost.extend((index, exitcode) for index in worker.assigned)
+                live.remove(worker)
+    finally:
+        _stop(live)
+    return lost
+
+
+def _stop(live: list[_Worker]) -> None:
+    for worker in live:
+        try:
+            worker.conn.send(None)
+        except OSError:
+            pass
+        worker.conn.close()
+    for worker in live:
+        # An idle worker exits at once; one interrupted mid-file (Ctrl-C, an error here) stops
+        # at its next answer. Only one that does neither is terminated.
+        worker.process.join(timeout=5)
+        if worker.process.is_alive():
+            worker.process.terminate()
+            worker.process.join()
+
+
+def _failed(task: Task, message: str) -> FileResult:
+    from torchlint.engine import InternalError
+
+    display = display_path(task[0])
+    return FileResult(path=display, internal_errors=[InternalError(display, "engine", message)])
+
+
+def _crashed(task: Task, exitcode: int | None) -> FileResult:
+    """The result of a file whose worker died linting it, each time it was tried."""
+    if exitcode is not None and exitcode < 0:
+        number = -exitcode
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "unknown"
+        why = {
+            signal.SIGKILL: ": killed, perhaps for lack of memory",
+            signal.SIGSEGV: ": a crash in native code",
+        }.get(number, "")
+        what = f"crashed (signal {number}, {name}{why})"
+    else:
+        what = f"exited unexpectedly (exit status {exitcode})"
+    return _failed(task, f"the worker linting this file {what}; nothing is reported for this file")

@@ -1,4 +1,9 @@
-"""Which rules run: ``select`` / ``extend-select`` / ``ignore`` with codes, prefixes or names."""
+"""Which rules run: ``select`` / ``extend-select`` / ``ignore`` with codes, prefixes or names.
+
+TL000 (``syntax-error``) is always on: whatever ``select`` says, a file that does not parse is
+reported, unless TL000 is named exactly (code or name) in ``ignore`` or ``per-file-ignores``. A
+prefix such as ``TL0`` or ``ALL`` in ``ignore`` leaves it on.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,10 @@ class SelectorError(ValueError):
     """A selector names no rule."""
 
 
+# Reported whatever the selection; turned off only by an exact selector in ``ignore``.
+ALWAYS_ON = frozenset({"TL000"})
+
+
 def match_selector(selector: str, rules: Sequence[R]) -> tuple[list[R], bool]:
     """The rules a selector names, and whether it names them exactly (code or name, not prefix)."""
     raw = selector.strip()
@@ -35,6 +44,12 @@ def match_selector(selector: str, rules: Sequence[R]) -> tuple[list[R], bool]:
     if prefixed and raw[:1].isalpha():
         return prefixed, False
     raise SelectorError(f"unknown rule selector {raw!r} (not a rule code, code prefix or name)")
+
+
+def ignored_by(selector: str, rules: Sequence[R]) -> list[R]:
+    """The rules an ``ignore`` / ``per-file-ignores`` selector turns off (see ``ALWAYS_ON``)."""
+    matched, exact = match_selector(selector, rules)
+    return [r for r in matched if exact or r.code not in ALWAYS_ON]
 
 
 def validate_selectors(selectors: Iterable[str]) -> None:
@@ -63,8 +78,10 @@ def select_rules(
             if rule.preview and not (preview or exact):
                 continue
             chosen[rule.code] = rule
+    for rule in rules:
+        if rule.code in ALWAYS_ON:
+            chosen[rule.code] = rule
     for selector in ignore:
-        matched, _ = match_selector(selector, rules)
-        for rule in matched:
+        for rule in ignored_by(selector, rules):
             chosen.pop(rule.code, None)
     return sorted(chosen.values(), key=lambda r: r.code)

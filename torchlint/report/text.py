@@ -81,32 +81,65 @@ def _nothing_found(run: RunResult) -> str:
     return "All checks passed!"
 
 
-def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
-    remaining = run.diagnostics
-    fixed = sum(len(f.applied) for f in run.files)
-    if fixing:
-        total = len(remaining) + fixed
-        if total == 0:
-            return _nothing_found(run)
-        return f"Found {_plural(total, 'problem')} ({fixed} fixed, {len(remaining)} remaining)."
-    if not remaining:
-        return _nothing_found(run)
-    safe = sum(1 for d in remaining if _applicable(d, unsafe))
+def _hidden_fixes(remaining: list[Diagnostic], unsafe: bool) -> str | None:
+    """ruff's hint for unsafe fixes left out, or None when there are none (or they are on)."""
     hidden = sum(
         1
         for d in remaining
         if not unsafe and d.fix is not None and d.fix.applicability is Applicability.UNSAFE
     )
+    if not hidden:
+        return None
+    return (
+        f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the "
+        "`--unsafe-fixes` option"
+    )
+
+
+def summary(run: RunResult, unsafe: bool, fixing: bool) -> str:
+    remaining = run.diagnostics
+    fixed = sum(len(f.applied) for f in run.files)
+    hidden = _hidden_fixes(remaining, unsafe)
+    if fixing:
+        total = len(remaining) + fixed
+        if total == 0:
+            return _nothing_found(run)
+        counts = f"{fixed} fixed, {len(remaining)} remaining"
+        if hidden:
+            counts += f"; {hidden}"
+        return f"Found {_plural(total, 'problem')} ({counts})."
+    if not remaining:
+        return _nothing_found(run)
+    safe = sum(1 for d in remaining if _applicable(d, unsafe))
     parts = []
     if safe:
         parts.append(f"{safe} fixable with the `--fix` option")
     if hidden:
-        parts.append(
-            f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the "
-            "`--unsafe-fixes` option"
-        )
+        parts.append(hidden)
     tail = f" ({'; '.join(parts)})" if parts else ""
     return f"Found {_plural(len(remaining), 'problem')}{tail}."
+
+
+def fix_only_summary(run: RunResult, unsafe: bool) -> str:
+    """The one line ``--fix-only`` prints: how many fixes were applied (and which were not)."""
+    fixed = sum(len(f.applied) for f in run.files)
+    hidden = _hidden_fixes(run.diagnostics, unsafe)
+    tail = f" ({hidden})" if hidden else ""
+    return f"Fixed {_plural(fixed, 'problem')}{tail}."
+
+
+def applied_fixes(run: RunResult) -> list[str]:
+    """The ``--show-fixes`` listing: every fix applied, by file and position."""
+    applied = [(f.path, d) for f in run.files for d in f.applied]
+    if not applied:
+        return []
+    lines = ["Fixed:"]
+    for path, d in applied:
+        lines.append(
+            f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} {d.fix.title if d.fix else ''}"
+        )
+    lines.append("")
+    return lines
 
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
@@ -131,15 +164,7 @@ def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
         for file in run.files:
             lines.extend(_file_lines(file, options))
         if options.show_fixes:
-            applied = [(f.path, d) for f in run.files for d in f.applied]
-            if applied:
-                lines.append("Fixed:")
-                for path, d in applied:
-                    lines.append(
-                        f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} "
-                        f"{d.fix.title if d.fix else ''}"
-                    )
-                lines.append("")
+            lines.extend(applied_fixes(run))
     if not options.quiet:
         lines.append(summary(run, options.unsafe_fixes, options.fixing))
     return "\n".join(lines) + "\n" if lines else ""
@@ -155,3 +180,11 @@ def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
             )
         )
     return out
+
+
+def render_fix_only(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
+    """``--fix-only``: the fixes applied (with ``--show-fixes``) and their count, no findings."""
+    lines = applied_fixes(run) if options.show_fixes else []
+    if not options.quiet:
+        lines.append(fix_only_summary(run, options.unsafe_fixes))
+    return "\n".join(lines) + "\n" if lines else ""
