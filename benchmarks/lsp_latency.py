@@ -112,7 +112,8 @@ def generate(lines: int = 2000) -> str:
 
 
 def engine_baseline(text: str, runs: int) -> list[float]:
-    """The same lint in this process, without LSP: what the server cannot go below."""
+    """A whole lint of the same text in this process (no LSP, no incremental reuse): what every
+    version would cost without the server's incremental parse."""
     from torchlint.config import Settings
     from torchlint.engine import lint_source
 
@@ -252,7 +253,7 @@ def main() -> None:
             )
     engine = result["engine_ms"]
     print(
-        f"engine alone (lint_source in-process, {len(engine)} runs): "  # type: ignore[arg-type]
+        f"a whole lint in-process (lint_source, no reuse, {len(engine)} runs): "  # type: ignore[arg-type]
         f"median {statistics.median(engine):.1f} ms, min {min(engine):.1f} ms"  # type: ignore[arg-type]
     )
 

@@ -22,7 +22,7 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
-from torchlint.lsp import FIX_ALL_KIND, parse_options
+from torchlint.lsp import FIX_ALL_KIND, merge_options, parse_options, torchlint_section
 from torchlint.lsp_convert import LineIndex, minimal_edit, noqa_edit
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -41,17 +41,29 @@ ASTRAL_FIXED = 'import torch\n\nblob = ("é😀", torch.load(path, weights_only=
 
 class Client(LanguageClient):
     published: list[types.PublishDiagnosticsParams]
+    configuration_requests: list[types.ConfigurationParams]
 
 
 def make_client() -> Client:
     client = Client(converter_factory=default_converter)
     client.published = []
+    client.configuration_requests = []
 
     def on_publish(ls: Client, params: types.PublishDiagnosticsParams) -> None:
         ls.diagnostics[params.uri] = params.diagnostics
         ls.published.append(params)
 
-    features = {**DEFAULT_CLIENT_FEATURES, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: on_publish}
+    def on_configuration(ls: Client, params: types.ConfigurationParams) -> list[Any]:
+        ls.configuration_requests.append(params)
+        return [
+            ls.get_configuration(section=i.section, scope_uri=i.scope_uri) for i in params.items
+        ]
+
+    features = {
+        **DEFAULT_CLIENT_FEATURES,
+        types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS: on_publish,
+        types.WORKSPACE_CONFIGURATION: on_configuration,
+    }
     register_lsp_features(client, features)
     return client
 
@@ -85,6 +97,12 @@ async def session(
         )
         yield client
         await asyncio.wait_for(client.shutdown_session(), TIMEOUT)
+    except BaseException:
+        # A failed test: end the server, or `stop()` (which waits for it to exit) never returns.
+        server = client._server
+        if server is not None and server.returncode is None:
+            server.kill()
+        raise
     finally:
         await client.stop()
 
@@ -536,6 +554,54 @@ async def test_settings_from_initialization_options_and_did_change_configuration
         assert [d.code for d in await diagnostics_for(client, uri, 2)] == ["TL201"]
 
 
+@pytest.mark.asyncio
+async def test_settings_change_only_the_keys_they_name(tmp_path: Path) -> None:
+    """Other servers' settings, a section naming one key, or an empty pulled section leave the
+    initializationOptions alone (eglot sends every server's settings in one message)."""
+    root = workspace(tmp_path)
+    async with session(root, options={"ignore": ["TL201"], "unsafeFixes": True}) as client:
+        uri = open_doc(client, root / "train.py", ASTRAL)
+        assert await diagnostics_for(client, uri, 1) == []
+
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(
+                settings={"python": {"analysis": {"typeCheckingMode": "basic"}}, "pylsp": {}}
+            )
+        )
+        change_doc(client, uri, 2, ASTRAL + "x = 2\n")
+        assert await diagnostics_for(client, uri, 2) == []
+
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"torchlint": {"debounceMs": 30}})
+        )
+        change_doc(client, uri, 3, ASTRAL + "x = 3\n")
+        assert await diagnostics_for(client, uri, 3) == []
+
+        # No settings in the notification: the server pulls its section; null or {} is no change.
+        version = 3
+        for pulled in (None, {}):
+            client.set_configuration(pulled, section="torchlint")
+            asked = len(client.configuration_requests)
+            client.workspace_did_change_configuration(
+                types.DidChangeConfigurationParams(settings=None)
+            )
+            await until(lambda n=asked: len(client.configuration_requests) > n, "a settings pull")
+            version += 1
+            change_doc(client, uri, version, ASTRAL + f"x = {version}\n")
+            assert await diagnostics_for(client, uri, version) == []
+
+        # A section that names `ignore` changes that key; `unsafeFixes` stays as it was set.
+        seen = len(client.published)
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"torchlint": {"ignore": []}})
+        )
+        [diagnostic] = await diagnostics_for(client, uri, version, after=seen)
+        assert diagnostic.code == "TL201"
+        assert all(not p.diagnostics for p in client.published[:seen] if p.uri == uri)
+        [fix_all] = await code_actions(client, uri, [], only=[FIX_ALL_KIND])
+        assert fix_all.title.endswith("(unsafe fixes included)")
+
+
 def test_parse_options() -> None:
     parsed = parse_options(
         {"select": "TL201, TL1", "ignore": ["TL101"], "unsafeFixes": True, "debounceMs": 20}
@@ -559,9 +625,25 @@ def test_parse_options() -> None:
             parse_options(bad)
 
 
+def test_torchlint_section_and_merge_options() -> None:
+    assert torchlint_section({"torchlint": {"ignore": ["TL201"]}}) == {"ignore": ["TL201"]}
+    assert torchlint_section({"settings": {"torchlint": {"preview": True}}}) == {"preview": True}
+    assert torchlint_section({"unsafeFixes": True}) == {"unsafeFixes": True}  # Helix: flat
+    assert torchlint_section({"python": {"ignore": ["E501"]}}) is None
+    assert torchlint_section({"torchlint": None, "pylsp": {}}) is None
+    assert torchlint_section(None) is None
+    assert torchlint_section([]) is None
+    base = {"ignore": ["TL201"], "unsafeFixes": True}
+    assert merge_options(base, {"debounce-ms": 30, "other": 1}) == {**base, "debounceMs": 30}
+    assert merge_options(base, {"unsafe_fixes": None}) == {"ignore": ["TL201"]}
+    assert base == {"ignore": ["TL201"], "unsafeFixes": True}  # not modified
+
+
 # -- a crashing rule does not take the server down -------------------------------------------------
 
 PLUGIN = '''
+import os
+
 import libcst as cst
 
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -611,6 +693,13 @@ class SafeRenameRule(Rule):
     fix_applicability = Applicability.SAFE
     needles = ("old_api",)
 
+    def visit_Module(self, node: cst.Module) -> None:
+        # Every lint that runs this rule adds a line to $TORCHLINT_TEST_RUNS (when it is set).
+        runs = os.environ.get("TORCHLINT_TEST_RUNS")
+        if runs:
+            with open(runs, "a", encoding="utf-8") as out:
+                out.write("lint\\n")
+
     def visit_Call(self, node: cst.Call) -> None:
         if isinstance(node.func, cst.Name) and node.func.value == "old_api":
             fix = FixPlan("Use `new_api`", Applicability.SAFE,
@@ -657,13 +746,19 @@ async def test_a_crashing_rule_is_logged_and_the_server_keeps_serving(
             "the rule crash in window/logMessage",
         )
 
-        # A rule that cannot be constructed breaks the whole lint of this document: logged.
+        # A rule that cannot be constructed breaks the whole lint of this document: logged, and
+        # an empty list is published for the version (nothing stale stays on screen).
         other = open_doc(client, root / "b.py", "import torch\nexplode_here = torch.load(p)\n")
+        assert await diagnostics_for(client, other, 1) == []
         await until(
-            lambda: any("constructor failure" in m.message for m in client.log_messages),
+            lambda: any(
+                m.type == types.MessageType.Error
+                and "constructor failure" in m.message
+                and other in m.message
+                for m in client.log_messages
+            ),
             "the lint failure in window/logMessage",
         )
-        assert all(p.uri != other for p in client.published)
 
         # The server is alive: edits, code actions and hovers still work.
         change_doc(client, uri, 2, "import torch\nx = torch.load(p)\ny = torch.load(q)\n")
@@ -675,6 +770,30 @@ async def test_a_crashing_rule_is_logged_and_the_server_keeps_serving(
             )
         )
         assert hover is not None
+
+
+@pytest.mark.asyncio
+async def test_a_failed_lint_clears_the_previous_versions_findings(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    root = workspace(tmp_path, '[tool.torchlint]\nselect = ["TL201", "TL902"]\n')
+    clean = "import torch\nsd = torch.load(p)\n"
+    async with session(root, env=plugin_env) as client:
+        uri = open_doc(client, root / "b.py", clean)
+        [old] = await diagnostics_for(client, uri, 1)
+        assert old.code == "TL201"
+        # TL902 cannot be constructed once the text mentions explode_here: the lint fails.
+        change_doc(client, uri, 2, "import torch\nexplode_here = 1\nsd = torch.load(p)\n")
+        assert await diagnostics_for(client, uri, 2) == []
+        change_doc(client, uri, 3, "import torch\nexplode_here = 2\nsd = torch.load(p)\n")
+        assert await diagnostics_for(client, uri, 3) == []
+        assert await code_actions(client, uri, [old]) == []  # nothing from version 1 is offered
+        change_doc(client, uri, 4, clean)
+        assert [d.code for d in await diagnostics_for(client, uri, 4)] == ["TL201"]
+        failures = [m for m in client.log_messages if "constructor failure" in m.message]
+        assert len(failures) == 1  # logged once while the same error repeats
+        assert failures[0].type == types.MessageType.Error
+        assert uri in failures[0].message
 
 
 @pytest.mark.asyncio
@@ -695,6 +814,79 @@ async def test_fix_all_applies_safe_fixes_and_leaves_unsafe_ones(
         fix_all = next(a for a in actions if a.kind == FIX_ALL_KIND)
         fixed = apply_workspace_edit(text, uri, fix_all.edit)
         assert fixed == "import torch\n\nnew_api()\nsd = torch.load(p)\nnew_api(1)\n"
+
+
+@pytest.mark.asyncio
+async def test_fix_all_is_computed_once_per_version(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    """VS Code asks for code actions (no `only`) on every cursor move: the fix loop is not rerun."""
+    runs = tmp_path / "runs.txt"
+
+    def lints() -> int:  # lints that ran TL903, the server's and the fix loop's
+        return len(runs.read_text(encoding="utf-8").splitlines()) if runs.exists() else 0
+
+    root = workspace(tmp_path, '[tool.torchlint]\nselect = ["TL903"]\n')
+    text = "old_api()\nold_api(1)\n"
+    async with session(root, env={**plugin_env, "TORCHLINT_TEST_RUNS": str(runs)}) as client:
+        uri = open_doc(client, root / "train.py", text)
+        diagnostics = await diagnostics_for(client, uri, 1)
+        assert lints() == 1
+        [fix_all] = [
+            a for a in await code_actions(client, uri, diagnostics) if a.kind == FIX_ALL_KIND
+        ]
+        assert apply_workspace_edit(text, uri, fix_all.edit) == "new_api()\nnew_api(1)\n"
+        computed = lints()
+        assert computed > 1
+        for only in (None, None, [FIX_ALL_KIND], ["source.fixAll"], ["source"], None, ["quickfix"]):
+            actions = await code_actions(client, uri, diagnostics[:1], only=only)
+            expected = [] if only == ["quickfix"] else [fix_all]
+            assert [a for a in actions if a.kind == FIX_ALL_KIND] == expected
+        assert lints() == computed
+
+        # A new version: computed once more, then reused.
+        change_doc(client, uri, 2, "old_api()\n")
+        diagnostics = await diagnostics_for(client, uri, 2)
+        before = lints()
+        for attempt in range(3):
+            [fix_all] = [
+                a for a in await code_actions(client, uri, diagnostics) if a.kind == FIX_ALL_KIND
+            ]
+            assert apply_workspace_edit("old_api()\n", uri, fix_all.edit) == "new_api()\n"
+            if attempt == 0:
+                computed = lints()
+                assert computed > before
+        assert lints() == computed
+
+        # Nothing fixable published: fix all is not computed, asked for or not.
+        change_doc(client, uri, 3, "callback = old_api\n")
+        assert await diagnostics_for(client, uri, 3) == []
+        before = lints()
+        assert await code_actions(client, uri, []) == []
+        assert await code_actions(client, uri, [], only=[FIX_ALL_KIND]) == []
+        assert lints() == before
+
+
+@pytest.mark.asyncio
+async def test_fix_all_on_save_right_after_typing(
+    tmp_path: Path, plugin_env: dict[str, str]
+) -> None:
+    """`editor.codeActionsOnSave` asks before the newest version is linted: it is linted now."""
+    root = workspace(tmp_path, '[tool.torchlint]\nselect = ["TL903"]\n')
+    async with session(root, env=plugin_env, options={"debounceMs": 60_000}) as client:
+        uri = open_doc(client, root / "train.py", "import torch\n")
+        assert await diagnostics_for(client, uri, 1) == []
+        text = "import torch\nold_api()\n"
+        change_doc(client, uri, 2, text)  # not linted for a minute
+        [action] = await code_actions(client, uri, [], only=[FIX_ALL_KIND])
+        assert action.kind == FIX_ALL_KIND
+        assert action.edit is not None and action.edit.document_changes
+        [change] = action.edit.document_changes
+        assert isinstance(change, types.TextDocumentEdit)
+        assert change.text_document.version == 2
+        assert apply_workspace_edit(text, uri, action.edit) == "import torch\nnew_api()\n"
+        # The lint it ran is published as version 2's diagnostics.
+        assert [d.code for d in await diagnostics_for(client, uri, 2)] == ["TL903"]
 
 
 # -- the pure conversions --------------------------------------------------------------------------

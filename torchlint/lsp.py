@@ -12,12 +12,18 @@ What it does for an editor:
   one changes (``workspace/didChangeWatchedFiles``, or saving the file in the editor);
 - takes ``select`` / ``extendSelect`` / ``ignore`` / ``preview`` / ``unsafeFixes`` / ``debounceMs`` /
   ``logTimings`` from ``initializationOptions`` and from ``workspace/didChangeConfiguration`` (section
-  ``torchlint``); they win over the config files, like the CLI's flags.
+  ``torchlint``, or pulled with ``workspace/configuration``); they win over the config files, like the
+  CLI's flags. A later settings message changes only the keys it names (null: back to the
+  ``initializationOptions`` value); settings that do not mention torchlint change nothing.
 
 Linting runs on one worker thread, so the server keeps reading messages while a file is checked.
+``source.fixAll.torchlint`` is computed on that thread too, once per document version and settings
+(cursor moves ask for code actions again and again); asked for explicitly before the newest version
+was linted (save right after typing), it lints that version first.
 A rule that crashes on a document is logged through ``window/logMessage`` (the engine reports it as an
-internal error and the other rules' findings are still published); any other exception inside a
-handler is logged the same way and the server keeps serving.
+internal error and the other rules' findings are still published). When linting a version fails as a
+whole, an empty list is published for that version (no stale findings stay on edited lines) and the
+error is logged once. Any other exception inside a handler is logged and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from torchlint import __version__
 from torchlint.config import CONFIG_FILES, ConfigError, Overrides, Settings, SettingsResolver
 from torchlint.diagnostics import Applicability, Diagnostic
 from torchlint.files import PYTHON_SUFFIXES, _Excluder
+from torchlint.incremental import IncrementalParser
 from torchlint.lsp_convert import (
     SOURCE,
     LineIndex,
@@ -86,6 +93,32 @@ class LintResult:
     lsp: list[types.Diagnostic]
     internal_errors: list[str]
     timing: str = ""
+    published: bool = False
+
+
+@dataclass(frozen=True)
+class LintFailure:
+    """Linting one version raised (outside the rules' visit methods): what to log."""
+
+    version: int | None
+    message: str
+
+
+@dataclass
+class FixAllEntry:
+    """The fix-all action computed (or being computed) for one version of one document."""
+
+    version: int | None
+    text: str
+    settings: Settings
+    task: asyncio.Future[types.CodeAction | None]
+
+    def matches(self, published: Published) -> bool:
+        return (
+            self.version == published.version
+            and self.settings is published.settings
+            and self.text == published.text
+        )
 
 
 def _as_list(value: Any, key: str) -> tuple[str, ...]:
@@ -103,6 +136,57 @@ class ServerOptions:
     overrides: Overrides = field(default_factory=Overrides)
     debounce_ms: int | None = None  # None: keep the current one
     log_timings: bool | None = None
+
+
+# Every key of torchlint's settings, under each spelling accepted -> the spelling it is kept under.
+OPTION_KEYS = {
+    "select": "select",
+    "extendSelect": "extendSelect",
+    "extend-select": "extendSelect",
+    "extend_select": "extendSelect",
+    "ignore": "ignore",
+    "preview": "preview",
+    "unsafeFixes": "unsafeFixes",
+    "unsafe-fixes": "unsafeFixes",
+    "unsafe_fixes": "unsafeFixes",
+    "debounceMs": "debounceMs",
+    "debounce-ms": "debounceMs",
+    "debounce_ms": "debounceMs",
+    "logTimings": "logTimings",
+    "log-timings": "logTimings",
+    "log_timings": "logTimings",
+}
+
+
+def torchlint_section(settings: Any) -> dict[str, Any] | None:
+    """The part of client settings that is torchlint's; None when they do not mention torchlint.
+
+    ``{"torchlint": {...}}`` (eglot, VS Code), the same inside ``{"settings": ...}``, or torchlint's
+    keys at the top level (Helix sends its ``config`` table like that). Settings for other servers
+    only (``{"python": {...}}``) are not torchlint's.
+    """
+    while isinstance(settings, dict):
+        if isinstance(settings.get("torchlint"), dict):
+            return settings["torchlint"]
+        if isinstance(settings.get("settings"), dict):
+            settings = settings["settings"]
+            continue
+        return settings if any(key in OPTION_KEYS for key in settings) else None
+    return None
+
+
+def merge_options(current: dict[str, Any], section: dict[str, Any]) -> dict[str, Any]:
+    """``current`` with the keys that ``section`` names replaced; a null value drops the key."""
+    merged = dict(current)
+    for key, value in section.items():
+        canonical = OPTION_KEYS.get(key)
+        if canonical is None:
+            continue
+        if value is None:
+            merged.pop(canonical, None)
+        else:
+            merged[canonical] = value
+    return merged
 
 
 def parse_options(options: Any) -> ServerOptions:
@@ -157,13 +241,24 @@ class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("torchlint", __version__)
         self.overrides = Overrides()
+        # The settings as the client gave them (OPTION_KEYS spellings): initializationOptions, and
+        # on top of them every key named since by didChangeConfiguration / workspace/configuration.
+        self.initial_options: dict[str, Any] = {}
+        self.changed_options: dict[str, Any] = {}
         self.debounce = DEFAULT_DEBOUNCE_MS / 1000
         self.log_timings = False
         self.resolver = SettingsResolver(self.overrides)
         self.excluder = _Excluder(self.settings_for)
         self.latest: dict[str, int | None] = {}  # open Python documents -> newest version seen
         self.published: dict[str, Published] = {}
+        # Parse state of each open document's last version: an edit re-parses only what changed.
+        self.parsers: dict[str, IncrementalParser] = {}
         self.pending: dict[str, asyncio.Task[None]] = {}
+        # uri -> the lint on the worker thread: ((version, text, resolver), its future), shared by
+        # whoever asks for that version with the same settings meanwhile (the debounced lint, a
+        # fix-all request).
+        self.inflight: dict[str, tuple[tuple[Any, ...], asyncio.Future[Any]]] = {}
+        self.fix_all_cache: dict[str, FixAllEntry] = {}
         self.reported: dict[str, set[str]] = {}  # uri -> internal errors already logged
         self.config_messages: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -200,17 +295,27 @@ class TorchlintServer(LanguageServer):
 
     # -- settings ------------------------------------------------------------------------------
 
-    def apply_options(self, options: Any) -> bool:
+    def apply_options(self, section: dict[str, Any], *, initial: bool = False) -> bool:
+        """Take torchlint's settings section: ``initializationOptions`` when ``initial``, else a
+        later change that replaces only the keys it names. True when the rule selection changed
+        (the open documents need linting again); invalid settings are reported and not taken."""
+        initial_options, changed_options = self.initial_options, self.changed_options
+        if initial:
+            initial_options = merge_options({}, section)
+        else:
+            changed_options = merge_options(changed_options, section)
         try:
-            parsed = parse_options(options)
+            parsed = parse_options({**initial_options, **changed_options})
         except ValueError as exc:
             self.show_once(f"torchlint: ignoring invalid settings: {exc}", types.MessageType.Error)
             return False
+        self.initial_options, self.changed_options = initial_options, changed_options
+        debounce_ms = DEFAULT_DEBOUNCE_MS if parsed.debounce_ms is None else parsed.debounce_ms
+        self.debounce = debounce_ms / 1000
+        self.log_timings = bool(parsed.log_timings)
+        if parsed.overrides == self.overrides:
+            return False
         self.overrides = parsed.overrides
-        if parsed.debounce_ms is not None:
-            self.debounce = parsed.debounce_ms / 1000
-        if parsed.log_timings is not None:
-            self.log_timings = parsed.log_timings
         self.reload()
         return True
 
@@ -283,14 +388,7 @@ class TorchlintServer(LanguageServer):
             version, text = document.version, document.source
             if self.latest.get(uri) != version:
                 return
-            encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(
-                self.executor, self._lint_job, uri, version, text, encoding
-            )
-            if result is None or uri not in self.latest or self.latest[uri] != version:
-                return  # closed or edited meanwhile: a newer run publishes
-            self._publish(uri, result)
+            await self._lint_and_publish(uri, version, text)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -298,6 +396,58 @@ class TorchlintServer(LanguageServer):
         finally:
             if self.pending.get(uri) is asyncio.current_task():
                 del self.pending[uri]
+
+    async def lint_now(self, uri: str) -> Published | None:
+        """Lint the document's newest version now (on the worker thread, no debounce) and publish
+        it; the findings for it, or None when it cannot be linted (closed, edited meanwhile)."""
+        if uri not in self.latest:
+            return None
+        document = self.workspace.get_text_document(uri)
+        if self.latest[uri] != document.version:
+            return None
+        task = self.pending.pop(uri, None)
+        if task is not None:
+            task.cancel()  # a lint of this version it has started is shared through `inflight`
+        await self._lint_and_publish(uri, document.version, document.source)
+        return self.current(uri)
+
+    async def _lint_and_publish(self, uri: str, version: int | None, text: str) -> None:
+        key = (version, text, self.resolver)  # a new resolver: the settings changed
+        job = self.inflight.get(uri)
+        if job is None or job[0] != key:
+            encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
+            future = asyncio.get_running_loop().run_in_executor(
+                self.executor, self._guarded_lint_job, uri, version, text, encoding
+            )
+            job = (key, future)
+            self.inflight[uri] = job
+        try:
+            # Shielded: a caller cancelled by a newer edit leaves the others their result.
+            result = await asyncio.shield(job[1])
+        finally:
+            if self.inflight.get(uri) is job and job[1].done():
+                del self.inflight[uri]
+        if result is None or uri not in self.latest or self.latest[uri] != version:
+            return  # closed or edited meanwhile: a newer run publishes
+        if isinstance(result, LintFailure):
+            self._publish_failure(uri, result)
+        elif not result.published:  # else the other caller that shared this lint published it
+            self._publish(uri, result)
+
+    def _guarded_lint_job(
+        self, uri: str, version: int | None, text: str, encoding: str
+    ) -> LintResult | LintFailure | None:
+        """On the worker thread: :meth:`_lint_job`, its exception turned into a LintFailure."""
+        try:
+            return self._lint_job(uri, version, text, encoding)
+        except Exception:
+            self.parsers.pop(uri, None)  # the next version starts from a whole parse
+            # Formatted here, from this frame down: the same crash gives the same message.
+            return LintFailure(
+                version,
+                f"torchlint: linting {uri} failed, so no findings are shown for this version "
+                f"(the server keeps running; please report this):\n{traceback.format_exc()}",
+            )
 
     def _lint_job(
         self, uri: str, version: int | None, text: str, encoding: str
@@ -317,7 +467,12 @@ class TorchlintServer(LanguageServer):
             diagnostics = previous.diagnostics
             engine = "reused"
         else:
-            result = process_source(text, str(path), settings, Mode(), rules_path=path)
+            parser = self.parsers.setdefault(uri, IncrementalParser())
+            result = process_source(
+                text, str(path), settings, Mode(), rules_path=path, reuse=parser
+            )
+            if uri not in self.latest:
+                self.parsers.pop(uri, None)  # closed while it was linted
             diagnostics = result.diagnostics
             errors = [
                 f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings "
@@ -342,6 +497,7 @@ class TorchlintServer(LanguageServer):
             return False
 
     def _publish(self, uri: str, result: LintResult) -> None:
+        result.published = True
         self.published[uri] = Published(
             result.version, result.text, result.settings, result.diagnostics, result.lsp
         )
@@ -357,10 +513,23 @@ class TorchlintServer(LanguageServer):
                 self.log(message, types.MessageType.Error)
         self.reported[uri] = current
 
+    def _publish_failure(self, uri: str, failure: LintFailure) -> None:
+        """Linting this version failed: clear its findings (the previous version's would stay on
+        edited lines) and log the error, once while the same error repeats."""
+        self.published.pop(uri, None)
+        self.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[], version=failure.version)
+        )
+        if failure.message not in self.reported.get(uri, set()):
+            self.log(failure.message, types.MessageType.Error)
+        self.reported[uri] = {failure.message}
+
     def close(self, uri: str) -> None:
         self.latest.pop(uri, None)
         self.published.pop(uri, None)
         self.reported.pop(uri, None)
+        self.fix_all_cache.pop(uri, None)
+        self.parsers.pop(uri, None)
         task = self.pending.pop(uri, None)
         if task is not None:
             task.cancel()
@@ -403,10 +572,14 @@ class TorchlintServer(LanguageServer):
 
     async def code_actions(self, params: types.CodeActionParams) -> list[types.CodeAction] | None:
         uri = params.text_document.uri
+        only = params.context.only
         published = self.current(uri)
+        if published is None and only is not None and _wanted(only, FIX_ALL_KIND):
+            # Fix all asked for before the newest text was linted (`editor.codeActionsOnSave`
+            # right after typing): lint it now rather than answer nothing.
+            published = await self.lint_now(uri)
         if published is None:
             return None
-        only = params.context.only
         actions: list[types.CodeAction] = []
         index = LineIndex(
             published.text,
@@ -449,12 +622,14 @@ class TorchlintServer(LanguageServer):
             actions.extend(fixes)
             actions.extend(_dedupe(silences))
         if _wanted(only, FIX_ALL_KIND):
+            # Asked for (`only` names source / source.fixAll) or not (`only` absent: VS Code asks
+            # on every cursor move); either way there is nothing to do without a finding whose fix
+            # applies (the fix loop's first pass is exactly the lint that was published).
             unsafe = bool(published.settings.unsafe_fixes)
-            asked = only is not None
             fixable = any(
                 d.fix is not None and d.fix.is_applied_with(unsafe) for d in published.diagnostics
             )
-            if fixable or asked:
+            if fixable:
                 action = await self._fix_all(uri, published, unsafe, index.encoding)
                 if action is not None:
                     actions.append(action)
@@ -472,21 +647,46 @@ class TorchlintServer(LanguageServer):
     async def _fix_all(
         self, uri: str, published: Published, unsafe: bool, encoding: str
     ) -> types.CodeAction | None:
+        """The fix-all action for the published version: computed once per version and settings
+        (on the worker thread), then shared by every request for it."""
+        entry = self.fix_all_cache.get(uri)
+        if entry is None or not entry.matches(published):
+            task = asyncio.ensure_future(self._compute_fix_all(uri, published, unsafe, encoding))
+            entry = FixAllEntry(published.version, published.text, published.settings, task)
+            self.fix_all_cache[uri] = entry
+        # Shielded: a cancelled request does not cancel the work the next request reuses.
+        action = await asyncio.shield(entry.task)
+        if uri not in self.latest or self.latest[uri] != published.version:
+            return None  # edited while fixing
+        return action
+
+    async def _compute_fix_all(
+        self, uri: str, published: Published, unsafe: bool, encoding: str
+    ) -> types.CodeAction | None:
         path = self.path_of(uri)
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self.executor,
-            functools.partial(
-                process_source,
-                published.text,
-                str(path),
-                published.settings,
-                Mode(fix=True, unsafe=unsafe),
-                rules_path=path,
-            ),
-        )
-        if self.current(uri) is not published:
-            return None  # edited while fixing
+        started = time.perf_counter()
+        try:
+            result = await loop.run_in_executor(
+                self.executor,
+                functools.partial(
+                    process_source,
+                    published.text,
+                    str(path),
+                    published.settings,
+                    Mode(fix=True, unsafe=unsafe),
+                    rules_path=path,
+                ),
+            )
+        except Exception:
+            self.log_exception(f"fixing all of {uri}")  # once: the None is what is cached
+            return None
+        if self.log_timings:
+            self.log(
+                f"torchlint: {uri} v{published.version}: fix all computed in "
+                f"{(time.perf_counter() - started) * 1000:.1f} ms",
+                types.MessageType.Log,
+            )
         if result.fixed is None:
             return None
         edit = minimal_edit(published.text, result.fixed, encoding)
@@ -561,9 +761,10 @@ class TorchlintServer(LanguageServer):
         except Exception as exc:
             self.log(f"torchlint: cannot read settings: {exc}", types.MessageType.Warning)
             return
-        if values and isinstance(values[0], dict):
-            if self.apply_options(values[0]):
-                self.relint_all()
+        # The client's `torchlint` section; null or empty (nothing set there) changes nothing.
+        section = torchlint_section(values[0] if values else None)
+        if section and self.apply_options(section):
+            self.relint_all()
 
 
 def _wanted(only: list[str] | None, kind: str) -> bool:
@@ -640,8 +841,9 @@ def create_server() -> TorchlintServer:
 
     @feature(types.INITIALIZE)
     def initialize(params: types.InitializeParams) -> None:
-        if params.initialization_options is not None:
-            server.apply_options(params.initialization_options)
+        section = torchlint_section(params.initialization_options)
+        if section is not None:
+            server.apply_options(section, initial=True)
 
     @feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
@@ -687,9 +889,11 @@ def create_server() -> TorchlintServer:
 
     @feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(params: types.DidChangeConfigurationParams) -> None:
-        settings = params.settings
-        if isinstance(settings, dict) and settings:
-            if server.apply_options(settings):
+        # Only what names torchlint's keys changes them; the rest is other servers' settings (one
+        # message carries them all in eglot) or a hint to pull ours (VS Code sends null).
+        section = torchlint_section(params.settings)
+        if section is not None:
+            if server.apply_options(section):
                 server.relint_all()
         else:
             await server.pull_settings()
@@ -727,6 +931,8 @@ __all__ = [
     "ServerOptions",
     "TorchlintServer",
     "create_server",
+    "merge_options",
     "parse_options",
     "serve",
+    "torchlint_section",
 ]
