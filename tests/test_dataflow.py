@@ -364,3 +364,66 @@ def test_binds_does_not_look_inside_nested_scopes() -> None:
     assert not binds(module.body[0], "p")
     assert binds(module.body[0], "h")
     assert not binds(module.body[1], "p")
+
+
+# -- qualified names under local shadowing ----------------------------------------------------------
+
+
+def _resolved_calls(source: str) -> list[str | None]:
+    """What the callee of each ``load``/``torch.load``/``DataParallel`` call resolves to."""
+    from torchlint.analysis.facts import TorchFacts
+    from torchlint.analysis.walk import walk
+
+    module = cst.parse_module(textwrap.dedent(source))
+    facts = TorchFacts(module)
+    out: list[str | None] = []
+
+    def visit(node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Call):
+            out.append(facts.names.resolve(node.func))
+
+    walk(module, visit)
+    return out
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "def f(load):\n    load('x')\n",
+        "def f():\n    load = json.load\n    load(fp)\n",
+        "def f(loaders):\n    for load in loaders:\n        load('x')\n",
+        "def f(torch):\n    torch.load('x')\n",
+        "def f():\n    from json import load\n    load(fp)\n",
+        "def f():\n    load = 1\n    def g():\n        load('x')\n",
+        "def f(loaders):\n    [load('x') for load in loaders]\n",
+        "g = lambda load: load('x')\n",
+    ],
+)
+def test_local_bindings_shadow_module_imports(body: str) -> None:
+    source = "import json\nimport torch\nfrom torch import load\n" + body
+    assert "torch.load" not in _resolved_calls(source)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "def f(p):\n    load(p)\n",
+        "def f(p):\n    global load\n    load = 1\n    load(p)\n",
+        "class C:\n    load = 1\n    def m(self, p):\n        load(p)\n",
+        "def f(paths):\n    [load(p) for p in paths]\n",
+        "def f(p):\n    import torch\n    torch.load(p)\n",
+    ],
+)
+def test_module_and_local_imports_still_resolve(body: str) -> None:
+    source = "from torch import load\n" + body
+    assert "torch.load" in _resolved_calls(source)
+
+
+def test_import_inside_function_resolves_there_only() -> None:
+    source = """\
+        def main(m):
+            from torch.nn import DataParallel
+            DataParallel(m)
+        DataParallel(m)
+        """
+    assert _resolved_calls(source) == ["torch.nn.parallel.DataParallel", None]

@@ -13,7 +13,7 @@ from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
 from torchlint.analysis.dataflow import ScopeBindings, name_counts
 from torchlint.analysis.names import ImportMap, collect_module_imports
-from torchlint.analysis.training_loops import Loop, LoopSummary, summarize_loop
+from torchlint.analysis.training_loops import ClosureDefs, Loop, LoopSummary, summarize_loop
 
 _MODULE_BASES = ("torch.nn.",)
 # Under ``torch.nn`` but not modules: parameters, hooks and helpers (``prune.BasePruningMethod``).
@@ -49,11 +49,13 @@ class TorchFacts:
         self.module = module
         self.names = ImportMap()
         collect_module_imports(module, self.names)
+        self.names.scope_module(module)
         self._bindings: Bindings | None = None
         self._loops: dict[int, LoopSummary] = {}
         self._module_classes: dict[int, bool] = {}
         self._name_counts: Counter[str] | None = None
         self._scope_bindings: dict[int, ScopeBindings] = {}
+        self._closure_defs: ClosureDefs | None = None
 
     @property
     def bindings(self) -> Bindings:
@@ -70,6 +72,14 @@ class TorchFacts:
             with profiling.phase("facts-lazy"):
                 self._name_counts = name_counts(self.module)
         return self._name_counts
+
+    @property
+    def closure_defs(self) -> ClosureDefs:
+        """The ``def`` each ``X.step(name)`` call's closure name stands for."""
+        if self._closure_defs is None:
+            with profiling.phase("facts-lazy"):
+                self._closure_defs = ClosureDefs(self.module)
+        return self._closure_defs
 
     def loop(self, loop: Loop) -> LoopSummary:
         summary = self._loops.get(id(loop))

@@ -60,6 +60,15 @@ class ImportMap:
         self.star_modules: list[str] = []
         # Local names bound by ``from . import x`` / ``from .m import x``: the user's own package.
         self.relative: set[str] = set()
+        # Set by :meth:`scope_module`: names inside functions are then resolved through their
+        # local bindings (computed on first use, once per file).
+        self._module: cst.Module | None = None
+        self._local: dict[int, str | None] | None = None
+
+    def scope_module(self, module: cst.Module) -> None:
+        """Honour local bindings (parameters, assignments, local imports) of ``module``'s scopes."""
+        self._module = module
+        self._local = None
 
     def add(self, node: cst.Import | cst.ImportFrom) -> None:
         if isinstance(node, cst.Import):
@@ -98,14 +107,22 @@ class ImportMap:
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """The qualified name of a name or attribute chain, when it comes from an import."""
-        dotted = dotted_name(node)
-        if dotted is None:
+        parts: list[str] = []
+        while isinstance(node, cst.Attribute):
+            parts.append(node.attr.value)
+            node = node.value
+        if not isinstance(node, cst.Name):
             return None
-        head, _, rest = dotted.partition(".")
-        target = self.aliases.get(head)
+        local = self._local
+        if local is None and self._module is not None:
+            local = self._local = local_resolutions(self._module)
+        if local is not None and id(node) in local:
+            target = local[id(node)]
+        else:
+            target = self.aliases.get(node.value)
         if target is None:
             return None
-        full = f"{target}.{rest}" if rest else target
+        full = ".".join([target, *reversed(parts)]) if parts else target
         return canonical(full)
 
     def imports_from(self, prefix: str) -> bool:
@@ -156,3 +173,190 @@ def _nested_statements(stmt: cst.CSTNode) -> list[cst.CSTNode]:
     elif isinstance(stmt, cst.With):
         out += _block_statements(stmt.body)
     return out
+
+
+# -- local scopes ---------------------------------------------------------------------------------
+#
+# Module-level imports say what a name means at module level. Inside a function, lambda or
+# comprehension a name bound there (a parameter, an assignment, a ``for`` target, a local import of
+# something else, ...) shadows them, and a function's own imports resolve inside it. One linear walk
+# over the file finds, for every name read inside such a scope, whether a local binding decides
+# what it is; names it does not record keep their module-level meaning.
+
+_SHADOWED = None
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+
+class _Scope:
+    __slots__ = ("parent", "kind", "bound", "imports", "globals", "nonlocals")
+
+    def __init__(self, parent: _Scope | None, kind: str) -> None:
+        self.parent = parent
+        self.kind = kind  # "module", "function", "class", "comprehension"
+        self.bound: set[str] = set()
+        self.imports: dict[str, str | None] = {}
+        self.globals: set[str] = set()
+        self.nonlocals: set[str] = set()
+
+    def bind(self, name: str) -> None:
+        if self.kind != "module":
+            self.bound.add(name)
+
+    def add_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        if self.kind == "module":
+            return
+        local = ImportMap()
+        local.add(node)
+        for name, target in local.aliases.items():
+            self.imports[name] = target
+        for name in local.relative:
+            self.imports[name] = _SHADOWED
+        if isinstance(node, cst.ImportFrom) and not isinstance(node.names, cst.ImportStar):
+            # Names an import binds that resolve to nothing we know (``from x import (a.b)``).
+            for alias in node.names:
+                bound = alias.asname.name if alias.asname is not None else alias.name
+                if isinstance(bound, cst.Name) and bound.value not in self.imports:
+                    self.imports[bound.value] = _SHADOWED
+
+    def binding_scope(self) -> _Scope:
+        """Where a walrus target binds: the nearest enclosing non-comprehension scope."""
+        scope: _Scope = self
+        while scope.kind == "comprehension" and scope.parent is not None:
+            scope = scope.parent
+        return scope
+
+
+def _bind_target(scope: _Scope, target: cst.CSTNode | None) -> None:
+    pending = [target]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, cst.Name):
+            scope.bind(node.value)
+        elif isinstance(node, (cst.Tuple, cst.List)):
+            pending.extend(e.value for e in node.elements)
+        elif isinstance(node, cst.StarredElement):
+            pending.append(node.value)
+
+
+def _param_list(params: cst.Parameters) -> list[cst.Param]:
+    out = [*params.posonly_params, *params.params, *params.kwonly_params]
+    if isinstance(params.star_arg, cst.Param):
+        out.append(params.star_arg)
+    if params.star_kwarg is not None:
+        out.append(params.star_kwarg)
+    return out
+
+
+def local_resolutions(module: cst.Module) -> dict[int, str | None]:
+    """``id(name node) -> qualified name`` (None: shadowed) for names a local binding decides."""
+    from torchlint.analysis.walk import children
+
+    root = _Scope(None, "module")
+    uses: list[tuple[cst.Name, _Scope]] = []
+    pending: list[tuple[cst.CSTNode, _Scope]] = [(module, root)]
+    pop, push = pending.pop, pending.append
+    while pending:
+        node, scope = pop()
+        if isinstance(node, cst.Name):
+            if scope.kind != "module":
+                uses.append((node, scope))
+            continue
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            inner = _Scope(scope, "function")
+            if isinstance(node, cst.FunctionDef):
+                scope.bind(node.name.value)
+                for decorator in node.decorators:
+                    push((decorator, scope))
+                if node.returns is not None:
+                    push((node.returns, scope))
+            for param in _param_list(node.params):
+                inner.bind(param.name.value)
+                if param.default is not None:
+                    push((param.default, scope))
+                if param.annotation is not None:
+                    push((param.annotation, scope))
+            push((node.body, inner))
+            continue
+        if isinstance(node, cst.ClassDef):
+            scope.bind(node.name.value)
+            for decorator in node.decorators:
+                push((decorator, scope))
+            for arg in (*node.bases, *node.keywords):
+                push((arg, scope))
+            push((node.body, _Scope(scope, "class")))
+            continue
+        if isinstance(node, _COMPREHENSIONS):
+            inner = _Scope(scope, "comprehension")
+            first = node.for_in
+            push((first.iter, scope))
+            comp: cst.CompFor | None = first
+            while comp is not None:
+                _bind_target(inner, comp.target)
+                push((comp.target, inner))
+                if comp is not first:
+                    push((comp.iter, inner))
+                for condition in comp.ifs:
+                    push((condition, inner))
+                comp = comp.inner_for_in
+            if isinstance(node, cst.DictComp):
+                push((node.key, inner))
+                push((node.value, inner))
+            else:
+                push((node.elt, inner))
+            continue
+        if scope.kind != "module":
+            if isinstance(node, cst.Assign):
+                for target in node.targets:
+                    _bind_target(scope, target.target)
+            elif isinstance(node, (cst.AnnAssign, cst.AugAssign, cst.For, cst.Del)):
+                _bind_target(scope, node.target)
+            elif isinstance(node, cst.WithItem):
+                if node.asname is not None:
+                    _bind_target(scope, node.asname.name)
+            elif isinstance(node, cst.ExceptHandler):
+                if node.name is not None:
+                    _bind_target(scope, node.name.name)
+            elif isinstance(node, cst.ExceptStarHandler):
+                if node.name is not None:
+                    _bind_target(scope, node.name.name)
+            elif isinstance(node, (cst.Import, cst.ImportFrom)):
+                scope.add_import(node)
+            elif isinstance(node, cst.Global):
+                scope.globals.update(item.name.value for item in node.names)
+            elif isinstance(node, cst.Nonlocal):
+                scope.nonlocals.update(item.name.value for item in node.names)
+            elif isinstance(node, cst.NamedExpr):
+                _bind_target(scope.binding_scope(), node.target)
+            elif isinstance(node, (cst.MatchAs, cst.MatchStar)):
+                if node.name is not None:
+                    scope.bind(node.name.value)
+            elif isinstance(node, cst.MatchMapping):
+                if node.rest is not None:
+                    scope.bind(node.rest.value)
+        for child in reversed(children(node)):
+            push((child, scope))
+    out: dict[int, str | None] = {}
+    for name, scope in uses:
+        found, target = _lookup(scope, name.value)
+        if found:
+            out[id(name)] = target
+    return out
+
+
+def _lookup(scope: _Scope | None, name: str) -> tuple[bool, str | None]:
+    """(decided locally, qualified name or None) for ``name`` read in ``scope``."""
+    while scope is not None and scope.kind != "module":
+        # A class body's names are not visible in the functions nested in it; they do decide
+        # what a name means in the class body itself only, which module-level resolution keeps.
+        if scope.kind == "class":
+            scope = scope.parent
+            continue
+        if name in scope.globals:
+            return False, None
+        if name not in scope.nonlocals:
+            if name in scope.bound:
+                return True, _SHADOWED
+            if name in scope.imports:
+                return True, scope.imports[name]
+        scope = scope.parent
+    return False, None

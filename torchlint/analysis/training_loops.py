@@ -213,12 +213,12 @@ class _LoopWalker(Walker):
             if isinstance(value, cst.Lambda):
                 self.allowed_closures.add(id(value))
             elif isinstance(value, cst.Name):
-                for fn in self.facts.bindings.functions.get(value.value, ()):
-                    if id(fn) in self.walked_functions:
-                        continue
-                    self.walked_functions.add(id(fn))
-                    self.allowed_closures.add(id(fn))
-                    self.walk(fn.body)
+                fn = self.facts.closure_defs.resolve(step_call, value.value)
+                if fn is None or id(fn) in self.walked_functions:
+                    continue
+                self.walked_functions.add(id(fn))
+                self.allowed_closures.add(id(fn))
+                self.walk(fn.body)
 
 
 def _is_grad_expr(expr: cst.BaseExpression | None) -> bool:
@@ -247,6 +247,73 @@ def _named_like_zero_grad(func: cst.BaseExpression) -> bool:
     else:
         return False
     return "zero_grad" in name.lower()
+
+
+class ClosureDefs:
+    """Which ``def`` a name passed to ``X.step(name)`` stands for, by Python's scoping.
+
+    One walk of the file records every ``def`` with the scope that binds its name and its source
+    order, and the scope and order of every ``.step(...)`` call. A name resolves to the last ``def``
+    of that name preceding the call in the call's own scope (the function or module body, the
+    loop body included); failing that, in the enclosing functions, then the module. A ``def`` of
+    the same name elsewhere in the file (another function's closure) is never taken.
+    """
+
+    def __init__(self, module: cst.Module) -> None:
+        # id(scope node) -> name -> [(order, def)] in source order
+        self._defs: dict[int, dict[str, list[tuple[int, cst.FunctionDef]]]] = {}
+        # id(step call) -> (order, scope chain innermost first; classes left out)
+        self._calls: dict[int, tuple[int, tuple[cst.CSTNode, ...]]] = {}
+        chain: list[cst.CSTNode] = [module]
+        counter = 0
+
+        def visit(node: cst.CSTNode) -> bool:
+            nonlocal counter
+            counter += 1
+            if isinstance(node, cst.FunctionDef):
+                holder = chain[-1]
+                by_name = self._defs.setdefault(id(holder), {})
+                by_name.setdefault(node.name.value, []).append((counter, node))
+                chain.append(node)
+            elif isinstance(node, (cst.Lambda, cst.ClassDef)):
+                chain.append(node)
+            elif isinstance(node, cst.Call) and call_attr(node) == "step":
+                scopes = tuple(n for n in reversed(chain) if not isinstance(n, cst.ClassDef))
+                self._calls[id(node)] = (counter, scopes)
+            return True
+
+        def leave(node: cst.CSTNode) -> None:
+            if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+                chain.pop()
+
+        walk(module, visit, leave)
+
+    def resolve(self, step_call: cst.Call, name: str) -> cst.FunctionDef | None:
+        known = self._calls.get(id(step_call))
+        if known is None:
+            return None
+        order, scopes = known
+        for depth, scope in enumerate(scopes):
+            found = self._defs.get(id(scope), {}).get(name)
+            if not found:
+                if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and _has_param(scope, name):
+                    return None  # a closure handed in by the caller
+                continue
+            before = [fn for at, fn in found if at < order]
+            if before:
+                return before[-1]
+            if depth > 0 and isinstance(scope, cst.Module):
+                # A module-level def is bound by the time a function runs, wherever it stands.
+                return found[-1][1]
+        return None
+
+
+def _has_param(scope: cst.FunctionDef | cst.Lambda, name: str) -> bool:
+    params = scope.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params, params.star_kwarg]
+    if isinstance(params.star_arg, cst.Param):
+        every.append(params.star_arg)
+    return any(p is not None and p.name.value == name for p in every)
 
 
 def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:

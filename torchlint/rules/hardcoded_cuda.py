@@ -103,20 +103,11 @@ class HardcodedCudaInForward(Rule):
         return None
 
     def _device_parameter(self, forward: cst.FunctionDef) -> str | None:
-        """The first positional parameter after ``self``, when it can stand for the device."""
-        params = [*forward.params.posonly_params, *forward.params.params]
-        if len(params) < 2:
+        """The first tensor parameter of ``forward`` (after ``self``), when it can stand for the
+        device here: a nested scope between ``forward`` and the current node may shadow it."""
+        name = _first_tensor_parameter(forward)
+        if name is None:
             return None
-        param = params[1]
-        annotation = param.annotation
-        if annotation is not None:
-            dotted = dotted_name(annotation.annotation)
-            if dotted is None or not dotted.endswith("Tensor"):
-                return None  # a dict, a list, an Optional[...]: no ``.device`` to borrow
-        if isinstance(param.default, cst.Name) and param.default.value == "None":
-            return None
-        name = param.name.value
-        # A nested function or lambda between forward and here may shadow the parameter.
         for node in self.context.ancestors():
             if node is forward:
                 break
@@ -130,51 +121,55 @@ class HardcodedCudaInForward(Rule):
 
     # -- the check -----------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
-        finding = self._finding(node)
+        finding = self._finding(node, "x")
         if finding is None:
             return
-        message, fixer = finding
         forward = self._forward()
         if forward is None:
             return
+        parameter = self._device_parameter(forward)
+        shown = parameter or _first_tensor_parameter(forward)
+        if shown is not None and shown != "x":
+            finding = self._finding(node, shown)
+            assert finding is not None
+        message, fixer = finding
         fix = None
-        if fixer is not None:
-            parameter = self._device_parameter(forward)
-            if parameter is not None:
-                fix = fixer(parameter)
+        if fixer is not None and parameter is not None:
+            fix = fixer(parameter)
         self.report(node, message, fix=fix)
 
-    def _finding(self, node: cst.Call):  # noqa: ANN202 - (message, fixer or None) or None
+    def _finding(self, node: cst.Call, shown: str):  # noqa: ANN202 - (message, fixer) or None
+        """``shown``: the parameter whose device the message suggests following."""
         func = node.func
         qualified = self.context.qualified_name(func)
         if qualified is not None and _CUDA_TENSOR.match(qualified):
             short = qualified.rsplit(".", 1)[-1]
             return (
                 f"`torch.cuda.{short}` in `forward` always allocates on the GPU: use "
-                f"`torch.empty(..., device=x.device)` or `x.new_empty(...)`",
+                f"`torch.empty(..., device={shown}.device)` or `{shown}.new_empty(...)`",
                 None,
             )
         if isinstance(func, cst.Attribute) and qualified is None:
             method = func.attr.value
             if method == "cuda":
-                return self._cuda_call(node)
+                return self._cuda_call(node, shown)
             if method == "to":
                 first = _first_positional(node)
                 if first is not None:
                     kind = self._cuda_device(first.value)
                     if kind is not None:
-                        return self._device_value(first.value, kind, "`.to(...)`")
+                        return self._device_value(first.value, kind, "`.to(...)`", shown)
         device = _keyword(node, "device")
         if device is not None:
             kind = self._cuda_device(device.value)
             if kind is not None:
-                return self._device_value(device.value, kind, "`device=`")
+                return self._device_value(device.value, kind, "`device=`", shown)
         return None
 
-    def _cuda_call(self, node: cst.Call):  # noqa: ANN202
+    def _cuda_call(self, node: cst.Call, shown: str):  # noqa: ANN202
         message = (
             "`.cuda()` in `forward` hardcodes the device: keep tensors on the device of the "
-            "inputs (`.to(x.device)`) and move the model once, outside"
+            f"inputs (`.to({shown}.device)`) and move the model once, outside"
         )
         if any(arg.keyword is None or arg.keyword.value != "non_blocking" for arg in node.args):
             return message, None  # ``.cuda(0)``, ``.cuda(device=1)``: an explicit device
@@ -199,10 +194,12 @@ class HardcodedCudaInForward(Rule):
 
         return message, fixer
 
-    def _device_value(self, value: cst.BaseExpression, kind: str, where: str):  # noqa: ANN202
+    def _device_value(  # noqa: ANN202
+        self, value: cst.BaseExpression, kind: str, where: str, shown: str
+    ):
         message = (
             f"{where} names a CUDA device in `forward`: follow the inputs' device "
-            "(`x.device`) so the module runs wherever its caller puts it"
+            f"(`{shown}.device`) so the module runs wherever its caller puts it"
         )
         if kind != "fixable":
             return message, None
@@ -215,6 +212,43 @@ class HardcodedCudaInForward(Rule):
             )
 
         return message, fixer
+
+
+# Annotations that say a parameter is not a tensor (it has no ``.device`` to borrow).
+_SCALAR_ANNOTATIONS = frozenset({"int", "float", "bool", "str", "complex", "bytes"})
+
+
+def _is_literal(expr: cst.BaseExpression) -> bool:
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    if isinstance(expr, (cst.Integer, cst.Float, cst.Imaginary)):
+        return True
+    if isinstance(expr, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return True
+    return isinstance(expr, cst.Name) and expr.value in ("True", "False")
+
+
+def _first_tensor_parameter(forward: cst.FunctionDef) -> str | None:
+    """The first positional parameter after ``self`` that may be a tensor.
+
+    Parameters annotated with a scalar type (``n: int``) or defaulting to a literal
+    (``scale=1.0``) are skipped; the first other one is taken when it is unannotated or
+    annotated as a tensor, else (``dict``, ``Optional[...]``, a ``None`` default) there is none.
+    """
+    params = [*forward.params.posonly_params, *forward.params.params][1:]
+    for param in params:
+        annotation = param.annotation
+        dotted = dotted_name(annotation.annotation) if annotation is not None else None
+        if dotted in _SCALAR_ANNOTATIONS:
+            continue
+        if param.default is not None and _is_literal(param.default):
+            continue
+        if annotation is not None and (dotted is None or not dotted.endswith("Tensor")):
+            return None  # a dict, a list, an Optional[...]: no ``.device`` to borrow
+        if isinstance(param.default, cst.Name) and param.default.value == "None":
+            return None
+        return param.name.value
+    return None
 
 
 def _has_parameter(function: cst.FunctionDef | cst.Lambda, name: str) -> bool:

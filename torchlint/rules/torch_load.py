@@ -36,7 +36,11 @@ class TorchLoadWithoutWeightsOnly(Rule):
         if self._under_safe_globals():
             return
         fix = None
-        if "pickle_module" not in keywords:
+        # ``load(f, map_location=None, pickle_module=None, *, weights_only=...)``: a third
+        # positional argument is a pickle module, which ``weights_only=True`` rejects.
+        positional = sum(1 for a in node.args if a.keyword is None)
+        passes_pickle_module = "pickle_module" in keywords or positional >= 3
+        if not passes_pickle_module:
             fix = FixPlan(
                 "Add `weights_only=True`",
                 Applicability.UNSAFE,
