@@ -18,6 +18,7 @@ from torchlint.analysis.dataflow import (
     reaching_assignment,
     reaching_value,
 )
+from torchlint.analysis.names import may_rebind
 
 
 class _FindUse(cst.CSTVisitor):
@@ -427,3 +428,21 @@ def test_import_inside_function_resolves_there_only() -> None:
         DataParallel(m)
         """
     assert _resolved_calls(source) == ["torch.nn.parallel.DataParallel", None]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("import torch\n\ndef f(p):\n    return torch.load(p)\n", False),
+        ("from torch import load\n\ndef f(load):\n    return load('x')\n", True),
+        ("from torch import load\n\ndef f():\n    load = json.load\n", True),
+        ("def f(p):\n    import torch\n    return torch.load(p)\n", True),
+        ("import torch\nclass A:\n    torch = None\n", True),  # class bodies count (unsure)
+        ("import torch\nx = [torch for torch in y]\n", True),
+        ("import torch\nf = lambda torch: torch\n", True),
+        ("import torch\nexec 'python 2'\n", True),  # does not compile: the walk decides
+    ],
+)
+def test_the_symbol_table_check_before_the_scope_walk(source: str, expected: bool) -> None:
+    """CPython's symbol table says when no scope can rebind an import (the walk is skipped)."""
+    assert may_rebind(source, ["torch", "load"]) is expected

@@ -270,7 +270,7 @@ def _lint_source(
         outcome.parsed = False
         return outcome
     with phase("facts"):
-        facts = TorchFacts(module)
+        facts = TorchFacts(module, source)
     context = FileContext(
         path=path,
         source=source,

@@ -45,11 +45,11 @@ def is_module_base(qualified: str) -> bool:
 
 
 class TorchFacts:
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, source: str | None = None) -> None:
         self.module = module
         self.names = ImportMap()
         collect_module_imports(module, self.names)
-        self.names.scope_module(module)
+        self.names.scope_module(module, source)
         self._bindings: Bindings | None = None
         self._loops: dict[int, LoopSummary] = {}
         self._module_classes: dict[int, bool] = {}

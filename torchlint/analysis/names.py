@@ -7,6 +7,9 @@ way a reader does: from the import statements of the file. ``th.load``, ``L`` af
 
 from __future__ import annotations
 
+import symtable
+from collections.abc import Iterable
+
 import libcst as cst
 
 # Spellings that reach the same object through another module path.
@@ -64,10 +67,17 @@ class ImportMap:
         # local bindings (computed on first use, once per file).
         self._module: cst.Module | None = None
         self._local: dict[int, str | None] | None = None
+        self._source: str | None = None
 
-    def scope_module(self, module: cst.Module) -> None:
-        """Honour local bindings (parameters, assignments, local imports) of ``module``'s scopes."""
+    def scope_module(self, module: cst.Module, source: str | None = None) -> None:
+        """Honour local bindings (parameters, assignments, local imports) of ``module``'s scopes.
+
+        With ``source`` (the module's text), CPython's symbol table (fast, in C) first tells
+        whether any function, class or comprehension binds an imported name or imports one; in
+        most files none does, and the walk over every scope (a tenth of a lint) is skipped.
+        """
         self._module = module
+        self._source = source
         self._local = None
 
     def add(self, node: cst.Import | cst.ImportFrom) -> None:
@@ -115,7 +125,10 @@ class ImportMap:
             return None
         local = self._local
         if local is None and self._module is not None:
-            local = self._local = local_resolutions(self._module)
+            if self._source is not None and not may_rebind(self._source, self.aliases.keys()):
+                local = self._local = {}
+            else:
+                local = self._local = local_resolutions(self._module)
         if local is not None and id(node) in local:
             target = local[id(node)]
         else:
@@ -245,6 +258,28 @@ def _param_list(params: cst.Parameters) -> list[cst.Param]:
     if params.star_kwarg is not None:
         out.append(params.star_kwarg)
     return out
+
+
+def may_rebind(source: str, imported: Iterable[str]) -> bool:
+    """Whether a scope other than the module's binds one of the ``imported`` names or imports a
+    name: only then can a local binding change what a name means. True when unsure."""
+    try:
+        table = symtable.symtable(source, "<torchlint>", "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # e.g. syntax LibCST accepts and this CPython does not: walk the scopes
+    names = set(imported)
+    pending = list(table.get_children())
+    while pending:
+        scope = pending.pop()
+        for symbol in scope.get_symbols():
+            if symbol.is_imported():
+                return True
+            if symbol.get_name() in names and (
+                symbol.is_assigned() or symbol.is_parameter() or symbol.is_local()
+            ):
+                return True
+        pending.extend(scope.get_children())
+    return False
 
 
 def local_resolutions(module: cst.Module) -> dict[int, str | None]:
