@@ -495,11 +495,13 @@ def torch_programs(draw: st.DrawFn) -> str:
     module = cst.parse_module(source)
 
     names = sorted(n for n in _names(module) if not keyword.iskeyword(n))
-    renames = draw(
-        st.dictionaries(
-            st.sampled_from(names), st.one_of(st.sampled_from(names), identifiers), max_size=4
+    renames = {}
+    if names:  # a program of bare `pass` / `...` statements has none to rename
+        renames = draw(
+            st.dictionaries(
+                st.sampled_from(names), st.one_of(st.sampled_from(names), identifiers), max_size=4
+            )
         )
-    )
     if renames:
         module = module.visit(Rename(renames))
 
