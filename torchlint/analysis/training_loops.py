@@ -221,6 +221,59 @@ class _LoopWalker(Walker):
                 self.walk(fn.body)
 
 
+class _SelfMethodCalls(Walker):
+    """Names of the ``self.name(...)`` calls in a block, outside nested functions and classes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and func.attr.value not in self.names
+        ):
+            self.names.append(func.attr.value)
+
+
+def cleared_by_a_method(
+    loop: Loop, cls: cst.ClassDef, optimizer_key: str, facts: TorchFacts
+) -> bool:
+    """Whether a method of ``cls`` that the loop calls as ``self.name(...)`` clears the gradients
+    ``optimizer_key`` steps with: a Trainer's ``self._reset_grads()``. One call deep."""
+    if not isinstance(cls.body, cst.IndentedBlock):
+        return False
+    methods = {s.name.value: s for s in cls.body.body if isinstance(s, cst.FunctionDef)}
+    calls = _SelfMethodCalls()
+    calls.walk(loop.body)
+    others = facts.loop(loop).stepped_keys() - {optimizer_key}
+    for name in calls.names:
+        method = methods.get(name)
+        if method is None:
+            continue
+        inside = LoopSummary()
+        _LoopWalker(facts, inside).walk(method.body)
+        if (
+            inside.clears_parameters
+            or optimizer_key in inside.zero_grad_keys
+            or any(k not in others for k in inside.zero_grad_keys)
+        ):
+            return True
+    return False
+
+
 def _is_grad_expr(expr: cst.BaseExpression | None) -> bool:
     """``p.grad``, ``p.grad.data``, ``p.grad.detach_()``, ``p.grad[...]``."""
     while expr is not None:

@@ -11,6 +11,7 @@ import libcst as cst
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import (
     EnclosingLoop,
+    cleared_by_a_method,
     expr_key,
     is_backward,
     receiver,
@@ -104,7 +105,11 @@ class MissingZeroGrad(Rule):
         where = training_loop_of(self.context.path_up(), facts)
         if where is None:
             return
-        if facts.loop(where.loop).clears(expr_key(target)):
+        key = expr_key(target)
+        if facts.loop(where.loop).clears(key):
+            return
+        cls = self.context.enclosing(cst.ClassDef)
+        if cls is not None and cleared_by_a_method(where.loop, cls, key, facts):
             return
         optimizer = self.context.code(target)
         self.report(
