@@ -21,6 +21,7 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from torchlint.lines import source_lines
+from torchlint.positions import statement_lines
 
 Located = tuple[Mapping[cst.CSTNode, CodeRange], int]
 
@@ -123,7 +124,7 @@ class IncrementalParser:
         statements = {id(s) for s in module.body}
         self._positions = {k: v for k, v in self._positions.items() if k in statements}
         self._node_ids = {k: v for k, v in self._node_ids.items() if k in statements}
-        self.starts = self._body_starts(module, tree)
+        self.starts = statement_lines(module, tree)
         self.reused = reused
         return module
 
@@ -167,18 +168,6 @@ class IncrementalParser:
             default_newline=first.default_newline,
             has_trailing_newline=last.has_trailing_newline,
         )
-
-    @staticmethod
-    def _body_starts(module: cst.Module, tree: ast.Module) -> list[int] | None:
-        """First line of each statement of ``module.body`` (what positions.py needs)."""
-        lines: list[int] = []
-        index = 0
-        for statement in module.body:
-            if index >= len(tree.body):
-                return None
-            lines.append(tree.body[index].lineno)
-            index += len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
-        return lines if index == len(tree.body) else None
 
     # -- positions of unchanged statements ---------------------------------------------------------
 

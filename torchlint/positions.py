@@ -27,6 +27,12 @@ def _statement_lines(module: cst.Module, source: str) -> list[int] | None:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+    return statement_lines(module, tree)
+
+
+def statement_lines(module: cst.Module, tree: ast.Module) -> list[int] | None:
+    """The first line of each statement of ``module.body``, from CPython's ``tree`` of the same
+    text (a LibCST statement line may hold several of its statements), or None if they differ."""
     lines: list[int] = []
     index = 0
     for statement in module.body:
