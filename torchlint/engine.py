@@ -163,15 +163,6 @@ def parse(source: str, path: str) -> cst.Module | Diagnostic:
         return syntax_error(path, f"SyntaxError: cannot parse file ({type(exc).__name__}: {exc})")
 
 
-def _incremental_parse(reuse: IncrementalParser | None, source: str) -> cst.Module | None:
-    if reuse is None:
-        return None
-    try:
-        return reuse.parse(source)
-    except RecursionError:
-        return None  # the whole parse reports it
-
-
 @contextmanager
 def deep_recursion() -> Iterator[None]:
     """LibCST's code generation recurses once per nesting level; generated code nests deeply.
@@ -262,7 +253,7 @@ def _lint_source(
                 outcome.parsed = False
         return outcome
     with phase("parse"):
-        module = _incremental_parse(reuse, source)
+        module = reuse.parse(source) if reuse is not None else None
         if module is None:
             module = parse(source, path)
     if isinstance(module, Diagnostic):
