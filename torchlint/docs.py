@@ -10,21 +10,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
     from torchlint.rule import Rule
 
 _SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
 
-def page_href(code: str) -> str | None:
-    """A ``file:`` link to the shipped documentation page of ``code``, if there is one."""
+def _page(code: str) -> Traversable | None:
+    """The documentation page of ``code``: the shipped one, else the source tree's (an editable
+    install or a checkout), or None."""
     try:
         page = resources.files("torchlint._docs").joinpath(f"{code}.md")
-        if isinstance(page, Path) and page.is_file():
-            return page.resolve().as_uri()
+        if page.is_file():
+            return page
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
         pass
     candidate = _SOURCE_TREE_DOCS / f"{code}.md"
-    return candidate.as_uri() if candidate.is_file() else None
+    return candidate if candidate.is_file() else None
+
+
+def page_href(code: str) -> str | None:
+    """A ``file:`` link to the documentation page of ``code``, if there is one on disk."""
+    page = _page(code)
+    return page.resolve().as_uri() if isinstance(page, Path) else None
 
 
 def doc_href(rule: type[Rule] | None) -> str | None:
@@ -39,17 +48,8 @@ def doc_href(rule: type[Rule] | None) -> str | None:
 
 @cache
 def _doc_text(code: str) -> str | None:
-    try:
-        page = resources.files("torchlint._docs").joinpath(f"{code}.md")
-        if page.is_file():
-            return page.read_text(encoding="utf-8")
-    except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError):
-        pass
-    # An editable install or a source checkout: read the pages where they live.
-    candidate = _SOURCE_TREE_DOCS / f"{code}.md"
-    if candidate.is_file():
-        return candidate.read_text(encoding="utf-8")
-    return None
+    page = _page(code)
+    return page.read_text(encoding="utf-8") if page is not None else None
 
 
 def rule_doc(rule: type[Rule]) -> str:
