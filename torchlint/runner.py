@@ -141,6 +141,14 @@ def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
     )
 
 
+def _answers(cached: list[Diagnostic], settings: Settings, mode: Mode) -> bool:
+    """Whether cached findings answer this run: a fix run must still lint a file it can fix."""
+    unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
+    return not (
+        mode.fix and any(d.fix is not None and d.fix.is_applied_with(unsafe) for d in cached)
+    )
+
+
 def cached_result(path: Path, settings: Settings, mode: Mode, cache_dir: Path) -> FileResult | None:
     """The cached result for ``path`` when one is valid; None means the file must be linted."""
     display = display_path(path)
@@ -151,8 +159,7 @@ def cached_result(path: Path, settings: Settings, mode: Mode, cache_dir: Path) -
     cached = Cache(cache_dir).load(_cache_key(source, settings, path), display)
     if cached is None:
         return None
-    unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
-    if mode.fix and any(d.fix is not None and d.fix.is_applied_with(unsafe) for d in cached):
+    if not _answers(cached, settings, mode):
         return None
     return FileResult(path=display, diagnostics=cached, original=source.text)
 
@@ -176,10 +183,7 @@ def process_file(
     key = _cache_key(source, settings, path) if cache is not None else ""
     if cache is not None:
         cached = cache.load(key, display)
-        unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
-        if cached is not None and not (
-            mode.fix and any(d.fix is not None and d.fix.is_applied_with(unsafe) for d in cached)
-        ):
+        if cached is not None and _answers(cached, settings, mode):
             return FileResult(path=display, diagnostics=cached, original=source.text)
     result = process_source(source.text, display, settings, mode, rules_path=path)
     if cache is not None and result.fixed is None and not result.internal_errors:
