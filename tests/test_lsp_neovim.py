@@ -5,19 +5,21 @@ client to `python -m torchlint lsp`, waits for the diagnostics, asks for code ac
 `weights_only=True` quick fix with its own edit machinery, waits for the diagnostics to clear, and
 writes everything it saw as JSON for this test to read.
 
-Needs the `nvim` binary (Debian package `neovim`; `.ci/run` installs it when missing). It is never
-skipped: without Neovim this test fails and says how to install it. Works with Neovim 0.7 (Debian 12:
-`vim.lsp.start_client` + `buf_attach_client`) and newer (`vim.lsp.start`).
+Needs the `nvim` binary (Debian package `neovim`). Without it the test is skipped with that
+reason; `.ci/run` installs Neovim and sets TORCHLINT_REQUIRE_TOOLS=1, so there it always runs. Works
+with Neovim 0.7 (Debian 12: `vim.lsp.start_client` + `buf_attach_client`) and newer
+(`vim.lsp.start`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from external_tools import require_executable
 
 INIT_LUA = r"""
 local python = os.getenv("TORCHLINT_PYTHON")
@@ -110,11 +112,7 @@ FIXED = 'import torch\n\n\nblob = ("é😀", torch.load(path, weights_only=True)
 
 
 def test_neovim_shows_torchlint_diagnostics_and_applies_the_fix(tmp_path: Path) -> None:
-    nvim = shutil.which("nvim")
-    assert nvim is not None, (
-        "this test drives Neovim: install it with `apt-get install -y neovim` "
-        "(.ci/run does so when it is missing)"
-    )
+    nvim = require_executable("nvim", "Debian: `apt-get install -y neovim`")
     root = tmp_path / "project"
     root.mkdir()
     (root / "pyproject.toml").write_text('[tool.torchlint]\nselect = ["TL201"]\n', encoding="utf-8")

@@ -24,8 +24,11 @@ def torchlint(
 ) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "torchlint", *args]
     if unprivileged and os.geteuid() == 0:
-        # Root reads any file; drop to `nobody` so permissions mean what they say.
-        command = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *command]
+        # Root reads any file through two capabilities; drop them (and keep the user, so the
+        # interpreter and the checkout stay reachable wherever the clone sits, e.g. in a 0700
+        # folder) so that permission bits mean what they say.
+        caps = "-dac_override,-dac_read_search"
+        command = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *command]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
@@ -169,7 +172,7 @@ def test_symlink_loops(tree: Path) -> None:
 @contextlib.contextmanager
 def unreadable_tree() -> Iterator[Path]:
     """bad.py (one finding), secret.py (mode 000) and locked/inside.py (locked: mode 000)."""
-    # Outside pytest's private tmp root, which only its owner may enter.
+    # A folder of its own; the unprivileged run keeps the user, so where it sits does not matter.
     tree = Path(tempfile.mkdtemp(prefix="torchlint-perm-"))
     (tree / "bad.py").write_text(BAD)
     (tree / "secret.py").write_text(BAD)
