@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 from fixture_cases import Case, all_cases
 
+from torchlint.config import Settings
 from torchlint.engine import fix_source, lint_source
 from torchlint.registry import find_rule
 
 CASES = all_cases()
+
+
+def _test_code(case: Case) -> bool:
+    """Whether the case file is test code under the default ``test-code`` patterns."""
+    return Settings(root=case.path.parent).is_test_code(case.path)
 
 
 def _rules(case: Case):
@@ -20,7 +26,7 @@ def _rules(case: Case):
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.path.parent.name}/{c.path.name}" for c in CASES])
 def test_expectations(case: Case) -> None:
     source = case.path.read_text(encoding="utf-8")
-    outcome = lint_source(source, str(case.path), _rules(case))
+    outcome = lint_source(source, str(case.path), _rules(case), test_code=_test_code(case))
     assert outcome.internal_errors == []
     reported: dict[int, set[str]] = {}
     for d in outcome.diagnostics:
@@ -48,10 +54,11 @@ FIXABLE = [c for c in CASES if c.fixed_path.exists()]
 def test_fix_output(case: Case) -> None:
     source = case.path.read_text(encoding="utf-8")
     rules = _rules(case)
-    fixed = fix_source(source, str(case.path), rules, unsafe=True)
+    test_code = _test_code(case)
+    fixed = fix_source(source, str(case.path), rules, unsafe=True, test_code=test_code)
     assert fixed.source == case.fixed_path.read_text(encoding="utf-8")
     assert fixed.converged
-    again = fix_source(fixed.source, str(case.path), rules, unsafe=True)
+    again = fix_source(fixed.source, str(case.path), rules, unsafe=True, test_code=test_code)
     assert again.source == fixed.source
     assert not [
         d
@@ -75,7 +82,11 @@ def test_every_case_that_a_fix_changes_has_its_fixed_file() -> None:
         for case in CASES
         if not case.fixed_path.exists()
         and fix_source(
-            case.path.read_text(encoding="utf-8"), str(case.path), _rules(case), unsafe=True
+            case.path.read_text(encoding="utf-8"),
+            str(case.path),
+            _rules(case),
+            unsafe=True,
+            test_code=_test_code(case),
         ).source
         != case.path.read_text(encoding="utf-8")
     ]

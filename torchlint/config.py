@@ -18,6 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import pathspec
+
 from torchlint.registry import RuleRef, find_rule
 from torchlint.selection import SelectorError, ignored_by, match_selector, select_rules
 
@@ -61,6 +63,18 @@ DEFAULT_EXCLUDE = (
     "site-packages",
 )
 
+# Test code: rules whose advice does not fit tests (``Rule.report_in_tests = False``) skip these
+# files. gitignore syntax, matched against the path relative to the project root.
+DEFAULT_TEST_CODE = (
+    "test_*.py",
+    "*_test.py",
+    "*_tests.py",
+    "conftest.py",
+    "test/",
+    "tests/",
+    "testing/",
+)
+
 KNOWN_KEYS = {
     "select": "list of rule codes, prefixes or names",
     "extend-select": "list of rule codes, prefixes or names",
@@ -68,6 +82,7 @@ KNOWN_KEYS = {
     "per-file-ignores": "table of glob pattern -> list of rules",
     "exclude": "list of path patterns",
     "extend-exclude": "list of path patterns",
+    "test-code": "list of path patterns (gitignore syntax) that hold test code",
     "preview": "boolean",
     "unsafe-fixes": "boolean",
     "torch-version": 'string such as "2.1"',
@@ -93,6 +108,15 @@ class Settings:
     unsafe_fixes: bool | None = None
     torch_version: tuple[int, int] | None = None
     rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    test_code: tuple[str, ...] = DEFAULT_TEST_CODE
+
+    @cached_property
+    def _test_spec(self) -> pathspec.PathSpec:
+        return pathspec.GitIgnoreSpec.from_lines(self.test_code)
+
+    def is_test_code(self, path: Path | str) -> bool:
+        """Whether ``path`` matches the ``test-code`` patterns (relative to the project root)."""
+        return bool(self.test_code) and self._test_spec.match_file(_relative(Path(path), self.root))
 
     @cached_property
     def rules(self) -> tuple[RuleRef, ...]:
@@ -104,8 +128,9 @@ class Settings:
 
     def rules_for(self, path: Path | str) -> tuple[RuleRef, ...]:
         """The enabled rules minus what ``per-file-ignores`` turns off for ``path``."""
+        rules = self.rules
         if not self.per_file_ignores:
-            return self.rules
+            return rules
         relative = _relative(Path(path), self.root)
         ignored: set[str] = set()
         for pattern, selectors in self.per_file_ignores:
@@ -116,8 +141,8 @@ class Settings:
                     except SelectorError:
                         pass  # valid (checked when loaded) but names no enabled rule
         if not ignored:
-            return self.rules
-        return tuple(r for r in self.rules if r.code not in ignored)
+            return rules
+        return tuple(r for r in rules if r.code not in ignored)
 
     @property
     def all_excludes(self) -> tuple[str, ...]:
@@ -130,6 +155,7 @@ class Settings:
             "pfi": self.per_file_ignores,
             "tv": self.torch_version,
             "opts": self.rule_options,
+            "tests": self.test_code,
         }
         return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:16]
 
@@ -231,7 +257,7 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
             selectors = _string_list(value, where)
             _check_selectors(selectors, where)
             values[key.replace("-", "_")] = selectors
-        elif key in ("exclude", "extend-exclude"):
+        elif key in ("exclude", "extend-exclude", "test-code"):
             values[key.replace("-", "_")] = _string_list(value, where)
         elif key in ("preview", "unsafe-fixes"):
             if not isinstance(value, bool):

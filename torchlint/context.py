@@ -23,6 +23,8 @@ class FileContext:
     # Ancestors of the node being visited, the node itself last (kept by the engine).
     stack: list[cst.CSTNode] = field(default_factory=list)
     rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The file matches the ``test-code`` setting (tests, conftest.py, tests/ folders).
+    test_code: bool = False
 
     def qualified_name(self, expr: cst.BaseExpression) -> str | None:
         return self.facts.names.resolve(expr)

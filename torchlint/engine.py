@@ -206,6 +206,7 @@ def lint_source(
     *,
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
+    test_code: bool = False,
     apply_suppressions: bool = True,
     reuse: IncrementalParser | None = None,
 ) -> LintOutcome:
@@ -222,6 +223,7 @@ def lint_source(
             load_rules(rules),
             torch_version=torch_version,
             rule_options=rule_options,
+            test_code=test_code,
             apply_suppressions=apply_suppressions,
             reuse=reuse,
         )
@@ -234,6 +236,7 @@ def _lint_source(
     *,
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
+    test_code: bool = False,
     apply_suppressions: bool = True,
     reuse: IncrementalParser | None = None,
 ) -> LintOutcome:
@@ -242,6 +245,8 @@ def _lint_source(
         outcome.diagnostics.append(syntax_error(path, "SyntaxError: source contains null bytes"))
         outcome.parsed = False
         return outcome
+    if test_code:
+        rules = [rule for rule in rules if rule.report_in_tests]
     candidates = rules_for_source(source, rules)
     if not candidates:
         # No rule can match, but a broken file is still reported. CPython's parser is far
@@ -269,6 +274,7 @@ def _lint_source(
         facts=facts,
         torch_version=torch_version,
         rule_options=rule_options or {},
+        test_code=test_code,
     )
     reports: list[Report] = []
     instances = [rule(context, reports) for rule in candidates]
@@ -580,6 +586,7 @@ def fix_source(
     unsafe: bool = False,
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
+    test_code: bool = False,
 ) -> FixOutcome:
     """Apply fixes until none is left (bounded); every kept fix leaves code that parses."""
     rules = load_rules(rules)
@@ -588,7 +595,12 @@ def fix_source(
     rejected_keys: set[tuple[str, int, int, tuple[Edit, ...]]] = set()
     for _ in range(MAX_FIX_PASSES):
         result = lint_source(
-            current, path, rules, torch_version=torch_version, rule_options=rule_options
+            current,
+            path,
+            rules,
+            torch_version=torch_version,
+            rule_options=rule_options,
+            test_code=test_code,
         )
         outcome.remaining = result
         step = FixPass(current, result)
@@ -644,7 +656,12 @@ def fix_source(
         current = candidate
     outcome.source = current
     final = lint_source(
-        current, path, rules, torch_version=torch_version, rule_options=rule_options
+        current,
+        path,
+        rules,
+        torch_version=torch_version,
+        rule_options=rule_options,
+        test_code=test_code,
     )
     outcome.remaining = final
     outcome.passes.append(FixPass(current, final))

@@ -53,7 +53,14 @@ class RuleRef:
 
     @classmethod
     def of(cls, rule: type[Rule]) -> RuleRef:
-        return cls(rule.code, rule.name, rule.preview, rule.__module__, rule.__qualname__, rule)
+        return cls(
+            rule.code,
+            rule.name,
+            rule.preview,
+            rule.__module__,
+            rule.__qualname__,
+            rule,
+        )
 
 
 def _rules_in(module: ModuleType) -> list[type[Rule]]:
@@ -108,7 +115,13 @@ def _builtin_refs() -> list[RuleRef]:
     try:
         entries = json.loads(RULE_INDEX.read_text(encoding="utf-8"))
         return [
-            RuleRef(e["code"], e["name"], bool(e["preview"]), e["module"], e["qualname"])
+            RuleRef(
+                e["code"],
+                e["name"],
+                bool(e["preview"]),
+                e["module"],
+                e["qualname"],
+            )
             for e in entries
         ]
     except (OSError, ValueError, KeyError, TypeError):

@@ -49,6 +49,9 @@ class Rule:
     severity: ClassVar[Severity]
     precision: ClassVar[Precision]
     preview: ClassVar[bool] = False
+    # False: not run on test code (the ``test-code`` setting), where the rule's advice does not
+    # apply: tests pickle models, call deprecated APIs and build tiny tensors on purpose.
+    report_in_tests: ClassVar[bool] = True
     fix_applicability: ClassVar[Applicability | None] = None  # the fix it offers, if any
     needles: ClassVar[tuple[str, ...]] = ()  # a file containing none of these is skipped
     default_options: ClassVar[dict[str, Any]] = {}

@@ -88,6 +88,7 @@ def process_source(
     from torchlint.engine import fix_source, lint_source
 
     rules = settings.rules_for(rules_path or Path(display))
+    test_code = settings.is_test_code(rules_path or Path(display))
     unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
     if mode.fix:
         outcome = fix_source(
@@ -97,6 +98,7 @@ def process_source(
             unsafe=unsafe,
             torch_version=settings.torch_version,
             rule_options=settings.options,
+            test_code=test_code,
         )
         result.diagnostics = outcome.remaining.diagnostics
         result.internal_errors = outcome.remaining.internal_errors
@@ -120,6 +122,7 @@ def process_source(
             rules,
             torch_version=settings.torch_version,
             rule_options=settings.options,
+            test_code=test_code,
             reuse=reuse,
         )
         result.diagnostics = outcome.diagnostics
@@ -136,7 +139,7 @@ def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
         os.path.realpath(path),
         settings.rules_for(path),
         settings.torch_version,
-        settings.rule_options,
+        (settings.rule_options, settings.is_test_code(path)),
         "check",
     )
 

@@ -8,7 +8,6 @@ that slow training down many times over when they are left switched on.
 from __future__ import annotations
 
 import re
-from pathlib import PurePath
 
 import libcst as cst
 
@@ -38,16 +37,6 @@ _TOOL_NAME = re.compile(
     r"debug|anomal|(^|_)(check|checks|verify|validate|diagnose|diagnostics|sanity)(_|$)",
     re.IGNORECASE,
 )
-_TEST_DIRS = frozenset({"test", "tests", "testing"})
-
-
-def is_test_path(path: str) -> bool:
-    """``test_x.py``, ``x_test.py``, ``conftest.py`` or anything under a ``tests/`` directory."""
-    pure = PurePath(path)
-    name = pure.name
-    if name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
-        return True
-    return any(part in _TEST_DIRS for part in pure.parts[:-1])
 
 
 def _mentions_debug(test: cst.BaseExpression) -> bool:
@@ -118,7 +107,7 @@ class DebugApiEnabled(Rule):
             kind = "gradcheck"
         else:
             return
-        if is_test_path(self.context.path) or self._excused(kind):
+        if self.context.test_code or self._excused(kind):
             return
         if kind == "anomaly" and _no_nan_check(node):
             return  # anomaly mode kept only for its stack traces, as tracing tools do

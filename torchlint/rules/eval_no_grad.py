@@ -50,18 +50,6 @@ def is_eval_name(name: str) -> bool:
     )
 
 
-def _is_test_file(path: str) -> bool:
-    parts = path.replace("\\", "/").split("/")
-    if any(part in ("tests", "test", "testing") for part in parts[:-1]):
-        return True
-    name = parts[-1]
-    return (
-        name.startswith("test_")
-        or name.endswith(("_test.py", "_tests.py"))
-        or name == "conftest.py"
-    )
-
-
 def _iterable(loop: cst.For) -> cst.BaseExpression:
     iterable = loop.iter
     while isinstance(iterable, cst.Call) and iterable.args:
@@ -236,7 +224,7 @@ class EvalWithoutNoGrad(Rule):
         name = function.name.value
         if not is_eval_name(name):
             return False
-        if name.lower().lstrip("_").startswith("test") and _is_test_file(self.context.path):
+        if name.lower().lstrip("_").startswith("test") and self.context.test_code:
             return False  # a pytest test, not an evaluation routine
         return not self._function_wants_grad(function)
 
