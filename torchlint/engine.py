@@ -40,6 +40,7 @@ from torchlint.fixes import (
     Replace,
     render,
 )
+from torchlint.formfeed import indentation_form_feeds, without_indentation_form_feeds
 from torchlint.incremental import IncrementalParser
 from torchlint.lines import source_lines
 from torchlint.positions import node_positions
@@ -150,7 +151,10 @@ def _python_syntax_error(source: str, path: str) -> Diagnostic | None:
 
 def parse(source: str, path: str) -> cst.Module | Diagnostic:
     try:
-        return cst.parse_module(source)
+        # Form feeds in indentation are parsed as CPython reads them (see formfeed.py).
+        return cst.parse_module(
+            without_indentation_form_feeds(source, indentation_form_feeds(source))
+        )
     except cst.ParserSyntaxError as exc:
         friendly = _python_syntax_error(source, path)
         if friendly is not None:
@@ -551,7 +555,7 @@ def _overlaps(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
 
 def _parses(source: str) -> bool:
     try:
-        cst.parse_module(source)
+        cst.parse_module(without_indentation_form_feeds(source, indentation_form_feeds(source)))
     except Exception:
         return False
     return True

@@ -92,6 +92,8 @@ class IncrementalParser:
         return module
 
     def _parse(self, source: str) -> cst.Module | None:
+        if "\f" in source:
+            return None  # form feeds in indentation: the whole parse handles them (formfeed.py)
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):

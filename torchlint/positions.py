@@ -16,6 +16,7 @@ import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from torchlint.analysis.walk import walk
+from torchlint.formfeed import indentation_form_feeds
 
 if TYPE_CHECKING:
     from torchlint.incremental import IncrementalParser
@@ -70,7 +71,28 @@ def node_positions(
     wanted: Iterable[cst.CSTNode],
     reuse: IncrementalParser | None = None,
 ) -> Mapping[cst.CSTNode, CodeRange]:
-    """Positions of (at least) the ``wanted`` nodes.
+    """Positions of (at least) the ``wanted`` nodes, in ``source``'s own columns."""
+    found = _node_positions(module, source, wanted, reuse)
+    shifts = indentation_form_feeds(source)
+    if not shifts:
+        return found
+    # LibCST counted these lines without their indentation's form feeds (formfeed.py).
+    return {
+        node: CodeRange(
+            CodePosition(where.start.line, where.start.column + shifts.get(where.start.line, 0)),
+            CodePosition(where.end.line, where.end.column + shifts.get(where.end.line, 0)),
+        )
+        for node, where in found.items()
+    }
+
+
+def _node_positions(
+    module: cst.Module,
+    source: str,
+    wanted: Iterable[cst.CSTNode],
+    reuse: IncrementalParser | None = None,
+) -> Mapping[cst.CSTNode, CodeRange]:
+    """Positions of (at least) the ``wanted`` nodes, as LibCST counts them.
 
     With ``reuse`` (the parser that built ``module``), the statement start lines come from its
     parse and the positions inside statements it located before are not computed again.
