@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import multiprocessing.context
 import os
 import pickle
 import signal
+import sys
+import threading
+import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -246,6 +250,8 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 8
 
@@ -352,8 +358,40 @@ def _context() -> multiprocessing.context.BaseContext:
 # answered for, and the others carry on.
 
 
-def _worker_main(conn: Connection, tasks: Sequence[Task]) -> None:
+# The parent's ends of every live worker's pipe. A forked worker inherits them all (its own
+# included): it closes them first, or no worker would see end of file when the parent dies.
+_PARENT_ENDS: set[Connection] = set()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make this worker die with the process that forked it (SIGTERM, SIGKILL, OOM killer):
+    an orphan would keep linting and hold the parent's stdout open (``torchlint . | cat`` would
+    never end)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+        else:
+            if os.getppid() != parent:  # it died before prctl took effect
+                os._exit(1)
+            return
+
+    def watch() -> None:  # elsewhere: notice being re-parented
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="torchlint-parent-watch", daemon=True).start()
+
+
+def _worker_main(conn: Connection, tasks: Sequence[Task], parent: int) -> None:
     """A worker: lint the files whose indices arrive, one answer per file, until told to stop."""
+    _die_with_parent(parent)
+    for inherited in list(_PARENT_ENDS):
+        inherited.close()
+    _PARENT_ENDS.clear()
     try:
         while True:
             batch = conn.recv()
@@ -377,7 +415,10 @@ def _worker_main(conn: Connection, tasks: Sequence[Task]) -> None:
 class _Worker:
     def __init__(self, context: multiprocessing.context.BaseContext, tasks: Sequence[Task]):
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(child, tasks), daemon=True)
+        _PARENT_ENDS.add(self.conn)
+        self.process = context.Process(
+            target=_worker_main, args=(child, tasks, os.getpid()), daemon=True
+        )
         self.process.start()
         child.close()
         self.assigned: list[int] = []  # indices sent and not yet answered
@@ -402,6 +443,7 @@ class _Worker:
 
     def retire(self) -> int | None:
         """Close a worker whose pipe broke or that died; its exit code."""
+        _PARENT_ENDS.discard(self.conn)
         self.conn.close()  # one still alive (an answer it sent could not be read) stops at EOF
         self.process.join(timeout=5)
         if self.process.is_alive():
@@ -456,6 +498,7 @@ def _stop(live: list[_Worker]) -> None:
             worker.conn.send(None)
         except OSError:
             pass
+        _PARENT_ENDS.discard(worker.conn)
         worker.conn.close()
     for worker in live:
         # An idle worker exits at once; one interrupted mid-file (Ctrl-C, an error here) stops
