@@ -1,8 +1,12 @@
-"""The hooks in ``.pre-commit-hooks.yaml``, run by real pre-commit (``pre-commit try-repo``).
+"""The hooks in ``.pre-commit-hooks.yaml``, run by real pre-commit as a user runs them.
 
 The hook repository is a committed copy of this source tree (so uncommitted work is what gets
-tested and the checkout's own git state is never touched); pre-commit installs it with pip into an
-isolated environment, once for the whole module (``PRE_COMMIT_HOME`` is a temporary directory).
+tested and the checkout's own git state is never touched). Each test project names it in its
+``.pre-commit-config.yaml`` with ``rev:`` set to that commit's SHA, as the README's example does, and
+runs ``pre-commit run``. pre-commit keys its hook environments by repository and rev, and every
+test shares one ``PRE_COMMIT_HOME``, so the environment is built once per session (the tests share
+an xdist group, so one worker runs them all). Marked slow: that build pip-installs torchlint and its
+dependencies (``.ci/run`` runs the slow tests).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("precommit")]
 
 pytest.importorskip("pre_commit")
 if shutil.which("git") is None:  # pragma: no cover - git is everywhere CI runs
@@ -66,9 +72,9 @@ def _git(cwd: Path, env: dict[str, str], *args: str) -> None:
     )
 
 
-@pytest.fixture(scope="module")
-def hooks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
-    """(hook repository, environment) shared by the module's tests."""
+@pytest.fixture(scope="session")
+def hooks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
+    """(hook repository, its commit SHA, environment with the shared PRE_COMMIT_HOME)."""
     base = tmp_path_factory.mktemp("precommit")
     env = _git_env(base / "cache")
     repo = base / "hook-repo"
@@ -83,8 +89,11 @@ def hooks(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     _git(repo, env, "init", "-q")
     _git(repo, env, "add", "-A")
     _git(repo, env, "commit", "-q", "-m", "hooks")
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     env.update(_wheelhouse(base / "wheelhouse"))
-    return repo, env
+    return repo, sha, env
 
 
 def _wheelhouse(directory: Path) -> dict[str, str]:
@@ -115,27 +124,26 @@ def _wheelhouse(directory: Path) -> dict[str, str]:
     return {"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(directory)}
 
 
+Hooks = tuple[Path, str, dict[str, str]]
+
+
 @pytest.fixture
-def project(tmp_path: Path, hooks) -> Path:  # noqa: ANN001
-    _, env = hooks
+def project(tmp_path: Path, hooks: Hooks) -> Path:
+    repo, sha, env = hooks
     _git(tmp_path, env, "init", "-q")
+    (tmp_path / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {repo}\n    rev: {sha}\n    hooks:\n"
+        "      - id: torchlint-fix\n      - id: torchlint\n",
+        encoding="utf-8",
+    )
     return tmp_path
 
 
-def try_repo(project: Path, hooks, hook: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
-    repo, env = hooks
+def run_hook(project: Path, hooks: Hooks, hook: str) -> subprocess.CompletedProcess[str]:
+    _, _, env = hooks
     _git(project, env, "add", "-A")  # --all-files means the files git knows
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pre_commit",
-            "try-repo",
-            str(repo),
-            hook,
-            "--all-files",
-            "--verbose",
-        ],
+        [sys.executable, "-m", "pre_commit", "run", hook, "--all-files", "--verbose"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -145,7 +153,7 @@ def try_repo(project: Path, hooks, hook: str) -> subprocess.CompletedProcess[str
     )
 
 
-def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hooks) -> None:  # noqa: ANN001
+def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hooks: Hooks) -> None:
     bad = project / "train.py"
     bad.write_text(BAD, encoding="utf-8")
     (project / "README.txt").write_text("not python\n", encoding="utf-8")
@@ -158,7 +166,7 @@ def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hook
     (project / "generated" / "model_pb.py").write_text(BAD, encoding="utf-8")
     (project / "legacy_loader.py").write_text(BAD, encoding="utf-8")
 
-    proc = try_repo(project, hooks, "torchlint")
+    proc = run_hook(project, hooks, "torchlint")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert re.search(r"^torchlint\.+Failed$", output, re.M)
@@ -167,19 +175,19 @@ def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hook
     assert "model_pb.py" not in output and "legacy_loader.py" not in output
 
     bad.write_text(GOOD, encoding="utf-8")
-    proc = try_repo(project, hooks, "torchlint")
+    proc = run_hook(project, hooks, "torchlint")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Passed" in output
 
 
-def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks) -> None:  # noqa: ANN001
+def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks: Hooks) -> None:
     bad = project / "train.py"
     bad.write_text(BAD, encoding="utf-8")
 
     # TL201's only fix is unsafe: by default the hook leaves the file alone (and passes; the
     # check hook is the one that reports the finding).
-    proc = try_repo(project, hooks, "torchlint-fix")
+    proc = run_hook(project, hooks, "torchlint-fix")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert bad.read_text(encoding="utf-8") == BAD
 
@@ -187,14 +195,14 @@ def test_fix_hook_fixes_the_file_and_then_passes(project: Path, hooks) -> None: 
     (project / "pyproject.toml").write_text(
         "[tool.torchlint]\nunsafe-fixes = true\n", encoding="utf-8"
     )
-    proc = try_repo(project, hooks, "torchlint-fix")
+    proc = run_hook(project, hooks, "torchlint-fix")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output  # it changed a file: the commit must be looked at again
     assert "files were modified by this hook" in output
     assert "Fixed 1 problem" in output
     assert bad.read_text(encoding="utf-8") == GOOD
 
-    proc = try_repo(project, hooks, "torchlint-fix")
+    proc = run_hook(project, hooks, "torchlint-fix")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Passed" in output
@@ -204,13 +212,13 @@ DEPRECATED_SCALER = "import torch\n\nscaler = torch.cuda.amp.GradScaler()\n"
 CURRENT_SCALER = 'import torch\n\nscaler = torch.amp.GradScaler("cuda")\n'
 
 
-def test_fix_hook_applies_safe_fixes_by_default(project: Path, hooks) -> None:  # noqa: ANN001
+def test_fix_hook_applies_safe_fixes_by_default(project: Path, hooks: Hooks) -> None:
     """No configuration: TL301's safe fix is applied, the hook fails once (files modified), the
     file is fixed, and the next run passes."""
     bad = project / "train.py"
     bad.write_text(DEPRECATED_SCALER, encoding="utf-8")
 
-    proc = try_repo(project, hooks, "torchlint-fix")
+    proc = run_hook(project, hooks, "torchlint-fix")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert re.search(r"^torchlint-fix\.+Failed$", output, re.M)
@@ -218,7 +226,7 @@ def test_fix_hook_applies_safe_fixes_by_default(project: Path, hooks) -> None:  
     assert "Fixed 1 problem" in output
     assert bad.read_text(encoding="utf-8") == CURRENT_SCALER
 
-    proc = try_repo(project, hooks, "torchlint-fix")
+    proc = run_hook(project, hooks, "torchlint-fix")
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "Passed" in output
