@@ -12,10 +12,11 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 PROJECTS = HERE / "projects.toml"
@@ -74,7 +75,9 @@ def _download(project: Project, archives: Path) -> Path:
             candidate.replace(final)
             shutil.rmtree(target, ignore_errors=True)
             return final
-    raise CorpusError(f"{project.folder}: no downloaded file has the pinned sha256 {project.sha256}")
+    raise CorpusError(
+        f"{project.folder}: no downloaded file has the pinned sha256 {project.sha256}"
+    )
 
 
 def _inside(member: str, strip_top: bool) -> PurePosixPath | None:

@@ -26,9 +26,7 @@ def measured_line(row: RulePrecision | None, projects: int, preview: bool) -> st
     if preview:
         return "- **Precision:** preview rule, not in the default set; not measured on the ecosystem corpus"
     if row is None or row.judged == 0:
-        return (
-            f"- **Precision:** not measured: no finding on the ecosystem corpus ({projects} projects)"
-        )
+        return f"- **Precision:** not measured: no finding on the ecosystem corpus ({projects} projects)"
     fixes = ""
     if row.fixes_correct or row.fixes_wrong:
         fixes = f"; fixes judged: {row.fixes_correct} correct, {row.fixes_wrong} wrong"
@@ -132,6 +130,7 @@ def expected(
         path = RULE_PAGES / f"{code}.md"
         if path.exists():
             out[path] = rule_page(
-                path.read_text(encoding="utf-8"), measured_line(table.get(code), len(projects), preview)
+                path.read_text(encoding="utf-8"),
+                measured_line(table.get(code), len(projects), preview),
             )
     return out

@@ -45,7 +45,10 @@ def lint(corpus: Path, jobs: int | None = None, extra: tuple[str, ...] = ()) -> 
     command += ["--output-format", "json", *extra, "."]
     if jobs:
         command += ["--jobs", str(jobs)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
     done = subprocess.run(command, cwd=corpus, capture_output=True, text=True, env=env)
     if done.returncode != 0 or done.stderr.strip():
         raise RuntimeError(f"torchlint failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
@@ -54,7 +57,9 @@ def lint(corpus: Path, jobs: int | None = None, extra: tuple[str, ...] = ()) -> 
         relative = Path(item["filename"]).resolve().relative_to(corpus.resolve()).as_posix()
         row, column = item["location"]["row"], item["location"]["column"]
         fix = item["fix"]["applicability"] if item.get("fix") else None
-        out.append(Finding(f"{relative}:{row}:{column}:{item['code']}", item["code"], item["message"], fix))
+        out.append(
+            Finding(f"{relative}:{row}:{column}:{item['code']}", item["code"], item["message"], fix)
+        )
     return sorted(out)
 
 

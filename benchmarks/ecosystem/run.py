@@ -26,7 +26,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
-import docs  # noqa: E402
 from corpus import DEFAULT_CACHE, CorpusError, ensure_corpus, load_projects  # noqa: E402
 from findings import Finding, context, lint, read_snapshot, write_snapshot  # noqa: E402
 from verdicts import (  # noqa: E402
@@ -37,6 +36,8 @@ from verdicts import (  # noqa: E402
     totals,
     write_verdicts,
 )
+
+import docs  # noqa: E402
 
 
 def default_rules() -> list[tuple[str, str, bool]]:
