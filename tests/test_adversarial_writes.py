@@ -170,3 +170,67 @@ def test_a_kill_while_fix_writes_leaves_no_temporary_file(tmp_path: Path, signal
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
     assert path.read_text() in (UNSAFE_BAD, UNSAFE_BAD.replace("(p)", "(p, weights_only=True)"))
+
+
+# -- items 4 and 5: `torchlint - --fix` prints code in the input's encoding, and only code ---------
+
+
+def torchlint(
+    *args: str, input: bytes = b"", cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", *args],
+        input=input,
+        capture_output=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+LATIN_1 = "# -*- coding: latin-1 -*-\nimport torch\nx = 'héllo'\ny = torch.load(p)\n"
+
+
+@pytest.mark.parametrize("fixes", [["--unsafe-fixes"], ["--no-unsafe-fixes"]])
+def test_stdin_fix_keeps_a_latin_1_file_in_latin_1(tmp_path: Path, fixes: list[str]) -> None:
+    data = LATIN_1.encode("latin-1")
+    result = torchlint("-", "--fix", *fixes, input=data, cwd=tmp_path)
+    expected = (
+        LATIN_1
+        if fixes == ["--no-unsafe-fixes"]
+        else LATIN_1.replace("(p)", "(p, weights_only=True)")
+    )
+    assert result.stdout == expected.encode("latin-1")
+
+
+def test_stdin_fix_keeps_a_bom(tmp_path: Path) -> None:
+    data = "\ufeffimport torch\ny = torch.load(p)\n".encode()
+    result = torchlint("-", "--fix", "--unsafe-fixes", input=data, cwd=tmp_path)
+    assert result.stdout == "\ufeffimport torch\ny = torch.load(p, weights_only=True)\n".encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x7fELF\x02\x01\x01\x00\x00\x00binary",
+        "import torch\nx = torch.load(p)\n".encode("utf-16"),
+        b'import torch\nx = "\xff"\n',
+    ],
+    ids=["binary", "utf-16", "bad utf-8"],
+)
+def test_stdin_fix_on_undecodable_input_echoes_it_unchanged(tmp_path: Path, data: bytes) -> None:
+    result = torchlint("-", "--fix", input=data, cwd=tmp_path)
+    assert result.stdout == data  # the caller replaces its text with this: never a report
+    assert b"TL000" in result.stderr
+    assert result.returncode == 1
+
+
+# -- item 32 (part): a UTF-16 file is called UTF-16 -----------------------------------------------
+
+
+def test_a_utf16_file_is_described_as_utf16(tmp_path: Path) -> None:
+    (tmp_path / "wide.py").write_bytes("import torch\n".encode("utf-16"))
+    (tmp_path / "wide_le.py").write_bytes("import torch\n".encode("utf-16-le"))
+    result = run("--no-cache", "--output-format", "concise", str(tmp_path))
+    assert result.output.count("encoded as UTF-16, which Python does not read as source") == 2
+    assert "binary" not in result.output

@@ -246,7 +246,9 @@ def check(
         sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
 
     if stdin_fixed is not None:
-        sys.stdout.write(stdin_fixed)
+        stdout = click.get_binary_stream("stdout")
+        stdout.write(stdin_fixed)
+        stdout.flush()
         report_to_stderr = True
     else:
         report_to_stderr = False
@@ -299,27 +301,36 @@ def _is_dir(path: Path) -> bool:
 
 def _run_stdin(
     resolver: SettingsResolver, mode: Mode, stdin_filename: Path | None
-) -> tuple[RunResult, str | None]:
+) -> tuple[RunResult, bytes | None]:
+    """Lint standard input; with --fix, also the bytes to print: the code, fixed or not.
+
+    The caller of ``torchlint - --fix`` (an editor, a pipe) replaces its text with what comes
+    out, so the output is always code in the input's own encoding (BOM and coding cookie kept),
+    and input that cannot be read as Python comes back unchanged (the report goes to stderr).
+    """
     display = str(stdin_filename) if stdin_filename is not None else "-"
     where = stdin_filename if stdin_filename is not None else Path.cwd() / "-"
     settings = resolver.for_path(where.parent if where.parent != Path("") else Path.cwd())
     data = sys.stdin.buffer.read()
+    echo = data if mode.fix and mode.write else None
     try:
-        text, _ = decode_source(data, display)
+        text, encoding = decode_source(data, display)
     except SourceError as exc:
         from torchlint.engine import syntax_error
 
         finding = syntax_error(display, str(exc), exc.line, exc.column)
         unreadable = FileResult(path=display, diagnostics=[finding])
-        return RunResult(files=[apply_syntax_error_policy(unreadable, settings, where)]), None
+        return RunResult(files=[apply_syntax_error_policy(unreadable, settings, where)]), echo
     result = process_source(
         text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
     )
     run = RunResult(files=[result])
-    fixed = None
-    if mode.fix and mode.write:
-        fixed = result.fixed if result.fixed is not None else text
-    return run, fixed
+    if echo is not None and result.fixed is not None:
+        try:
+            echo = result.fixed.encode(encoding)
+        except UnicodeEncodeError:
+            result.error = f"fixes not written: fixed text cannot be encoded as {encoding}"
+    return run, echo
 
 
 def _unified_diff(files: list[FileResult]) -> str:

@@ -67,6 +67,12 @@ def digest_of(data: bytes) -> str:
 
 def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
     """(text, encoding) of Python source bytes."""
+    wide = _wide_encoding(data)
+    if wide is not None:
+        raise SourceError(
+            f"encoded as {wide}, which Python does not read as source: convert the file to UTF-8",
+            is_content_problem=True,
+        )
     if b"\x00" in data[:8192]:
         line, column = _location(data, data.index(b"\x00"), "latin-1")
         raise SourceError(
@@ -105,6 +111,26 @@ def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
             is_content_problem=True,
             line=line,
         ) from exc
+
+
+def _wide_encoding(data: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when ``data`` is text in one (a BOM, or ASCII with every other byte
+    null, as Windows tools write), else None. Such text holds null bytes but is not binary."""
+    for bom, name in (
+        (b"\xff\xfe\x00\x00", "UTF-32"),
+        (b"\x00\x00\xfe\xff", "UTF-32"),
+        (b"\xff\xfe", "UTF-16"),
+        (b"\xfe\xff", "UTF-16"),
+    ):
+        if data.startswith(bom):
+            return name
+    head = data[:512]
+    if len(head) >= 4 and len(head) % 2 == 0:
+        if head[1::2].count(0) == len(head) // 2 and 0 not in head[0::2]:
+            return "UTF-16"  # little endian, no BOM
+        if head[0::2].count(0) == len(head) // 2 and 0 not in head[1::2]:
+            return "UTF-16"  # big endian, no BOM
+    return None
 
 
 _NEWLINE = re.compile(rb"\r\n|\r|\n")  # what ends a line of Python source (see lines.py)
