@@ -16,6 +16,8 @@ from torchlint.config import ConfigError, Overrides, SettingsResolver, real_path
 from torchlint.diagnostics import Applicability
 from torchlint.docs import rule_doc
 from torchlint.lines import source_lines
+from torchlint.measured import label as precision_label
+from torchlint.measured import measurement
 from torchlint.progress import Progress
 from torchlint.registry import all_rules, find_rule
 from torchlint.report import FORMATS, ReportOptions, render
@@ -385,7 +387,7 @@ def _rule_record(rule) -> dict:  # noqa: ANN001 - type[Rule]
         "summary": rule.summary,
         "category": rule.category.value,
         "severity": rule.severity.value,
-        "precision": rule.precision.value,
+        "precision": measurement(rule.code),
         "fix": fix,
         "preview": rule.preview,
     }
@@ -399,7 +401,7 @@ def rules_command(output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps([_rule_record(r) for r in rules], indent=2))
         return
-    headers = ("code", "name", "category", "severity", "fix", "preview")
+    headers = ("code", "name", "category", "severity", "fix", "precision", "preview")
     rows = [
         (
             r.code,
@@ -407,6 +409,7 @@ def rules_command(output_format: str) -> None:
             r.category.value,
             r.severity.value,
             r.fix_applicability.value if r.fix_applicability is not None else "-",
+            precision_label(r.code),
             "yes" if r.preview else "",
         )
         for r in rules

@@ -21,6 +21,7 @@ from typing import Any
 from torchlint import __version__
 from torchlint.diagnostics import Applicability, Category, Diagnostic, Edit, Precision, Severity
 from torchlint.docs import doc_section, rule_doc
+from torchlint.measured import sarif_precision
 from torchlint.registry import all_rules
 from torchlint.report._ci import column, findings, source_root, uri_of
 from torchlint.rule import Rule
@@ -130,7 +131,9 @@ def rule_descriptor(rule: type[Rule]) -> dict[str, Any]:
     tags = [rule.category.value]
     if rule.preview:
         tags.append("preview")
-    properties: dict[str, Any] = {"tags": tags, "precision": PRECISION[rule.precision]}
+    # Measured on real code where the ecosystem check judged the rule; declared otherwise.
+    precision = sarif_precision(rule.code) or PRECISION[rule.precision]
+    properties: dict[str, Any] = {"tags": tags, "precision": precision}
     if rule.category is Category.SECURITY:
         properties["security-severity"] = SECURITY_SEVERITY[rule.severity]
     else:
