@@ -26,6 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
+import precision_pages  # noqa: E402
 from corpus import DEFAULT_CACHE, CorpusError, ensure_corpus, load_projects  # noqa: E402
 from findings import Finding, context, lint, read_snapshot, write_snapshot  # noqa: E402
 from verdicts import (  # noqa: E402
@@ -36,8 +37,6 @@ from verdicts import (  # noqa: E402
     totals,
     write_verdicts,
 )
-
-import docs  # noqa: E402
 
 
 def default_rules() -> list[tuple[str, str, bool]]:
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = read_snapshot()
         if args.write_docs:
             table = precision_table(snapshot, read_verdicts())
-            for path in docs.write(table, default_rules(), project_names()):
+            for path in precision_pages.write(table, default_rules(), project_names()):
                 print(f"wrote {path.relative_to(HERE.parents[1])}")
         print_table(snapshot)
         return 0
