@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,87 @@ def test_a_utf16_file_is_described_as_utf16(tmp_path: Path) -> None:
     result = run("--no-cache", "--output-format", "concise", str(tmp_path))
     assert result.output.count("encoded as UTF-16, which Python does not read as source") == 2
     assert "binary" not in result.output
+
+
+# -- items 6, 7, 23, 24: the results cache writes only where it should, and whole -----------------
+
+MANY_FINDINGS = "import torch\n" + "".join(f"x{i} = torch.load(p{i})\n" for i in range(8))
+
+
+def test_cache_dir_naming_a_project_folder_never_marks_it(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(MANY_FINDINGS)
+    result = torchlint("--cache-dir", ".", "train.py", cwd=tmp_path)
+    assert result.returncode == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
+    assert b"is not a torchlint cache (it holds 'train.py'); results are not cached" in (
+        result.stderr
+    )
+
+
+def test_a_symlinked_cache_is_not_followed(tmp_path: Path) -> None:
+    project, elsewhere = tmp_path / "repo", tmp_path / "home"
+    project.mkdir()
+    elsewhere.mkdir()
+    (project / "train.py").write_text(MANY_FINDINGS)
+    (project / ".torchlint_cache").symlink_to(elsewhere, target_is_directory=True)
+    result = torchlint("train.py", cwd=project)
+    assert result.returncode == 1
+    assert list(elsewhere.iterdir()) == []
+    assert b".torchlint_cache is a symbolic link; not followed, results are not cached" in (
+        result.stderr
+    )
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        import resource
+        import signal
+
+        # A write past the limit fails with EFBIG, as one on a full disk fails with ENOSPC.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def _cache_files(project: Path) -> list[str]:
+    cache = project / ".torchlint_cache"
+    return sorted(str(p.relative_to(cache)) for p in cache.rglob("*") if p.is_file())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="resource limits are POSIX")
+def test_a_full_disk_leaves_no_temporary_files_in_the_cache(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(MANY_FINDINGS)
+    # Room for the markers (under 200 bytes), not for the entry (a few kilobytes).
+    result = subprocess.run(
+        [sys.executable, "-m", "torchlint", "train.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=_file_size_limit(200),
+    )
+    assert result.returncode == 1, result.stderr
+    assert [name for name in _cache_files(tmp_path) if ".tmp-" in name] == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="resource limits are POSIX")
+def test_cache_markers_damaged_by_a_full_disk_are_repaired(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(MANY_FINDINGS)
+    subprocess.run(
+        [sys.executable, "-m", "torchlint", "train.py"],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+        preexec_fn=_file_size_limit(0),
+    )
+    assert torchlint("train.py", cwd=tmp_path).returncode == 1  # the disk has room again
+    cache = tmp_path / ".torchlint_cache"
+    assert (
+        (cache / "CACHEDIR.TAG")
+        .read_text()
+        .startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    )
+    assert (cache / ".gitignore").read_text().endswith("*\n")
+    cleaned = torchlint("clean", cwd=tmp_path)
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert not cache.exists()

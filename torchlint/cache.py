@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -174,6 +175,8 @@ class Cache:
 
     def load(self, key: str, path: str) -> list[Diagnostic] | None:
         try:
+            if self.directory.is_symlink() or self._entry(key).parent.is_symlink():
+                return None  # planted entries could hide findings (see cache_dir_problem)
             raw = self._entry(key).read_text(encoding="utf-8")
             data = json.loads(raw)
             if data.get("key") != key:
@@ -187,27 +190,85 @@ class Cache:
             self._prepare()
             target = self._entry(key)
             target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent.is_symlink():
+                return
             payload = json.dumps(
                 {"key": key, "diagnostics": [diagnostic_to_json(d) for d in diagnostics]}
             )
-            fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-            os.replace(temp, target)  # atomic: a concurrent reader sees old or new, never half
+            _write_atomically(target, payload)
         except OSError:
             pass  # a read-only checkout still lints; it just does not cache
 
     def _prepare(self) -> None:
         if self._prepared:
             return
+        problem = cache_dir_problem(self.directory)
+        if problem is not None:
+            raise NotADirectoryError(problem)  # never write into a folder that is not ours
         self.directory.mkdir(parents=True, exist_ok=True)
-        ignore = self.directory / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text(_GITIGNORE, encoding="utf-8")
-        tag = self.directory / "CACHEDIR.TAG"
-        if not tag.exists():
-            tag.write_text(_CACHEDIR_TAG, encoding="utf-8")
+        # Written whole or not at all, and rewritten when an earlier run left one damaged (a
+        # full disk once left them empty, and `clean` then refused the cache).
+        for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
+            marker = self.directory / name
+            if not _reads(marker, text):
+                _write_atomically(marker, text)
         self._prepared = True
+
+
+def _write_atomically(target: Path, text: str) -> None:
+    """``target`` holds ``text`` whole, or is as it was: a concurrent reader never sees half,
+    and a failed write (a full disk) leaves no temporary file behind."""
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temp, target)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
+def cache_dir_problem(directory: Path) -> str | None:
+    """Why torchlint must not use ``directory`` as its cache, or None when it may.
+
+    It may when the directory does not exist yet (torchlint creates it), is empty, or holds only
+    what torchlint writes there (markers, entry folders, temporary files). A symbolic link is
+    never followed: a repository could ship ``.torchlint_cache`` pointing anywhere (the home
+    folder), and entries read through it could hide findings. A folder holding anything else
+    (``--cache-dir .``, a project) is never marked as a cache: ``.gitignore`` would hide it from
+    git and ``CACHEDIR.TAG`` from backups.
+    """
+    try:
+        info = os.lstat(directory)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot use the cache {directory}: {exc.strerror or exc}"
+    if stat.S_ISLNK(info.st_mode):
+        return f"the cache {directory} is a symbolic link; not followed, results are not cached"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"the cache {directory} is not a directory; results are not cached"
+    if _reads(directory / "CACHEDIR.TAG", _CACHEDIR_TAG) and _reads(
+        directory / ".gitignore", _GITIGNORE
+    ):
+        return None  # marked by torchlint: asked once per stored entry, so no listing
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        return f"cannot use the cache {directory}: {exc.strerror or exc}"
+    for name in names:
+        if name in (".gitignore", "CACHEDIR.TAG") or name.startswith(".tmp-"):
+            continue
+        entry = directory / name
+        if len(name) != 2 or not set(name) <= _HEX or entry.is_symlink() or not entry.is_dir():
+            return (
+                f"{directory} is not a torchlint cache (it holds {name!r}); results are not "
+                "cached (give --cache-dir a new or empty folder)"
+            )
+    return None
 
 
 _GITIGNORE = "# Created by torchlint automatically.\n*\n"
@@ -245,7 +306,7 @@ def is_cache_dir(directory: Path) -> bool:
     if not marked:
         return False
     for name in names:
-        if name in (".gitignore", "CACHEDIR.TAG"):
+        if name in (".gitignore", "CACHEDIR.TAG") or name.startswith(".tmp-"):
             continue
         entry = directory / name
         if len(name) != 2 or not set(name) <= _HEX or entry.is_symlink() or not entry.is_dir():

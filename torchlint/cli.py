@@ -217,6 +217,8 @@ def check(
     except ConfigError as exc:
         _fail(str(exc))
 
+    for message in run.warnings:
+        click.echo(f"torchlint: warning: {message}", err=True)
     for path, message in run.errors:
         click.echo(f"torchlint: error: {path}: {message}", err=True)
     for file in run.files:

@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchlint.cache import CACHE_DIR_NAME, Cache, entry_key
+from torchlint.cache import CACHE_DIR_NAME, Cache, cache_dir_problem, entry_key
 from torchlint.config import Settings, SettingsResolver
 from torchlint.diagnostics import Diagnostic
 from torchlint.files import discover
@@ -49,6 +49,7 @@ class FileResult:
 class RunResult:
     files: list[FileResult] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # path-level problems
+    warnings: list[str] = field(default_factory=list)  # about the run (its cache), not a file
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
@@ -286,11 +287,18 @@ def run_paths(
     discovery = discover(paths, resolver.for_path, force_exclude=force_exclude)
     run = RunResult(errors=list(discovery.errors))
     tasks: list[Task] = []
+    unusable: dict[Path, str | None] = {}
     for path in discovery.files:
         settings = resolver.for_path(path)
         directory = None
         if use_cache:
             directory = cache_dir if cache_dir is not None else settings.root / CACHE_DIR_NAME
+            if directory not in unusable:
+                unusable[directory] = cache_dir_problem(directory)
+                if unusable[directory] is not None:
+                    run.warnings.append(str(unusable[directory]))
+            if unusable[directory] is not None:
+                directory = None
         tasks.append((path, settings, mode, directory))
     total = len(tasks)
     results: list[FileResult | None] = [None] * total
