@@ -319,3 +319,17 @@ def test_cache_markers_damaged_by_a_full_disk_are_repaired(tmp_path: Path) -> No
     cleaned = torchlint("clean", cwd=tmp_path)
     assert cleaned.returncode == 0, cleaned.stderr
     assert not cache.exists()
+
+
+# -- item 8: -o naming a linted file ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fix", [[], ["--fix", "--unsafe-fixes"]])
+def test_output_file_naming_a_linted_file_is_refused(tmp_path: Path, fix: list[str]) -> None:
+    path = tmp_path / "train.py"
+    path.write_text(UNSAFE_BAD)
+    result = torchlint("--no-cache", *fix, "-o", "train.py", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert b"not writing the report to train.py: it is a file being linted" in result.stderr
+    expected = UNSAFE_BAD if not fix else UNSAFE_BAD.replace("(p)", "(p, weights_only=True)")
+    assert path.read_text() == expected  # the source, never the report

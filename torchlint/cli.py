@@ -240,6 +240,17 @@ def check(
             err=True,
         )
 
+    if output_file is not None:
+        linted = [Path(f.path) for f in run.files if not use_stdin]
+        if use_stdin and stdin_filename is not None:
+            linted.append(stdin_filename)
+        target = os.path.realpath(output_file)
+        if any(os.path.realpath(p) == target for p in linted):
+            _fail(
+                f"not writing the report to {output_file}: it is a file being linted "
+                "(choose another -o/--output-file)"
+            )
+
     unsafe = bool(unsafe_fixes) if unsafe_fixes is not None else _settings_unsafe(resolver)
     if diff:
         patch = _unified_diff(run.files)
