@@ -333,3 +333,54 @@ def test_output_file_naming_a_linted_file_is_refused(tmp_path: Path, fix: list[s
     assert b"not writing the report to train.py: it is a file being linted" in result.stderr
     expected = UNSAFE_BAD if not fix else UNSAFE_BAD.replace("(p)", "(p, weights_only=True)")
     assert path.read_text() == expected  # the source, never the report
+
+
+# -- items 17, 21, 22: bad settings are config or usage errors, never internal errors or silence --
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            'exclude = ["!"]',
+            "`tool.torchlint.exclude`: invalid path pattern '!'",
+        ),
+        (
+            'extend-exclude = ["build", "!"]',
+            "`tool.torchlint.extend-exclude`: invalid path pattern '!'",
+        ),
+        (
+            "torch-version = 2.10",
+            '`tool.torchlint.torch-version`: expected a string such as "2.10", got 2.1 (quote it',
+        ),
+        (
+            'torch-version = "-1.-5"',
+            "`tool.torchlint.torch-version`: expected a version such as \"2.10\", got '-1.-5'",
+        ),
+    ],
+)
+def test_bad_settings_are_config_errors(tmp_path: Path, config: str, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.torchlint]\n{config}\n")
+    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    result = torchlint("--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert f"{tmp_path / 'pyproject.toml'}: {message}" in stderr
+    assert "internal error" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--exclude", "!"], "--exclude: invalid path pattern '!'"),
+        (["--extend-exclude", "!"], "--extend-exclude: invalid path pattern '!'"),
+        (["--select", ""], "--select: empty rule selector"),
+        (["--select", " "], "--select: empty rule selector"),
+        (["--extend-select", ""], "--extend-select: empty rule selector"),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    result = run("--no-cache", *args, str(tmp_path))
+    assert result.exit_code == 2
+    assert f"torchlint: error: {message}" in result.output

@@ -12,7 +12,13 @@ import click
 
 from torchlint import __version__
 from torchlint.cache import NotACache, find_caches, remove_cache
-from torchlint.config import ConfigError, Overrides, SettingsResolver, real_path
+from torchlint.config import (
+    ConfigError,
+    Overrides,
+    SettingsResolver,
+    check_patterns,
+    real_path,
+)
 from torchlint.diagnostics import Applicability
 from torchlint.docs import rule_doc
 from torchlint.lines import source_lines
@@ -171,6 +177,19 @@ def check(
     extend_exclude: tuple[str, ...],
 ) -> None:
     """Lint PATHS (default: the current directory); `-` reads standard input."""
+    for option, values in (
+        ("--select", select),
+        ("--extend-select", extend_select),
+        ("--ignore", ignore),
+    ):
+        if any(not value.strip() for value in values):
+            # `--select "$RULES"` with RULES unset would silently turn every rule off.
+            _fail(f"{option}: empty rule selector (see `torchlint rules`)")
+    for option, values in (("--exclude", exclude), ("--extend-exclude", extend_exclude)):
+        try:
+            check_patterns(_split(values), option)
+        except ConfigError as exc:
+            _fail(str(exc))
     overrides = Overrides(
         select=_split(select) if select else None,
         extend_select=_split(extend_select),

@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -236,12 +237,28 @@ def _check_selectors(selectors: tuple[str, ...], where: str) -> None:
             raise ConfigError(f"{where}: {exc}") from exc
 
 
-def parse_version(value: str, where: str) -> tuple[int, int]:
-    parts = str(value).strip().split(".")
-    try:
-        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
-    except (ValueError, IndexError) as exc:
-        raise ConfigError(f'{where}: expected a version such as "2.1", got {value!r}') from exc
+_VERSION = re.compile(r"\d+(\.\d+)*")
+
+
+def parse_version(value: object, where: str) -> tuple[int, int]:
+    if not isinstance(value, str):
+        # TOML reads `2.10` as the number 2.1: the version the user wrote is already lost.
+        hint = " (quote it: a TOML number loses digits, 2.10 reads as 2.1)" if value else ""
+        raise ConfigError(f'{where}: expected a string such as "2.10", got {value!r}{hint}')
+    text = value.strip()
+    if not _VERSION.fullmatch(text):
+        raise ConfigError(f'{where}: expected a version such as "2.10", got {value!r}')
+    parts = text.split(".")
+    return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+
+
+def check_patterns(patterns: tuple[str, ...], where: str) -> None:
+    """Raise ConfigError naming ``where`` for a path pattern that gitignore syntax rejects."""
+    for pattern in patterns:
+        try:
+            pathspec.GitIgnoreSpec.from_lines([pattern])
+        except ValueError as exc:
+            raise ConfigError(f"{where}: invalid path pattern {pattern!r} ({exc})") from exc
 
 
 def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
@@ -259,6 +276,7 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
             values[key.replace("-", "_")] = selectors
         elif key in ("exclude", "extend-exclude", "test-code"):
             values[key.replace("-", "_")] = _string_list(value, where)
+            check_patterns(values[key.replace("-", "_")], where)
         elif key in ("preview", "unsafe-fixes"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false, got {value!r}")
