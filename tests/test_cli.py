@@ -283,10 +283,11 @@ def test_clean_cache_dir_never_removes_a_directory_that_is_not_only_a_cache(
     assert "does not look like a torchlint cache" in result.stderr
     assert "Removed" not in result.output
     assert (plain / "notes.txt").read_text() == "keep me\n"
-    # The project itself used as the cache directory by mistake: it has torchlint's markers now,
-    # and the project's files as well. Nothing is deleted.
+    # The project itself used as the cache directory by mistake: it is never marked as a cache
+    # (issue 18: that would git-ignore it and hide it from backups), and nothing is deleted.
     assert run("--cache-dir", ".", ".", cwd=configured).exit_code == 1
-    assert (configured / "CACHEDIR.TAG").is_file()
+    assert not (configured / "CACHEDIR.TAG").exists()
+    assert not (configured / ".gitignore").exists()
     result = run("clean", "--cache-dir", ".", cwd=configured)
     assert result.exit_code == 2 and "Removed" not in result.output
     assert (configured / "pkg" / "sub" / "bad.py").read_text() == BAD
