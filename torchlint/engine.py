@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import gc
+import io
 import sys
+import tokenize
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -182,12 +184,87 @@ def deep_recursion() -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
-def _compiles(source: str) -> bool:
+# LibCST's native parser cannot be stopped once started, and two shapes of input defeat it: about
+# 2,000 nested brackets crash it (a segfault: nothing to catch, the process dies), and its time
+# grows with the square of an expression's depth (10,000 chained `+`: minutes, then a crash).
+# CPython's parser is bounded and many times faster, so it screens every text first.
+MAX_PARSE_DEPTH = 1000  # syntax-tree levels; real code stays under 100, LibCST needs ~1 s here
+# Brackets LibCST may be given (CPython allows 200): it crashes near 1,300 on a thread's stack.
+MAX_BRACKET_DEPTH = 1024
+# One line of a megabyte is generated data or minified code, and costs LibCST tens of seconds.
+MAX_LINE_CHARS = 1024 * 1024
+
+
+@dataclass
+class Screen:
+    compiles: bool  # CPython parses the text
+    finding: Diagnostic | None = None  # a TL000 to report whatever LibCST makes of the text
+    parse: bool = True  # LibCST may be given the text
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest = 0
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def _libcst_copes(source: str) -> bool:
+    """For a text CPython refused as nested too deeply: whether LibCST still parses it safely
+    (brackets under its crash depth, no statement long enough to take it minutes)."""
+    level = deepest = tokens = 0
     try:
-        ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.OP and token.string in "([{":
+                level += 1
+                deepest = max(deepest, level)
+            elif token.type == tokenize.OP and token.string in ")]}":
+                level -= 1
+            tokens = 0 if token.type == tokenize.NEWLINE else tokens + 1
+            if deepest > MAX_BRACKET_DEPTH or tokens > 4 * MAX_PARSE_DEPTH:
+                return False
+    except (tokenize.TokenError, SyntaxError):
         return False
     return True
+
+
+def screen(source: str, path: str) -> Screen:
+    """CPython's verdict on ``source``: whether LibCST may parse it, and a TL000 to report."""
+    if len(source) > MAX_LINE_CHARS:
+        lines = source.splitlines()
+        longest = max(range(len(lines)), key=lambda i: len(lines[i]))
+        if len(lines[longest]) > MAX_LINE_CHARS:
+            message = (
+                f"file not analysed: line {longest + 1} is {len(lines[longest]):,} characters "
+                f"long (generated or minified code?); torchlint parses lines of up to "
+                f"{MAX_LINE_CHARS:,}"
+            )
+            return Screen(False, syntax_error(path, message, longest + 1), parse=False)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        if not exc.msg.startswith("too many nested parentheses"):
+            return Screen(False)  # LibCST decides: it may accept syntax newer than this Python's
+        # CPython will not run the file: say so, and lint it too where LibCST can.
+        line, column = exc.lineno or 1, max((exc.offset or 1) - 1, 0)
+        finding = syntax_error(path, f"SyntaxError: {exc.msg}", line, column)
+        return Screen(False, finding, parse=_libcst_copes(source))
+    except (RecursionError, MemoryError):
+        message = "SyntaxError: nested too deeply: CPython cannot compile this file either"
+        return Screen(False, syntax_error(path, message), parse=_libcst_copes(source))
+    except ValueError:
+        return Screen(False)
+    depth = _depth(tree)
+    if depth > MAX_PARSE_DEPTH:
+        message = (
+            f"file not analysed: its code is nested {depth} levels deep (an expression such as "
+            f"a very long operator chain); torchlint parses up to {MAX_PARSE_DEPTH}"
+        )
+        return Screen(True, syntax_error(path, message), parse=False)
+    return Screen(True)
 
 
 @contextmanager
@@ -252,10 +329,17 @@ def _lint_source(
     if test_code:
         rules = [rule for rule in rules if rule.report_in_tests]
     candidates = rules_for_source(source, rules)
+    with phase("parse"):
+        screened = screen(source, path)
+    if screened.finding is not None:
+        outcome.diagnostics.append(screened.finding)
+        if not screened.parse:
+            outcome.parsed = False
+            return outcome
     if not candidates:
         # No rule can match, but a broken file is still reported. CPython's parser is far
         # cheaper than LibCST's; LibCST confirms, since it may accept newer syntax.
-        if not _compiles(source):
+        if not screened.compiles and screened.finding is None:
             failure = parse(source, path)
             if isinstance(failure, Diagnostic):
                 outcome.diagnostics.append(failure)
@@ -266,7 +350,8 @@ def _lint_source(
         if module is None:
             module = parse(source, path)
     if isinstance(module, Diagnostic):
-        outcome.diagnostics.append(module)
+        if screened.finding is None:  # else CPython's finding says it already
+            outcome.diagnostics.append(module)
         outcome.parsed = False
         return outcome
     with phase("facts"):
@@ -306,7 +391,8 @@ def _lint_source(
         diagnostics = [
             d for d in diagnostics if not suppressions.silences(d.start.line, d.code, d.name)
         ]
-    outcome.diagnostics = sorted(diagnostics, key=lambda d: d.sort_key)
+    # Beside the screen's TL000, if any (a text CPython refused that LibCST could lint).
+    outcome.diagnostics = sorted([*outcome.diagnostics, *diagnostics], key=lambda d: d.sort_key)
     return outcome
 
 
