@@ -384,3 +384,63 @@ def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str], message: 
     result = run("--no-cache", *args, str(tmp_path))
     assert result.exit_code == 2
     assert f"torchlint: error: {message}" in result.output
+
+
+# -- items 16, 20, 32 (part): the console entry point and its streams -----------------------------
+
+
+def test_an_emoji_under_a_latin_1_terminal_is_escaped(tmp_path: Path) -> None:
+    (tmp_path / "emoji.py").write_text('import torch\nx = torch.load("😀")\n', encoding="utf-8")
+    result = torchlint("--no-cache", "emoji.py", cwd=tmp_path, env={"PYTHONIOENCODING": "latin-1"})
+    assert result.returncode == 1, result.stderr
+    assert b'torch.load("\\U0001f600")' in result.stdout
+    assert b"emoji.py:2:5: TL201" in result.stdout
+    assert b"internal error" not in result.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_stdout_to_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-m", "torchlint", "--no-cache", "train.py"],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        "torchlint: error: cannot write the output: No space left on device"
+    )
+
+
+def _blocked_reading(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/wchan") as handle:
+            return "pipe" in handle.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_exits_130_saying_interrupted(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "torchlint", "-"],  # waits for standard input: a run in progress
+        cwd=tmp_path,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not _blocked_reading(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not os.path.exists(f"/proc/{process.pid}/wchan"):
+        time.sleep(5)  # no /proc: give the interpreter time to start
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.decode().strip() == "torchlint: interrupted"

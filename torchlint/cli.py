@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import io
 import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -500,22 +503,55 @@ from torchlint.runtime.command import verify_command  # noqa: E402
 main.add_command(verify_command)
 
 
+# Writing the output failed for want of room, not for a fault of torchlint (stdout to /dev/full).
+_OUTPUT_ERRNOS = frozenset(
+    getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG", "EIO") if hasattr(errno, name)
+)
+
+
 def run_cli() -> None:
     """The console entry point: no traceback ever reaches a user (TORCHLINT_DEBUG=1 shows it)."""
+    for stream in (sys.stdout, sys.stderr):
+        # A terminal or PYTHONIOENCODING that cannot show a character (an emoji in a flagged
+        # line under latin-1) gets an escape for it, never an exception that loses the report.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
-        main()
-    except KeyboardInterrupt:
+        try:
+            # Not standalone: click would turn Ctrl-C into "Aborted!" and exit 1, the status
+            # of findings.
+            result = main.main(standalone_mode=False)
+            status = result if isinstance(result, int) else 0
+        except SystemExit as exc:
+            status = exc.code
+        sys.stdout.flush()
+    except (KeyboardInterrupt, click.exceptions.Abort):
         click.echo("torchlint: interrupted", err=True)
         sys.exit(130)
-    except Exception as exc:
-        if os.environ.get("TORCHLINT_DEBUG"):
-            raise
-        click.echo(
-            f"torchlint: error: internal error: {type(exc).__name__}: {exc} "
-            "(set TORCHLINT_DEBUG=1 for the traceback; please report this)",
-            err=True,
-        )
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS:
+            _internal_error(exc)
+        # What could not be written would be tried again at exit, and fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        click.echo(f"torchlint: error: cannot write the output: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_ERROR)
+    except Exception as exc:
+        _internal_error(exc)
+    sys.exit(status)
+
+
+def _internal_error(exc: Exception) -> NoReturn:
+    if os.environ.get("TORCHLINT_DEBUG"):
+        raise exc
+    click.echo(
+        f"torchlint: error: internal error: {type(exc).__name__}: {exc} "
+        "(set TORCHLINT_DEBUG=1 for the traceback; please report this)",
+        err=True,
+    )
+    sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":
