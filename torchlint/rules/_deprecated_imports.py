@@ -25,7 +25,7 @@ from torchlint.fixes import FixPlan, RemoveStatement, Replace
 
 @dataclass
 class PendingImport:
-    node: cst.ImportFrom
+    node: cst.ImportFrom | cst.Import
     line: cst.SimpleStatementLine | None
     only_statement_in_block: bool
     deprecated: list[tuple[cst.ImportAlias, str, str]]  # alias, local name, qualified name
@@ -167,7 +167,7 @@ class DeprecatedImportsMixin:
             return FixPlan(title, Applicability.SAFE, (change,))
         last_comma = node.names[-1].comma
         kept[-1] = kept[-1].with_changes(comma=last_comma)
-        if len(kept) == 1 and not isinstance(node.lpar, cst.LeftParen):
+        if len(kept) == 1 and not isinstance(getattr(node, "lpar", None), cst.LeftParen):
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
         return FixPlan(title, Applicability.SAFE, (Replace(node, node.with_changes(names=kept)),))
 

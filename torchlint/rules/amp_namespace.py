@@ -15,7 +15,7 @@ from torchlint.analysis.compat import in_compat_branch
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
+from torchlint.fixes import AddImport, FixPlan, RemoveStatement, Replace, add_keyword_argument
 from torchlint.rule import Rule
 from torchlint.rules._deprecated_imports import (
     DeprecatedImportsMixin,
@@ -54,6 +54,10 @@ _ALIASES = {
     "torch.cuda.amp.autocast_mode.custom_fwd": "torch.cuda.amp.custom_fwd",
     "torch.cuda.amp.autocast_mode.custom_bwd": "torch.cuda.amp.custom_bwd",
 }
+# The deprecated namespaces themselves, bound to a name: ``from torch.cuda import amp``,
+# ``import torch.cuda.amp as amp``. Once the calls through the name are rewritten, the import is
+# unused.
+_NAMESPACES = {"torch.cuda.amp": "cuda", "torch.cpu.amp": "cpu"}
 # Positional parameters of the old autocast classes: ``autocast(enabled, dtype, cache_enabled)``.
 _AUTOCAST_POSITIONAL = ("enabled", "dtype", "cache_enabled")
 
@@ -99,14 +103,79 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
         deprecated = [
             (alias, local, qualified)
             for alias, local, qualified in self.imported_names(node)
-            if _symbol(qualified) is not None
+            if _symbol(qualified) is not None or qualified in _NAMESPACES
         ]
         if not deprecated or not self.note_import(node):
             return
         self.defer_import_report(node, deprecated)
 
+    def visit_Import(self, node: cst.Import) -> None:
+        """``import torch.cuda.amp as amp`` (a plain ``import torch.cuda.amp`` binds ``torch``)."""
+        deprecated = []
+        for alias in node.names:
+            if alias.asname is None:
+                self._plain_import(node, alias)
+                continue
+            if not isinstance(alias.asname.name, cst.Name):
+                continue
+            qualified = dotted_name(alias.name)
+            if qualified in _NAMESPACES:
+                deprecated.append((alias, alias.asname.name.value, qualified))
+        if not deprecated:
+            return
+        if in_compat_branch(self.context.path_up()):
+            return
+        self.defer_import_report(node, deprecated)  # type: ignore[arg-type]
+
+    def _plain_import(self, node: cst.Import, alias: cst.ImportAlias) -> None:
+        """Note ``import torch`` and ``import torch.cuda.amp`` (statement alone on its line)."""
+        state = self.__dict__.setdefault("_plain_state", {"torch": False, "plain": [], "refs": 0})
+        qualified = dotted_name(alias.name)
+        if qualified == "torch" and self.context.enclosing(cst.FunctionDef) is None:
+            state["torch"] = True
+        if qualified not in _NAMESPACES or len(node.names) != 1:
+            return
+        if in_compat_branch(self.context.path_up()):
+            return
+        stack = self.context.stack
+        line = stack[-2] if len(stack) >= 2 else None
+        if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1:
+            block = stack[-3] if len(stack) >= 3 else None
+            only = isinstance(block, cst.IndentedBlock) and len(block.body) == 1
+            state["plain"].append((node, line, only, qualified))
+
+    def leave_Module(self, node: cst.Module) -> None:
+        super().leave_Module(node)
+        state = self.__dict__.get("_plain_state")
+        if not state or not state["plain"]:
+            return
+        for statement, line, only, qualified in state["plain"]:
+            # ``import torch.cuda.amp`` next to ``import torch``, with nothing left that names
+            # ``torch.cuda.amp``: the line is an unused import (``torch`` stays bound).
+            if state["torch"] and not state["refs"]:
+                change = RemoveStatement(line, replace_with_pass=only)
+                fix = FixPlan(
+                    f"Remove the unused `import {qualified}`", Applicability.SAFE, (change,)
+                )
+                self.report(
+                    statement,
+                    f"unused import of the deprecated namespace `{qualified}`",
+                    fix=fix,
+                )
+
     def report_import(self, pending: PendingImport, fix: FixPlan | None) -> None:
-        olds = sorted({_ALIASES.get(q, q) for _, _, q in pending.deprecated})
+        qualifieds = {_ALIASES.get(q, q) for _, _, q in pending.deprecated}
+        spaces = sorted(q for q in qualifieds if q in _NAMESPACES)
+        if spaces:
+            listed = ", ".join(f"`{q}`" for q in spaces)
+            self.report(
+                pending.node,
+                f"import of the deprecated namespace {listed}: use `torch.amp` with an explicit "
+                "device",
+                fix=fix,
+            )
+            return
+        olds = sorted(qualifieds)
         news = sorted({_SYMBOLS[q].new for q in olds})
         listed = ", ".join(f"`{q}`" for q in olds)
         replacement = ", ".join(f"`{n}`" for n in news)
@@ -161,6 +230,13 @@ class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         """A deprecated class or function referenced without being called (``isinstance``...)."""
+        if dotted_name(node) in _NAMESPACES:
+            parent = self.context.stack[-2] if len(self.context.stack) >= 2 else None
+            if not isinstance(parent, cst.ImportAlias):
+                state = self.__dict__.setdefault(
+                    "_plain_state", {"torch": False, "plain": [], "refs": 0}
+                )
+                state["refs"] += 1
         if not is_bare_reference(self.context.stack):
             return  # calls and decorators have their own visitors
         if is_recognition_only(self.context.stack):
