@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
-from torchlint.analysis.dataflow import reaching_assignment
+from torchlint.analysis.dataflow import binds, reaching_assignment
+from torchlint.analysis.facts import is_module_base
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -155,4 +156,160 @@ def _self_is_module(path: PathUp, facts: TorchFacts) -> bool:
     for ancestor, _child in path:
         if isinstance(ancestor, cst.ClassDef):
             return facts.is_module_class(ancestor)
+    return False
+
+
+# -- proof, for fixes: no naming conventions -----------------------------------------------------
+
+# ``nn`` containers whose items (``c[i]``, ``for m in c``) are modules themselves.
+_MODULE_CONTAINERS = frozenset({"ModuleList", "Sequential", "ModuleDict"})
+# Module methods that yield modules: ``for m in model.children():``.
+_MODULE_ITERATORS = frozenset({"children", "modules"})
+
+
+def is_module_proven(
+    expr: cst.BaseExpression,
+    facts: TorchFacts,
+    *,
+    path: PathUp | None = None,
+    _depth: int = 0,
+) -> bool:
+    """Whether ``expr`` is certainly an ``nn.Module``, from how it was made (never from its name).
+
+    Stricter than :func:`is_module_like`, for fixes whose result is wrong on anything else:
+
+    - a call of a ``torch.nn`` module class, a ``torchvision.models`` factory, a ``transformers``
+      model's ``from_pretrained``, or a MODULE CLASS of the file; ``m.to(...)`` / ``m.cuda()``...
+      and ``torch.compile(m)`` of a proven ``m``;
+    - a local name whose reaching assignment is proven, or a parameter annotated with a module
+      class (``model: nn.Module``) that the function never rebinds;
+    - ``self.x`` every binding of which in the file is proven;
+    - an item of a proven ``nn.ModuleList`` / ``nn.Sequential`` / ``nn.ModuleDict`` (``c[i]``, or
+      the target of ``for layer in c:``), or of ``m.children()`` / ``m.modules()``;
+    - ``self`` inside a MODULE CLASS.
+    """
+    if _depth > _MAX_DEPTH:
+        return False
+    depth = _depth + 1
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        qualified = facts.names.resolve(func)
+        if qualified is not None:
+            if qualified == "torch.compile" and expr.args:
+                return is_module_proven(expr.args[0].value, facts, path=path, _depth=depth)
+            return is_module_constructor(qualified)
+        if isinstance(func, cst.Name):
+            cls = facts.bindings.classes.get(func.value)
+            return cls is not None and facts.is_module_class(cls)
+        if isinstance(func, cst.Attribute) and func.attr.value in MODULE_SELF_METHODS:
+            return is_module_proven(func.value, facts, path=path, _depth=depth)
+        return False
+    if isinstance(expr, cst.Name):
+        if path is None:
+            return False
+        if expr.value == "self":
+            return _self_is_module(path, facts)
+        found = reaching_assignment(path, expr.value)
+        if found is not None:
+            return is_module_proven(
+                found.value, facts, path=[(found.statement, found.value), *found.path], _depth=depth
+            )
+        return _proven_loop_item(expr.value, path, facts, depth) or _proven_parameter(
+            expr.value, path, facts
+        )
+    if isinstance(expr, cst.Attribute):
+        key = binding_key(expr)
+        if key is None or not key.startswith("self."):
+            return False
+        values = facts.bindings.values.get(key, ())
+        return bool(values) and all(
+            v is not None and is_module_proven(v, facts, _depth=depth) for v in values
+        )
+    if isinstance(expr, cst.Subscript):
+        return _proven_container(expr.value, facts, path, depth)
+    return False
+
+
+def _container_kind(expr: cst.BaseExpression, facts: TorchFacts) -> bool:
+    """``nn.ModuleList(...)`` / ``nn.Sequential(...)`` / ``nn.ModuleDict(...)`` as written."""
+    if not isinstance(expr, cst.Call):
+        return False
+    qualified = facts.names.resolve(expr.func)
+    return (
+        qualified is not None
+        and is_module_constructor(qualified)
+        and qualified.rsplit(".", 1)[-1] in _MODULE_CONTAINERS
+    )
+
+
+def _proven_container(
+    expr: cst.BaseExpression, facts: TorchFacts, path: PathUp | None, depth: int
+) -> bool:
+    """A proven module container: its items are modules."""
+    if depth > _MAX_DEPTH:
+        return False
+    if _container_kind(expr, facts):
+        return True
+    if isinstance(expr, cst.Attribute):
+        key = binding_key(expr)
+        if key is None or not key.startswith("self."):
+            return False
+        values = facts.bindings.values.get(key, ())
+        return bool(values) and all(v is not None and _container_kind(v, facts) for v in values)
+    if isinstance(expr, cst.Name) and path is not None:
+        found = reaching_assignment(path, expr.value)
+        return found is not None and _container_kind(found.value, facts)
+    return False
+
+
+def _proven_loop_item(name: str, path: PathUp, facts: TorchFacts, depth: int) -> bool:
+    """``layer`` in ``for layer in self.layers:`` over a proven container, never rebound."""
+    for ancestor, child in path:
+        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        if not isinstance(ancestor, cst.For) or child is not ancestor.body:
+            continue
+        target = ancestor.target
+        if not (isinstance(target, cst.Name) and target.value == name):
+            if binds(target, name):
+                return False  # unpacked: ``for i, layer in enumerate(...)`` is not followed
+            continue
+        if binds(ancestor.body, name):
+            return False
+        iterable = ancestor.iter
+        if (
+            isinstance(iterable, cst.Call)
+            and isinstance(iterable.func, cst.Attribute)
+            and iterable.func.attr.value in _MODULE_ITERATORS
+            and not iterable.args
+        ):
+            return is_module_proven(iterable.func.value, facts, path=path, _depth=depth)
+        return _proven_container(iterable, facts, path, depth)
+    return False
+
+
+def _proven_parameter(name: str, path: PathUp, facts: TorchFacts) -> bool:
+    """A parameter of the enclosing function annotated with a module class, never rebound."""
+    for ancestor, child in path:
+        if isinstance(ancestor, (cst.ClassDef, cst.Lambda)):
+            return False
+        if not isinstance(ancestor, cst.FunctionDef):
+            continue
+        if child is not ancestor.body:
+            return False
+        params = ancestor.params
+        for param in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if param.name.value != name or param.annotation is None:
+                continue
+            if binds(ancestor.body, name):
+                return False
+            annotation = param.annotation.annotation
+            qualified = facts.names.resolve(annotation)
+            if qualified is not None:
+                return is_module_base(qualified)
+            if isinstance(annotation, cst.Name):
+                cls = facts.bindings.classes.get(annotation.value)
+                return cls is not None and facts.is_module_class(cls)
+            return False
+        return False
     return False

@@ -347,3 +347,63 @@ def scope_tensor_names(path: PathUp, names: ImportMap) -> set[str]:
 def is_parameter_constructor(qualified: str | None) -> bool:
     """``nn.Parameter(...)``: a tensor, though not built by a tensor function."""
     return qualified in _PARAMETER_CONSTRUCTORS
+
+
+def is_tensor_proven(
+    expr: cst.BaseExpression,
+    names: ImportMap,
+    *,
+    path: PathUp | None = None,
+    known: Collection[str] = (),
+    _depth: int = 0,
+) -> bool:
+    """Whether ``expr`` is certainly a tensor: every step back to a torch function is known.
+
+    Stricter than :func:`is_tensor_like`, for fixes whose result is wrong on anything else: a
+    method call (``x.clone()``, ``x.view(...)``, ``x.sum()``), ``x.grad``, ``x.data``, ``x[...]`` or
+    arithmetic counts only when ``x`` (an operand) is proven itself, since user classes, NumPy
+    arrays and modules have methods of those names too. Proven at the root: a torch function that
+    returns tensors (``torch.zeros``, ``F.relu``...), ``nn.Parameter(...)``, or a name in ``known``
+    (see :func:`scope_tensor_names`).
+    """
+    if _depth > _MAX_DEPTH:
+        return False
+
+    def again(sub: cst.BaseExpression, sub_path: PathUp | None = path, depth: int = _depth) -> bool:
+        return is_tensor_proven(sub, names, path=sub_path, known=known, _depth=depth)
+
+    if isinstance(expr, (cst.Name, cst.Attribute)):
+        key = binding_key(expr)
+        if key is not None and key in known:
+            return True
+    if isinstance(expr, cst.Name):
+        if path is None:
+            return False
+        found = reaching_assignment(path, expr.value)
+        if found is None:
+            return False
+        return again(found.value, [(found.statement, found.value), *found.path], _depth + 1)
+    if isinstance(expr, cst.Call):
+        func = expr.func
+        qualified = names.resolve(func)
+        if qualified is not None:
+            return is_tensor_function(qualified) or is_parameter_constructor(qualified)
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method in TENSOR_ONLY_METHODS or method in SHARED_METHODS:
+                return again(func.value)
+        return False
+    if isinstance(expr, cst.Attribute):
+        if expr.attr.value in ("data", "T", "mT", "H"):
+            return again(expr.value)
+        return False
+    if isinstance(expr, cst.Subscript):
+        return again(expr.value)
+    if isinstance(expr, cst.BinaryOperation):
+        sequences = (cst.List, cst.Tuple, cst.ListComp)
+        if isinstance(expr.left, sequences) or isinstance(expr.right, sequences):
+            return False
+        return again(expr.left) or again(expr.right)
+    if isinstance(expr, cst.UnaryOperation):
+        return again(expr.expression)
+    return False

@@ -7,10 +7,15 @@ masks, weight norm, quantization observers, FSDP's parameter gathering, profiler
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
+from torchlint.analysis.dataflow import count_name, reaching_assignment
+from torchlint.analysis.modules import MODULE_SELF_METHODS, is_module_like, is_module_proven
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -33,11 +38,51 @@ _TORCH_ECOSYSTEM = (
     "accelerate",
 )
 _TORCH_IMPORTS = ("torch", "lightning", "pytorch_lightning", "transformers", "timm")
-# ``rref.rpc_sync().forward(x)``: an RPC proxy exposes the remote module's methods, not ``__call__``.
-_RPC_PROXIES = frozenset({"rpc_sync", "rpc_async", "remote"})
 # Built by these, an object is not a module, or ``.forward`` is its documented entry point:
 # TorchScript custom classes (``torch.classes.ns.Op()``) and ``RemoteModule`` (no hooks at all).
 _NOT_MODULE_CONSTRUCTORS = ("torch.classes.", "torch.distributed.nn.")
+# A comment on the statement saying that ``__call__`` (or a hook) is skipped on purpose.
+_DELIBERATE = re.compile(r"__call__|_call_impl|\bhooks?\b", re.IGNORECASE)
+_HOOK_REGISTRATION = re.compile(r"^register_\w*hook$")
+_INTERFACE = "torch.jit.interface"
+
+
+class _HookFunctions(Walker):
+    """Names of functions a file registers as module hooks: ``m.register_forward_pre_hook(fn)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if not isinstance(func, cst.Attribute) or not _HOOK_REGISTRATION.match(func.attr.value):
+            return
+        for arg in node.args:
+            value = arg.value
+            if arg.keyword is None or arg.keyword.value == "hook":
+                if isinstance(value, cst.Call) and value.args:  # ``partial(fn, ...)``
+                    value = value.args[0].value
+                if isinstance(value, cst.Name):
+                    self.names.add(value.value)
+                elif isinstance(value, cst.Attribute):  # ``self._pre_forward``
+                    self.names.add(value.attr.value)
+                break
+
+
+class _ForwardUses(Walker):
+    """How many times ``name.forward`` appears (called or not)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+        self.count = 0
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        value = node.value
+        if isinstance(value, cst.Name) and value.value == self.name:
+            if node.attr.value == "forward":
+                self.count += 1
 
 
 def _is_super_call(expr: cst.BaseExpression) -> bool:
@@ -46,6 +91,24 @@ def _is_super_call(expr: cst.BaseExpression) -> bool:
         and isinstance(expr.func, cst.Name)
         and expr.func.value == "super"
     )
+
+
+class _HookCalls(Walker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and _HOOK_REGISTRATION.match(func.attr.value):
+            self.found = True
+
+
+def _registers_hook(cls: cst.ClassDef) -> bool:
+    """The class body calls ``register_*hook`` (on itself or anything)."""
+    finder = _HookCalls()
+    finder.walk(cls)
+    return finder.found
 
 
 def _first_positional(call: cst.Call) -> cst.BaseExpression | None:
@@ -64,6 +127,8 @@ class DirectForwardCall(Rule):
     severity = Severity.WARNING
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
+    # Tests call ``.forward`` to exercise it alone; no hook is registered there to skip.
+    report_in_tests = False
     needles = (".forward(",)
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -78,29 +143,123 @@ class DirectForwardCall(Rule):
             return  # ``Base.forward(self, x)``: an unbound call that chains to a parent class
         if not self._torch_file() or self._not_a_module(recv):
             return
-        if self._rpc_proxy(recv) or self._in_call_method():
+        if isinstance(recv, cst.Call) and not self._module_method_chain(recv):
+            return  # a call's result: an RPC proxy, ``type(m)``, a loaded extension, a new module
+        if self.context.qualified_name(recv) is not None:
+            return  # an imported object: ``turtle.forward(10)``, a module of functions
+        if self._in_call_method() or self._in_hook() or self._said_deliberate():
             return
+        path = self.context.path_up()
+        if isinstance(recv, cst.Name) and (
+            self._script_interface(recv.value, path) or self._fresh_module(recv.value, path)
+        ):
+            return
+        proven = is_module_proven(recv, self.facts, path=path)
+        if not node.args and not proven:
+            return  # ``driver.forward()``: a browser or a cursor moves forward; a model takes input
         shown = self.context.code(recv)
         short = len(shown) <= 40 and "\n" not in shown
         what = f"`{shown}.forward(...)`" if short else "`.forward(...)`"
+        fix = None
+        if proven:
+            fix = FixPlan(
+                "Call the module instead of `.forward`",
+                Applicability.UNSAFE,
+                (Replace(func, recv, self.context.block_indent()),),
+            )
         self.report(
             node,
             f"{what} bypasses `nn.Module.__call__`, so the module's forward and backward hooks "
             "never run: call the module itself",
-            fix=FixPlan(
-                "Call the module instead of `.forward`",
-                Applicability.UNSAFE,
-                (Replace(func, recv, self.context.block_indent()),),
-            ),
+            fix=fix,
         )
 
-    @staticmethod
-    def _rpc_proxy(recv: cst.BaseExpression) -> bool:
+    def _module_method_chain(self, recv: cst.Call) -> bool:
+        """``model.eval().forward(x)``: a module method returning the module itself."""
+        func = recv.func
         return (
-            isinstance(recv, cst.Call)
-            and isinstance(recv.func, cst.Attribute)
-            and recv.func.attr.value in _RPC_PROXIES
+            isinstance(func, cst.Attribute)
+            and func.attr.value in MODULE_SELF_METHODS
+            and not isinstance(func.value, cst.Call)
+            and is_module_like(func.value, self.facts, path=self.context.path_up())
         )
+
+    def _in_hook(self) -> bool:
+        """Inside a function the file registers as a hook of a module: calling the module there
+        would run the hook again (and again)."""
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is None:
+            return False
+        hooks = getattr(self, "_hooks", None)
+        if hooks is None:
+            finder = _HookFunctions()
+            finder.walk(self.context.module)
+            hooks = self._hooks = finder.names
+        return function.name.value in hooks
+
+    def _said_deliberate(self) -> bool:
+        """A comment on the statement says ``__call__`` or hooks are skipped on purpose."""
+        statement = self.context.enclosing_statement()
+        if statement is None:
+            return False
+        comments = [line.comment for line in statement.leading_lines]
+        if isinstance(statement, cst.SimpleStatementLine):
+            comments.append(statement.trailing_whitespace.comment)
+        return any(c is not None and _DELIBERATE.search(c.value) for c in comments)
+
+    def _script_interface(self, name: str, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
+        """``m: SomeInterface = self.blocks[k]; m.forward(x)``: TorchScript calls a module typed
+        with a ``@torch.jit.interface`` class through its methods only."""
+        found = reaching_assignment(path, name)
+        if found is None or not isinstance(found.statement, cst.AnnAssign):
+            return False
+        annotation = found.statement.annotation.annotation
+        if not isinstance(annotation, cst.Name):
+            return False
+        cls = self.facts.bindings.classes.get(annotation.value)
+        return cls is not None and any(
+            self.context.qualified_name(d.decorator) == _INTERFACE for d in cls.decorators
+        )
+
+    def _fresh_module(self, name: str, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
+        """``m = LossModule(...); return m.forward(x)`` in one function, ``m`` used for nothing
+        else: a module built right there has no hook to skip."""
+        function = None
+        for ancestor, _child in path:
+            if isinstance(ancestor, (cst.ClassDef, cst.Lambda)):
+                return False
+            if isinstance(ancestor, cst.FunctionDef):
+                function = ancestor
+                break
+        if function is None:
+            return False
+        found = reaching_assignment(path, name)
+        if found is None or not isinstance(found.value, cst.Call):
+            return False
+        if not self._hookless_constructor(found.value.func):
+            return False
+        uses = _ForwardUses(name)
+        uses.walk(function.body)
+        return count_name(function.body, name) == 1 + uses.count
+
+    def _hookless_constructor(self, func: cst.BaseExpression) -> bool:
+        """A ``torch.nn`` class, or a module class of this file that registers no hook."""
+        qualified = self.context.qualified_name(func)
+        if qualified is not None:
+            return qualified.startswith("torch.nn.") and qualified.rsplit(".", 1)[-1][:1].isupper()
+        if not isinstance(func, cst.Name):
+            return False
+        cls = self.facts.bindings.classes.get(func.value)
+        if cls is None or not self.facts.is_module_class(cls):
+            return False
+        seen: set[str] = set()
+        while cls is not None and cls.name.value not in seen:
+            seen.add(cls.name.value)
+            if _registers_hook(cls):
+                return False
+            bases = [b.value for b in cls.bases if isinstance(b.value, cst.Name)]
+            cls = self.facts.bindings.classes.get(bases[0].value) if bases else None
+        return True
 
     def _in_call_method(self) -> bool:
         """Inside a class's own ``__call__``: a wrapper that forwards to what it wraps."""

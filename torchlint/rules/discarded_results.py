@@ -20,6 +20,7 @@ from torchlint.analysis.names import dotted_name
 from torchlint.analysis.tensors import (
     is_parameter_constructor,
     is_tensor_like,
+    is_tensor_proven,
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import call_attr, receiver
@@ -90,6 +91,12 @@ OUT_OF_PLACE = frozenset(
 _SHARED_WITH_MODULES = frozenset(
     {"to", "cuda", "cpu", "float", "double", "half", "bfloat16", "type", "requires_grad_", "xpu"}
 )
+# Tensor methods that other objects commonly have too: a config's or a graph batch's ``.clone()``,
+# a NumPy array's ``.view(dtype)``, a batch class's ``.pin_memory()``. Called on something of
+# unknown kind, they say nothing about it.
+_COMMON_ELSEWHERE = frozenset(
+    {"clone", "view", "contiguous", "pin_memory", "expand", "chunk", "type", "type_as"}
+)
 _MAX_DEPTH = 6
 # Code that runs a conversion for its side effect on timing or device state.
 _BENCHMARK = re.compile(r"bench|warm_?up|timeit|profil|_time$|^time_|latency|throughput", re.I)
@@ -135,16 +142,33 @@ class DiscardedOutOfPlaceResult(Rule):
             return
         target = self.context.code(location)
         spelled = self.context.code(call)
+        # Safe only where the receiver is a tensor beyond doubt; a batch element or a value
+        # made by a method of that name on something unknown may be another class, whose
+        # method returns something else (or None).
+        proven = self._tensor_proven(location, path)
         self.report(
             call,
             f"`{spelled}` returns a new tensor and leaves `{target}` unchanged; the result is "
             f"discarded: assign it (`{target} = {spelled}`)",
             fix=FixPlan(
                 f"Assign the result to `{target}`",
-                Applicability.SAFE,
+                Applicability.SAFE if proven else Applicability.UNSAFE,
                 (Replace(call, f"{target} = {spelled}"),),
             ),
         )
+
+    def _tensor_proven(self, location: cst.BaseExpression, path: PathUp) -> bool:
+        names = self.facts.names
+        known = scope_tensor_names(path, names)
+        if is_tensor_proven(location, names, path=path, known=known):
+            return True
+        key = binding_key(location)
+        if isinstance(location, cst.Attribute) and key is not None and key.startswith("self."):
+            values = self.facts.bindings.values.get(key, ())
+            return bool(values) and all(
+                v is not None and is_tensor_proven(v, names) for v in values
+            )
+        return False
 
     # -- what the receiver is ---------------------------------------------------------------------
     def _tensor_like(self, location: cst.BaseExpression, path: PathUp) -> bool:
@@ -193,7 +217,10 @@ class DiscardedOutOfPlaceResult(Rule):
             qualified = names.resolve(expr.func)
             if is_parameter_constructor(qualified):
                 return True
-            if qualified is None and call_attr(expr) in _SHARED_WITH_MODULES:
+            method = call_attr(expr)
+            if qualified is None and (
+                method in _SHARED_WITH_MODULES or method in _COMMON_ELSEWHERE
+            ):
                 recv = receiver(expr)
                 return recv is not None and self._evidence(recv, path, known, depth + 1)
         return is_tensor_like(expr, names, path=path, known=known)
