@@ -444,3 +444,34 @@ def test_ctrl_c_exits_130_saying_interrupted(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130
     assert stderr.decode().strip() == "torchlint: interrupted"
+
+
+# -- items 28, 30: control characters in file names and source lines ------------------------------
+
+ESCAPES = 'import torch\nx = torch.load("\x1b[2J\x1b]0;pwned\x07\u202e")\n'
+
+
+def test_escape_sequences_never_reach_the_terminal_raw(tmp_path: Path) -> None:
+    name = "e\x1b[31mvil\r.py"
+    (tmp_path / name).write_text(ESCAPES)
+    result = torchlint("--no-cache", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    out = result.stdout.decode()
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out and "\u202e" not in out
+    assert "e\\x1b[31mvil\\x0d.py:2:5: TL201" in out
+    line = '2 | x = torch.load("\\x1b[2J\\x1b]0;pwned\\x07\\u202e")'
+    assert line in out
+    # The carets still underline the whole call, escapes included.
+    carets = out.splitlines()[out.splitlines().index(f"  {line}".strip()) + 1]
+    assert carets.count("^") == len('torch.load("\\x1b[2J\\x1b]0;pwned\\x07\\u202e")')
+
+
+def test_control_characters_in_file_names_keep_junit_xml_valid(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    (tmp_path / "a\x01b\x1b.py").write_text("import torch\nx = torch.load(p)\n")
+    result = torchlint("--no-cache", "--output-format", "junit", ".", cwd=tmp_path)
+    assert result.returncode == 1
+    suites = ET.fromstring(result.stdout)
+    names = [case.get("name") for case in suites.iter("testcase")]
+    assert names == ["TL201 torch-load-without-weights-only at a\ufffdb\ufffd.py:2:5"]

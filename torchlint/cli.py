@@ -41,6 +41,7 @@ from torchlint.runner import (
 )
 from torchlint.selection import SelectorError, validate_selectors
 from torchlint.sources import SourceError, decode_source
+from torchlint.terminal import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -242,12 +243,12 @@ def check(
     for message in run.warnings:
         click.echo(f"torchlint: warning: {message}", err=True)
     for path, message in run.errors:
-        click.echo(f"torchlint: error: {path}: {message}", err=True)
+        click.echo(f"torchlint: error: {printable(str(path))}: {printable(message)}", err=True)
     for file in run.files:
         if file.error:
-            click.echo(f"torchlint: error: {file.path}: {file.error}", err=True)
+            click.echo(f"torchlint: error: {printable(file.path)}: {file.error}", err=True)
         for warning in file.warnings:
-            click.echo(f"torchlint: warning: {file.path}: {warning}", err=True)
+            click.echo(f"torchlint: warning: {printable(file.path)}: {warning}", err=True)
     for error in run.internal_errors:
         first = error.message.splitlines()[0]
         if error.rule == "engine":  # no rule ran to the end on this file
@@ -258,7 +259,8 @@ def check(
                 "the other rules and files were checked",
             )
         click.echo(
-            f"torchlint: error: {where} on {error.path}: {first} ({checked}; please report this)",
+            f"torchlint: error: {where} on {printable(error.path)}: {printable(first)} "
+            f"({checked}; please report this)",
             err=True,
         )
 

@@ -56,7 +56,9 @@ def render(run: RunResult, options: object) -> str:
             case = ET.SubElement(
                 suite,
                 "testcase",
-                name=f"{d.code} {d.name} at {path}:{d.start.line}:{column(d.start.column)}",
+                name=xml_safe(
+                    f"{d.code} {d.name} at {path}:{d.start.line}:{column(d.start.column)}"
+                ),
                 classname=xml_safe(path),
                 file=xml_safe(path),
                 line=str(d.start.line),

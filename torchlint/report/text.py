@@ -9,6 +9,7 @@ import click
 from torchlint.diagnostics import Applicability, Diagnostic
 from torchlint.lines import source_lines
 from torchlint.runner import FileResult, RunResult
+from torchlint.terminal import printable
 
 
 def _style(text: str, color: bool, **kwargs: object) -> str:
@@ -25,12 +26,14 @@ def _snippet(d: Diagnostic, source: str | None, color: bool) -> list[str]:
     lines = source_lines(source)
     if not 0 < d.start.line <= len(lines):
         return []
-    text = lines[d.start.line - 1].expandtabs(1)
+    raw = lines[d.start.line - 1].expandtabs(1)
     number = str(d.start.line)
     gutter = " " * len(number)
-    start = d.start.column
-    end = d.end.column if d.end.line == d.start.line else len(text.rstrip())
-    width = max(end - start, 1)
+    end = d.end.column if d.end.line == d.start.line else len(raw.rstrip())
+    # Control characters are shown escaped; the carets follow the escaped text.
+    text = printable(raw)
+    start = len(printable(raw[: d.start.column]))
+    width = max(len(printable(raw[:end])) - start, 1)
     carets = " " * start + "^" * width
     bar = _style("|", color, fg="blue", bold=True)
     return [
@@ -56,11 +59,11 @@ def _hint(d: Diagnostic) -> str | None:
 def format_diagnostic(
     d: Diagnostic, source: str | None, color: bool, unsafe: bool, concise: bool
 ) -> list[str]:
-    location = f"{d.path}:{d.start.line}:{d.start.column + 1}:"
+    location = f"{printable(d.path)}:{d.start.line}:{d.start.column + 1}:"
     marker = " [*]" if _applicable(d, unsafe) else ""
     head = (
         f"{_style(location, color, bold=True)} {_style(d.code, color, fg='red', bold=True)}"
-        f"{marker} [{d.name}] {d.message}"
+        f"{marker} [{d.name}] {printable(d.message)}"
     )
     if concise:
         return [head]
@@ -68,7 +71,7 @@ def format_diagnostic(
     hint = _hint(d)
     if hint:
         gutter = " " * len(str(d.start.line))
-        out.append(f"{gutter} = {_style('help', color, fg='cyan', bold=True)}: {hint}")
+        out.append(f"{gutter} = {_style('help', color, fg='cyan', bold=True)}: {printable(hint)}")
     out.append("")
     return out
 
@@ -136,7 +139,8 @@ def applied_fixes(run: RunResult) -> list[str]:
     lines = ["Fixed:"]
     for path, d in applied:
         lines.append(
-            f"  {path}:{d.start.line}:{d.start.column + 1}: {d.code} {d.fix.title if d.fix else ''}"
+            f"  {printable(path)}:{d.start.line}:{d.start.column + 1}: {d.code} "
+            + printable(d.fix.title if d.fix else "")
         )
     lines.append("")
     return lines
