@@ -11,6 +11,7 @@ import libcst as cst
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
+from torchlint.rules._deprecated_imports import DeprecatedImportsMixin, PendingImport
 
 _VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 # torch functions that return a fresh tensor with no autograd history.
@@ -26,7 +27,14 @@ _FRESH = frozenset(
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 
-class AutogradVariable(Rule):
+def _method(
+    value: cst.BaseExpression, name: str, arg: cst.BaseExpression | None = None
+) -> cst.Call:
+    args = [cst.Arg(arg)] if arg is not None else []
+    return cst.Call(func=cst.Attribute(value=value, attr=cst.Name(name)), args=args)
+
+
+class AutogradVariable(DeprecatedImportsMixin, Rule):
     code = "TL305"
     name = "autograd-variable"
     summary = "`torch.autograd.Variable(...)` (and its no-op `volatile=`) instead of plain tensors"
@@ -35,6 +43,21 @@ class AutogradVariable(Rule):
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
     needles = ("Variable",)
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        """``from torch.autograd import Variable``: reported (with a fix that removes it) once the
+        fixes have rewritten every use, so that no unused import is left behind."""
+        found = [
+            (alias, local, qualified)
+            for alias, local, qualified in self.imported_names(node)
+            if qualified in _VARIABLE
+        ]
+        if found and self.note_import(node):
+            self.defer_import_report(node, found)
+
+    def report_import(self, pending: PendingImport, fix: FixPlan | None) -> None:
+        if fix is not None:
+            self.report(pending.node, "unused import of the deprecated `Variable`", fix=fix)
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.qualified_name(node.func) not in _VARIABLE:
@@ -79,20 +102,26 @@ class AutogradVariable(Rule):
         if data is None:
             return None
         code = self.context.code(data)
+        new: cst.BaseExpression = data
         if not isinstance(data, _ATOMIC) and not data.lpar:
             code = f"({code})"
+            new = data.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
         if not self._fresh(data):
             code += ".detach()"  # what Variable(x) returned: x's data, cut from x's graph
+            new = _method(new, "detach")
         if requires_grad is not None:
             flag = self.context.code(requires_grad)
             if flag == "True":
                 code += ".requires_grad_()"
+                new = _method(new, "requires_grad_")
             elif flag != "False":
                 code += f".requires_grad_({flag})"
+                new = _method(new, "requires_grad_", requires_grad)
+        # The data node keeps its own line breaks and indentation (a multi-line argument).
         return FixPlan(
             f"Replace `Variable(...)` with `{code}`" if len(code) <= 60 else "Drop `Variable(...)`",
             Applicability.UNSAFE,
-            (Replace(call, code),),
+            (Replace(call, new, self.context.block_indent()),),
         )
 
     def _fresh(self, data: cst.BaseExpression) -> bool:
