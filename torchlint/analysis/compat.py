@@ -149,3 +149,52 @@ def in_compat_branch(path: PathUp) -> bool:
             if _mentions_version(ancestor.test):
                 return True
     return False
+
+
+# -- fallbacks for a keyword older releases reject ------------------------------------------------
+
+_KEYWORD_ERRORS = frozenset({"TypeError"})
+
+
+def _catches_keyword_error(handler: cst.ExceptHandler) -> bool:
+    kind = handler.type
+    if kind is None:
+        return False
+    candidates = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
+    for candidate in candidates:
+        name = dotted_name(candidate)
+        if name is not None and name.rsplit(".", 1)[-1] in _KEYWORD_ERRORS:
+            return True
+    return False
+
+
+def fallback_alternatives(path: PathUp) -> list[cst.CSTNode]:
+    """The code the current node is a version FALLBACK for, nearest first.
+
+    ``try: load(p, weights_only=True) except TypeError: load(p)``: inside the ``except TypeError``
+    handler, the ``try`` body (a release that rejects the keyword lands in the handler).
+    ``if <version test>: A else: B`` (statement or expression): inside one branch, the other.
+    The caller decides whether the alternative really is the newer spelling of the same call.
+    """
+    out: list[cst.CSTNode] = []
+    for ancestor, child in path:
+        if isinstance(ancestor, cst.ExceptHandler) and child is ancestor.body:
+            if not _catches_keyword_error(ancestor):
+                continue
+            for outer, inner in path:
+                if (
+                    isinstance(outer, cst.Try)
+                    and inner is not outer.body
+                    and ancestor in outer.handlers
+                ):
+                    out.append(outer.body)
+                    break
+        elif isinstance(ancestor, cst.If) and child is not ancestor.test:
+            if _mentions_version(ancestor.test):
+                other = ancestor.orelse if child is ancestor.body else ancestor.body
+                if other is not None:
+                    out.append(other)
+        elif isinstance(ancestor, cst.IfExp) and child is not ancestor.test:
+            if _mentions_version(ancestor.test):
+                out.append(ancestor.orelse if child is ancestor.body else ancestor.body)
+    return out

@@ -3,6 +3,10 @@
 A ``forward`` that moves tensors to ``"cuda"`` ties the module to one device layout: it breaks on
 CPU and on Apple/XPU devices, and under DataParallel/DDP it silently copies every replica's tensors
 to GPU 0. Devices belong to the caller; inside ``forward`` new tensors follow the inputs.
+
+Not reported: files that import a CUDA-only framework (Megatron-LM, Apex, Transformer Engine,
+FlashAttention): their modules cannot run anywhere but on an NVIDIA GPU, where ``torch.cuda.*``
+allocates on the current device each rank has already selected.
 """
 
 from __future__ import annotations
@@ -13,11 +17,35 @@ import libcst as cst
 
 from torchlint.analysis.dataflow import COMPREHENSIONS, comprehension_fors, target_binds
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
 
 _CUDA_TENSOR = re.compile(r"^torch\.cuda\.\w*Tensor$")
+# Frameworks that run only on NVIDIA GPUs: a file importing one is CUDA-only code.
+_CUDA_ONLY_PACKAGES = frozenset({"megatron", "apex", "transformer_engine", "flash_attn"})
+
+
+class _ImportsCudaOnly(Walker):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            name = dotted_name(alias.name)
+            if name is not None and name.split(".", 1)[0] in _CUDA_ONLY_PACKAGES:
+                self.found = True
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        if node.relative or node.module is None:
+            return False
+        name = dotted_name(node.module)
+        if name is not None and name.split(".", 1)[0] in _CUDA_ONLY_PACKAGES:
+            self.found = True
+        return False
 
 
 def string_prefix(expr: cst.BaseExpression) -> str | None:
@@ -59,6 +87,17 @@ class HardcodedCudaInForward(Rule):
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
     needles = ("cuda",)
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._cuda_only: bool | None = None
+
+    def _cuda_only_file(self) -> bool:
+        if self._cuda_only is None:
+            walker = _ImportsCudaOnly()
+            walker.walk(self.context.module)
+            self._cuda_only = walker.found
+        return self._cuda_only
 
     # -- device values -------------------------------------------------------------------------
     def _cuda_device(self, expr: cst.BaseExpression) -> str | None:
@@ -125,7 +164,7 @@ class HardcodedCudaInForward(Rule):
         if finding is None:
             return
         forward = self._forward()
-        if forward is None:
+        if forward is None or self._cuda_only_file():
             return
         parameter = self._device_parameter(forward)
         shown = parameter or _first_tensor_parameter(forward)

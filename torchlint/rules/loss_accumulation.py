@@ -141,6 +141,8 @@ class LossAccumulatedWithGraph(Rule):
     severity = Severity.ERROR
     precision = Precision.MEDIUM
     fix_applicability = Applicability.SAFE
+    # Tests run a handful of mock steps: the graphs they keep cost nothing.
+    report_in_tests = False
     needles = ("backward",)
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003

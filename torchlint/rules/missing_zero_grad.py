@@ -2,12 +2,18 @@
 
 ``loss.backward()`` adds to ``.grad``; it never overwrites it. A training loop that steps an
 optimizer without clearing its gradients applies the sum of every batch's gradient seen so far.
+
+Not reported: distributed autograd (``with dist_autograd.context() as ctx:`` and a
+``DistributedOptimizer``): gradients live in the context, a new one every iteration, so nothing
+accumulates, and ``DistributedOptimizer`` has no ``zero_grad()``. Test code is not linted: its
+loops are mock training runs that only need the weights to change.
 """
 
 from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import (
     EnclosingLoop,
@@ -22,6 +28,14 @@ from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
 from torchlint.rule import Rule
+
+_DISTRIBUTED_OPTIMIZERS = frozenset(
+    {
+        "torch.distributed.optim.DistributedOptimizer",
+        "torch.distributed.optim.optimizer.DistributedOptimizer",
+    }
+)
+_AUTOGRAD_CONTEXTS = frozenset({"torch.distributed.autograd.context"})
 
 
 def _step_text(call: cst.Call, module: cst.Module, optimizer: str) -> str:
@@ -95,12 +109,15 @@ class MissingZeroGrad(Rule):
     severity = Severity.ERROR
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
+    report_in_tests = False
     needles = ("step",)
 
     def visit_Call(self, node: cst.Call) -> None:
         facts = self.facts
         target = step_target(node, facts)
         if target is None:
+            return
+        if self._distributed_autograd(target):
             return
         where = training_loop_of(self.context.path_up(), facts)
         if where is None:
@@ -119,6 +136,22 @@ class MissingZeroGrad(Rule):
             f"call `{optimizer}.zero_grad()` once per step",
             fix=self._fix(node, target, where),
         )
+
+    def _distributed_autograd(self, target: cst.BaseExpression) -> bool:
+        """Gradients kept in a distributed autograd context, not in ``.grad``."""
+        key = binding_key(target)
+        if key is not None and self.facts.bindings.constructor_of(key) in _DISTRIBUTED_OPTIMIZERS:
+            return True
+        for ancestor, child in self.context.path_up():
+            if isinstance(ancestor, cst.With) and child is ancestor.body:
+                for item in ancestor.items:
+                    value = item.item
+                    if (
+                        isinstance(value, cst.Call)
+                        and self.context.qualified_name(value.func) in _AUTOGRAD_CONTEXTS
+                    ):
+                        return True
+        return False
 
     # -- the fix ----------------------------------------------------------------------------------
 

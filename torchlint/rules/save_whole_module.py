@@ -37,6 +37,8 @@ class SaveWholeModule(Rule):
     severity = Severity.WARNING
     precision = Precision.MEDIUM
     fix_applicability = Applicability.UNSAFE
+    # Tests pickle whole models on purpose (to check that they pickle, or to build fixtures).
+    report_in_tests = False
     needles = ("save",)
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -157,7 +159,11 @@ class SaveWholeModule(Rule):
                 return MODULE
             if qualified == "copy.deepcopy" and value.args:
                 return self._classify_value(value.args[0].value, depth + 1, local=local)
-            return NOT_MODULE  # torch.load, torch.jit.script, joblib.load, other libraries
+            if _imported_class(qualified):
+                # ``from model import Net``: a class from the project's own modules (or another
+                # library): it may well be a module; the name it is bound to decides.
+                return UNKNOWN
+            return NOT_MODULE  # torch.load, torch.jit.script, joblib.load, other functions
         if isinstance(func, cst.Name):
             cls = self.facts.bindings.classes.get(func.value)
             if cls is not None:
@@ -170,6 +176,14 @@ class SaveWholeModule(Rule):
             if method in MODULE_SELF_METHODS:
                 return self._classify_value(func.value, depth + 1, local=local)
         return UNKNOWN
+
+
+def _imported_class(qualified: str) -> bool:
+    """A CapWords callable imported from outside torch (``model.Net``), not a loader."""
+    if qualified.split(".", 1)[0] in ("torch", "torchvision", "pickle", "joblib", "dill"):
+        return False
+    last = qualified.rsplit(".", 1)[-1]
+    return last[:1].isupper() and not last.isupper()
 
 
 def _has_parameter(function: cst.FunctionDef, name: str) -> bool:

@@ -84,6 +84,8 @@ class SchedulerBeforeOptimizerStep(Rule):
     severity = Severity.WARNING
     precision = Precision.MEDIUM
     fix_applicability = Applicability.UNSAFE
+    # Tests step schedulers to exercise them, not to follow a schedule.
+    report_in_tests = False
     needles = ("step",)
 
     def visit_Call(self, node: cst.Call) -> None:
