@@ -132,3 +132,188 @@ def test_workers_die_with_a_killed_parent_and_release_stdout(
         os.kill(proc.pid, sig)
         assert read_to_eof(proc.stdout, 15), "a worker still holds torchlint's stdout"
         wait_for(lambda: not alive_in_group(proc.pid), 15, "every worker to exit")
+
+
+# -- items 10, 11, 20: verify leaves no process and no folder behind -----------------------------
+
+# A script that records its pid, then waits (before training) for a file that never comes.
+WAITS = """\
+import os, time
+import torch
+with open({flag!r}, "w") as handle:
+    handle.write(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+# A script that trains and passes, after starting a process it never waits for.
+LEAVES_A_PROCESS = """\
+import subprocess, sys
+import torch
+import torch.nn as nn
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+with open({flag!r}, "a") as handle:
+    handle.write(f"{{child.pid}}\\n")
+torch.manual_seed(0)
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+inputs = torch.randn(64, 4)
+targets = inputs @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+for _ in range(6):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+"""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def kill_quietly(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def verify_env(tmp_path: Path) -> dict[str, str]:
+    """TMPDIR of the test's own, so that a leaked torchlint-verify-* folder is seen."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    return {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize(
+    ("sig", "status", "message"),
+    [
+        (signal.SIGTERM, 128 + signal.SIGTERM, "torchlint: stopped by SIGTERM"),
+        (signal.SIGHUP, 128 + signal.SIGHUP, "torchlint: stopped by SIGHUP"),
+        (signal.SIGINT, 130, "torchlint: interrupted"),
+    ],
+    ids=["SIGTERM", "SIGHUP", "SIGINT"],
+)
+def test_verify_stopped_by_a_signal_ends_the_script_and_removes_its_folder(
+    tmp_path: Path, sig: signal.Signals, status: int, message: str
+) -> None:
+    flag = tmp_path / "script.pid"
+    script = tmp_path / "waits.py"
+    script.write_text(WAITS.format(flag=str(flag)))
+    command = [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", str(script)]
+    script_pid: list[int] = []
+    try:
+        with session(
+            command,
+            cwd=tmp_path,
+            env=verify_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        ) as proc:
+            wait_for(lambda: flag.exists() and flag.read_text().strip(), 120, "the script")
+            script_pid.append(int(flag.read_text()))
+            os.kill(proc.pid, sig)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == status, err
+            assert message in err.decode()
+            wait_for(lambda: not pid_alive(script_pid[0]), 10, "the script to end")
+            assert list((tmp_path / "tmp").glob("torchlint-verify-*")) == []
+    finally:
+        kill_quietly(script_pid)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_verify_kills_what_a_passing_script_left_running(tmp_path: Path) -> None:
+    flag = tmp_path / "children"
+    script = tmp_path / "leaves.py"
+    script.write_text(LEAVES_A_PROCESS.format(flag=str(flag)))
+    command = [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", str(script)]
+    children: list[int] = []
+    try:
+        proc = subprocess.run(
+            command, cwd=tmp_path, env=verify_env(tmp_path), capture_output=True, timeout=180
+        )
+        children = [int(line) for line in flag.read_text().split()]
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert children
+        wait_for(lambda: not any(pid_alive(pid) for pid in children), 10, "the script's child")
+    finally:
+        kill_quietly(children)
+
+
+# -- items 18, 19: verify's log and its fixed copy ------------------------------------------------
+
+TRAINS = """\
+import torch
+import torch.nn as nn
+torch.manual_seed(0)
+model = nn.Linear(4, 1)
+optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+inputs = torch.randn(64, 4)
+targets = inputs @ torch.tensor([[1.0], [-2.0], [0.5], [3.0]])
+for _ in range(6):
+    optimizer.zero_grad()
+    loss = nn.functional.mse_loss(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+"""
+
+# torchlint's own peak memory (not its runs'), printed at its exit.
+MEASURED = """\
+import atexit, resource, sys
+atexit.register(lambda: print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                              file=sys.stderr))
+from torchlint.cli import run_cli
+sys.argv = ["torchlint", *sys.argv[1:]]
+run_cli()
+"""
+
+
+@pytest.mark.slow
+def test_verify_memory_does_not_grow_with_the_scripts_output(tmp_path: Path) -> None:
+    """Item 18: 1.2 GB of output made torchlint use 3.65 GB (it read the whole log)."""
+    script = tmp_path / "chatty.py"
+    line = "x" * 1023 + "\n"
+    script.write_text(
+        f"import sys\nfor _ in range(300):\n    sys.stdout.write({line!r} * 1024)\n" + TRAINS
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", MEASURED, "verify", "--device", "cpu", str(script)],
+        cwd=tmp_path,
+        env=verify_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    maxrss_kib = int(proc.stderr.rsplit("maxrss", 1)[1])
+    assert maxrss_kib < 200 * 1024, f"torchlint used {maxrss_kib // 1024} MiB for a 300 MiB log"
+
+
+@pytest.mark.slow
+def test_verify_writes_the_fixed_copy_in_the_originals_encoding(tmp_path: Path) -> None:
+    """Item 19: a latin-1 script's fixed copy was written as UTF-8 under its latin-1 cookie,
+    so the fixed run read other strings and failed: a false FAIL."""
+    script = tmp_path / "latin.py"
+    source = (
+        "# -*- coding: latin-1 -*-\n"
+        + TRAINS
+        + "w = torch.zeros(1)\nw.require_grad = True\n"
+        + "assert 'h\u00e9llo' == 'h\\xe9llo', 'the text changed'\n"
+    )
+    script.write_bytes(source.encode("latin-1"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", str(script)],
+        cwd=tmp_path,
+        env=verify_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "TL012" in proc.stdout  # a fix was applied: the fixed copy was written and run

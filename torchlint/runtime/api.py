@@ -121,6 +121,13 @@ def _read(path: Path) -> str:
         raise VerifyError(f"{path}: {exc}") from exc
 
 
+def _encode_like(text: str, original: Path) -> bytes:
+    try:
+        return text.encode(read_source(original).encoding)
+    except (SourceError, LookupError, UnicodeEncodeError):
+        return text.encode("utf-8")
+
+
 def fix_script(
     path: Path, source: str, unsafe_fixes: bool | None, config: Path | None
 ) -> tuple[str, list[AppliedFix], list[str]]:
@@ -297,7 +304,8 @@ def verify(
         if mode != Mode.UNCHANGED and fixed_file is None:
             fixed_file = work / "fixed" / script_path.name
             fixed_file.parent.mkdir()
-            fixed_file.write_text(fixed_source, encoding="utf-8")
+            # In the original's encoding: its coding cookie (or BOM) comes along in the text.
+            fixed_file.write_bytes(_encode_like(fixed_source, script_path))
             label = f"{os.path.abspath(script_path)} (fixed)"
         stamps = _snapshot(cwd_path) if cwd_path is not None else {}
         writes: list[tuple[str, list[str]]] = []  # in a shared --cwd: what each run wrote there

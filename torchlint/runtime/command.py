@@ -2,12 +2,52 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 import click
 
 from torchlint.runtime.api import COMPARE, DEVICES, EXIT_ERROR, VerifyError, verify
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGHUP during a verification. A BaseException, so that nothing on the way
+    out catches it before the runs' process groups are killed and the temp folder removed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped`: their default action would end torchlint
+    at once and leave the training script running (with no timeout) and its folder behind."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        for number in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(number, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @click.command("verify")
@@ -127,25 +167,30 @@ def verify_command(
     from torchlint.runtime.report import render_json, render_text
 
     try:
-        result = verify(
-            script,
-            fixed,
-            unsafe_fixes=unsafe_fixes,
-            device=device,
-            steps=steps,
-            seed=seed,
-            timeout=timeout,
-            compare=compare,
-            tolerance=tolerance,
-            cpu_threads=cpu_threads,
-            python=python,
-            script_args=script_args,
-            config=config_path,
-            cwd=cwd,
-        )
+        with stopped_by_signals():
+            result = verify(
+                script,
+                fixed,
+                unsafe_fixes=unsafe_fixes,
+                device=device,
+                steps=steps,
+                seed=seed,
+                timeout=timeout,
+                compare=compare,
+                tolerance=tolerance,
+                cpu_threads=cpu_threads,
+                python=python,
+                script_args=script_args,
+                config=config_path,
+                cwd=cwd,
+            )
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    except Stopped as stop:
+        name = signal.Signals(stop.signum).name
+        click.echo(f"torchlint: stopped by {name}; the runs were ended", err=True)
+        sys.exit(128 + stop.signum)
     from torchlint.cli import _emit  # the check command's writer (stdout or -o FILE)
 
     _emit(render_json(result) if output_format == "json" else render_text(result), output_file)

@@ -164,12 +164,22 @@ def child_environment(spec: RunSpec) -> dict[str, str]:
     return env
 
 
+TAIL_BYTES = 64 * 1024
+
+
 def _tail(path: Path) -> list[str]:
+    """The log's last lines, read from its end: a script may write gigabytes."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        with path.open("rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(size - TAIL_BYTES, 0))
+            data = handle.read(TAIL_BYTES)
     except OSError:
         return []
-    return text.rstrip("\n").splitlines()[-TAIL_LINES:]
+    lines = data.decode("utf-8", errors="replace").rstrip("\n").splitlines()
+    if size > TAIL_BYTES and lines:
+        lines = lines[1:]  # the first is cut
+    return lines[-TAIL_LINES:]
 
 
 def exit_status_text(code: int | None) -> str:
@@ -329,6 +339,7 @@ class ForkServer:
         except BaseException:  # Ctrl-C included: leave no run behind
             _kill_group(pid)
             raise
+        _kill_group(pid)  # what the script started and left running dies with its run
         return "done", time.monotonic() - started, self.exits.pop(pid)
 
     def close(self) -> None:
@@ -399,6 +410,7 @@ def _spawn(spec: RunSpec, cwd: Path, out: Path, log: Path) -> tuple[str, float, 
     except BaseException:  # Ctrl-C included: leave no run behind
         _kill_group(process.pid)
         raise
+    _kill_group(process.pid)  # what the script started and left running dies with its run
     return "done", time.monotonic() - started, process.returncode
 
 
