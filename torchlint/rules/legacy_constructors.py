@@ -25,6 +25,7 @@ import enum
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
+from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
@@ -194,6 +195,8 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
         if in_compat_branch(self.context.path_up()):
             return
         type_name, cuda = found
+        if self._wraps_storage(node):
+            return
         dtype = _DTYPES[type_name]
         shape = self._shape(node)
         use = self._use() if shape in (Shape.SIZE, Shape.UNKNOWN) else None
@@ -202,6 +205,26 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
         self.report(node, message, fix=fix)
 
     # -- what the call does --------------------------------------------------------------------
+
+    def _wraps_storage(self, call: cst.Call) -> bool:
+        """``torch.ByteTensor(torch.ByteStorage._from_buffer(buf))``: a tensor over an existing
+        storage, the idiom torch.distributed itself uses to send pickled objects; neither
+        ``torch.tensor`` nor ``torch.empty`` does that."""
+        if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+            return False
+        value = call.args[0].value
+        callee: str | None = None
+        if isinstance(value, cst.Call):
+            callee = self.context.qualified_name(value.func) or dotted_name(value.func)
+        elif isinstance(value, cst.Name):
+            callee = self.facts.bindings.constructor_of(value.value)
+        if callee is None:
+            return False
+        last_two = callee.split(".")[-2:]
+        return any(part.endswith("Storage") for part in last_two) or last_two[-1] in (
+            "storage",
+            "untyped_storage",
+        )
 
     def _shape(self, call: cst.Call) -> Shape:
         positional = [a for a in call.args if a.keyword is None]
