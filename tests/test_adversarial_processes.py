@@ -317,3 +317,44 @@ def test_verify_writes_the_fixed_copy_in_the_originals_encoding(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "TL012" in proc.stdout  # a fix was applied: the fixed copy was written and run
+
+
+# -- item 14: -j is bounded by the open-file limit -----------------------------------------------
+
+
+def low_file_limit() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX limits, fork")
+def test_jobs_beyond_the_open_file_limit_are_lowered_with_a_message(tmp_path: Path) -> None:
+    """`-j 600` under a 1,024-file limit was an internal error with no results."""
+    (tmp_path / "d").mkdir()
+    for i in range(60):
+        (tmp_path / "d" / f"f{i:02}.py").write_text("import torch\nx = torch.load(p)\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torchlint",
+            "--no-cache",
+            "-j",
+            "60",
+            "--output-format",
+            "concise",
+            "d",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=low_file_limit,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "torchlint: warning: -j 60 lowered to 10: the open-file limit (64) allows no more workers"
+        in proc.stderr
+    )
+    assert "Found 60 problems" in proc.stdout

@@ -253,6 +253,44 @@ def default_jobs() -> int:
 
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
+# What a worker costs: descriptors in this process (its pipe, its sentinel, one spare), and
+# memory of its own once it holds a file's syntax tree.
+WORKER_FDS = 3
+WORKER_MEMORY = 128 * 1024 * 1024
+FDS_KEPT = 32  # for this process's own files (the cache, the output)
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def worker_limit() -> tuple[int, str]:
+    """The most worker processes the open-file limit and the free memory allow, and which
+    one binds."""
+    limits: list[tuple[int, str]] = [(1 << 30, "")]
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:
+            limits.append(((soft - FDS_KEPT) // WORKER_FDS, f"the open-file limit ({soft})"))
+    except (ImportError, OSError, ValueError):
+        pass
+    memory = _available_memory()
+    if memory is not None:
+        shown = f"{memory / 1024**3:.1f} GiB"
+        limits.append((memory // WORKER_MEMORY, f"the available memory ({shown})"))
+    count, why = min(limits)
+    return max(count, 1), why
+
+
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 8
 
@@ -323,6 +361,13 @@ def run_paths(
             progress(done, total)
 
     workers = min(jobs or default_jobs(), len(misses))
+    limit, why = worker_limit()
+    if workers > limit:
+        # Past this, forking fails with "too many open files" (no result at all) or the OOM
+        # killer takes torchlint itself.
+        asked = f"-j {jobs}" if jobs else f"{workers} workers (one per core)"
+        run.warnings.append(f"{asked} lowered to {limit}: {why} allows no more workers")
+        workers = limit
     if workers <= 1 or len(misses) < PARALLEL_THRESHOLD:
         workers = 1
     if not misses:
