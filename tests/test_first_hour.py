@@ -154,3 +154,101 @@ def test_git_url_install_line_installs_the_lsp_extra(tmp_path: Path) -> None:
     assert run.returncode == 0 and "torchlint" in run.stdout, run.stdout + run.stderr
     metadata = next(target.glob("torchlint-*.dist-info")) / "METADATA"
     assert "Provides-Extra: lsp" in metadata.read_text(encoding="utf-8")
+
+
+def torchlint(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "torchlint", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_COLOR": "1"},
+        check=False,
+    )
+
+
+NO_PYTHON = "torchlint: warning: No Python files found under the given path(s)\n"
+
+
+def test_no_python_files_is_a_warning_like_ruffs(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("not python\n", encoding="utf-8")
+    (tmp_path / "empty").mkdir()
+    for target in ("notes.txt", "empty"):
+        proc = torchlint("--no-cache", target, cwd=tmp_path)
+        assert (proc.returncode, proc.stderr) == (0, NO_PYTHON), (target, proc.stderr)
+    (tmp_path / "train.py").write_text("x = 1\n", encoding="utf-8")
+    proc = torchlint("--no-cache", ".", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "" and proc.stdout == "All checks passed!\n"
+
+
+def test_misspelt_subcommand_is_refused_not_linted(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("x = 1\n", encoding="utf-8")
+    proc = torchlint("chekc", ".", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "torchlint: error: unrecognized subcommand 'chekc'; a similar subcommand exists: 'check'\n"
+    )
+    assert proc.stdout == ""
+    # A word that exists as a path is a path, however close to a subcommand it is.
+    (tmp_path / "chekc").mkdir()
+    (tmp_path / "chekc" / "model.py").write_text("x = 1\n", encoding="utf-8")
+    proc = torchlint("--no-cache", "chekc", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "All checks passed!\n"), proc.stderr
+    # A missing path that resembles no subcommand keeps its own error.
+    proc = torchlint("--no-cache", "srcx", cwd=tmp_path)
+    assert proc.returncode == 2 and "srcx: no such file or directory" in proc.stderr
+
+
+def test_unknown_selector_suggests_the_rule_meant(tmp_path: Path) -> None:
+    proc = torchlint("--select", "missing-zerograd", ".", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "unknown rule selector 'missing-zerograd'" in proc.stderr
+    assert "did you mean missing-zero-grad?" in proc.stderr
+
+
+def test_quiet_keeps_the_default_format_and_drops_the_summary(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text("import torch\nx = torch.load(p)\n", encoding="utf-8")
+    loud = torchlint("--no-cache", "train.py", cwd=tmp_path)
+    quiet = torchlint("--no-cache", "-q", "train.py", cwd=tmp_path)
+    assert quiet.returncode == loud.returncode == 1
+    assert "Found 1 problem" in loud.stdout and "Found" not in quiet.stdout
+    assert "2 | x = torch.load(p)" in quiet.stdout  # the code frame, as without -q
+    assert quiet.stdout.rstrip("\n") == loud.stdout.split("\nFound")[0].rstrip("\n")
+
+
+def test_unused_and_unknown_suppressions_are_reported_and_fixed(tmp_path: Path) -> None:
+    source = (
+        "import torch\n"
+        "\n"
+        "a = torch.load(p)  # noqa: TL201\n"
+        "b = torch.load(p, weights_only=True)  # noqa: TL201, E501\n"
+        "c = 1  # noqa: TL9999\n"
+        "d = 2  # noqa: E501\n"
+        "e = torch.load(p, weights_only=True)  # noqa: TL001\n"
+    )
+    (tmp_path / "train.py").write_text(source, encoding="utf-8")
+    proc = torchlint("--no-cache", "--output-format", "concise", "train.py", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines()[:-1] == [
+        "train.py:4:39: TL900 [*] [unused-noqa] Unused suppression `# noqa: TL201, E501` "
+        "(unused: `TL201`)",
+        "train.py:5:8: TL900 [*] [unused-noqa] Unused suppression `# noqa: TL9999` "
+        "(unknown: `TL9999`)",
+        "train.py:7:39: TL900 [*] [unused-noqa] Unused suppression `# noqa: TL001` "
+        "(unused: `TL001`)",
+    ]
+    # A rule that did not run (not selected) is not judged; an unknown code still is.
+    proc = torchlint("--no-cache", "--select", "TL2,TL900", "train.py", cwd=tmp_path)
+    assert "TL001" not in proc.stdout and "TL9999" in proc.stdout
+    fixed = torchlint("--no-cache", "--fix", "train.py", cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert (tmp_path / "train.py").read_text(encoding="utf-8") == (
+        "import torch\n"
+        "\n"
+        "a = torch.load(p)  # noqa: TL201\n"
+        "b = torch.load(p, weights_only=True)  # noqa: E501\n"
+        "c = 1\n"
+        "d = 2  # noqa: E501\n"
+        "e = torch.load(p, weights_only=True)\n"
+    )

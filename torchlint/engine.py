@@ -297,17 +297,45 @@ def lint_source(
     ``reuse`` is the parse state of earlier versions of the same document (the editor's case):
     unchanged top-level statements are then neither parsed nor located again.
     """
+    loaded = load_rules(rules)
+    # TL900 (unused-noqa) judges suppressions against every finding made before they apply.
+    judge = apply_suppressions and any(rule.code == UNUSED_NOQA for rule in loaded)
     with _no_cyclic_gc():
-        return _lint_source(
+        outcome = _lint_source(
             source,
             path,
-            load_rules(rules),
+            loaded,
             torch_version=torch_version,
             rule_options=rule_options,
             test_code=test_code,
-            apply_suppressions=apply_suppressions,
+            apply_suppressions=apply_suppressions and not judge,
             reuse=reuse,
         )
+    if judge and outcome.parsed:
+        _judge_suppressions(outcome, source, path, loaded, test_code)
+    return outcome
+
+
+UNUSED_NOQA = "TL900"
+
+
+def _judge_suppressions(
+    outcome: LintOutcome, source: str, path: str, rules: Sequence[type[Rule]], test_code: bool
+) -> None:
+    """Apply the suppressions and add TL900's findings (torchlint/rules/unused_noqa.py)."""
+    from torchlint.registry import all_rule_refs
+    from torchlint.rules.unused_noqa import unused_suppressions
+
+    enabled = [(r.code, r.name) for r in rules if r.report_in_tests or not test_code]
+    known = [(r.code, r.name) for r in all_rule_refs()]
+    unused = unused_suppressions(source, path, outcome.diagnostics, enabled, known)
+    suppressions = parse_suppressions(source)
+    kept = [
+        d
+        for d in [*outcome.diagnostics, *unused]
+        if not suppressions.silences(d.start.line, d.code, d.name)
+    ]
+    outcome.diagnostics = sorted(kept, key=lambda d: d.sort_key)
 
 
 def _lint_source(

@@ -166,12 +166,27 @@ def discover(
             for found in _walk(path, excluder, result):
                 add(found)
         elif stat.S_ISREG(info.st_mode):
+            if not _python_file(path):
+                continue  # `torchlint notes.txt`: nothing to lint (the CLI says so, like ruff)
             if not (force_exclude and excluder.excluded(path, False)):
                 add(path)
         else:
             result.errors.append((str(path), "not a regular file or directory"))
     result.files = [path for path in kept if path is not None]
     return result
+
+
+def _python_file(path: Path) -> bool:
+    """A file named on the command line is Python when its name says so or, like an executable
+    script (pre-commit's `types: [python]`), its first line is a Python shebang."""
+    if path.name.endswith(PYTHON_SUFFIXES) or path.name == "-":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(256)
+    except OSError:
+        return True  # let the run report why it cannot be read
+    return first.startswith(b"#!") and b"python" in first
 
 
 def _is_link(path: Path) -> bool:

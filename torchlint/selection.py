@@ -7,6 +7,7 @@ prefix such as ``TL0`` or ``ALL`` in ``ignore`` leaves it on.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
@@ -43,7 +44,13 @@ def match_selector(selector: str, rules: Sequence[R]) -> tuple[list[R], bool]:
     prefixed = [r for r in rules if r.code.upper().startswith(raw.upper())]
     if prefixed and raw[:1].isalpha():
         return prefixed, False
-    raise SelectorError(f"unknown rule selector {raw!r} (not a rule code, code prefix or name)")
+    words = [r.code for r in rules] if raw[:1].isalpha() and raw[-1:].isdigit() else []
+    close = difflib.get_close_matches(raw.lower(), [r.name for r in rules], n=1, cutoff=0.8)
+    close = close or difflib.get_close_matches(raw.upper(), words, n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise SelectorError(
+        f"unknown rule selector {raw!r} (not a rule code, code prefix or name{hint})"
+    )
 
 
 def ignored_by(selector: str, rules: Sequence[R]) -> list[R]:

@@ -179,9 +179,7 @@ def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
     out: list[str] = []
     for d in file.diagnostics:
         out.extend(
-            format_diagnostic(
-                d, source, options.color, options.unsafe_fixes, options.concise or options.quiet
-            )
+            format_diagnostic(d, source, options.color, options.unsafe_fixes, options.concise)
         )
     return out
 
