@@ -55,8 +55,19 @@ class DefaultGroup(click.Group):
         if not args or (
             args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")
         ):
+            _refuse_misspelt_subcommand(args[0] if args else "", sorted(self.commands))
             args = [self.default_command, *args]
         return super().parse_args(ctx, args)
+
+
+def _refuse_misspelt_subcommand(word: str, commands: list[str]) -> None:
+    """`torchlint chekc .`: a word that is no path and is close to a subcommand is a typo of it
+    (as ruff answers), not a path to lint."""
+    if not word or word.startswith("-") or os.path.lexists(word):
+        return
+    close = difflib.get_close_matches(word, commands, n=1, cutoff=0.6)
+    if close:
+        _fail(f"unrecognized subcommand '{word}'; a similar subcommand exists: '{close[0]}'")
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -240,6 +251,8 @@ def check(
     except ConfigError as exc:
         _fail(str(exc))
 
+    if not use_stdin and not run.files and not run.errors and not quiet:
+        click.echo("torchlint: warning: No Python files found under the given path(s)", err=True)
     for message in run.warnings:
         click.echo(f"torchlint: warning: {message}", err=True)
     for path, message in run.errors:
