@@ -20,7 +20,7 @@ FORM_FEED = "import torch\n\fimport torchvision.models as models\nprint(models)\
 def test_fix_after_a_form_feed_edits_the_right_columns(tmp_path: Path) -> None:
     path = tmp_path / "ff.py"
     path.write_bytes(FORM_FEED.encode())
-    result = run("--no-cache", "--fix", str(path))
+    result = run("--no-cache", "--preview", "--select", "TL309", "--fix", str(path))
     assert result.exit_code == 0, result.output
     # The form feed stays; the import is rewritten whole (it once became `... import modelss`).
     assert path.read_bytes() == b"import torch\n\ffrom torchvision import models\nprint(models)\n"
@@ -38,16 +38,17 @@ def test_valid_code_indented_with_form_feeds_is_not_a_syntax_error(tmp_path: Pat
         "import torch\n"
         "class A:\n"
         "    def g(self):\n"
-        "  \f      return torch.load(p)\n"  # CPython: indentation restarts at the form feed
+        "  \f      x = torch.zeros(3)\n"  # CPython: indentation restarts at the form feed
+        "  \f      x.require_grad = True\n"
     )
     compile(source, "a.py", "exec")
     path = tmp_path / "a.py"
     path.write_bytes(source.encode())
-    result = run("--no-cache", "--select", "TL000,TL201", "--unsafe-fixes", "--fix", str(path))
+    result = run("--no-cache", "--select", "TL000,TL012", "--fix", str(path))
     assert "TL000" not in result.output
     assert result.exit_code == 0, result.output
     fixed = path.read_text()
-    assert fixed == source.replace("load(p)", "load(p, weights_only=True)")
+    assert fixed == source.replace("require_grad", "requires_grad")
     compile(fixed, "a.py", "exec")
 
 
@@ -56,7 +57,7 @@ def test_valid_code_indented_with_form_feeds_is_not_a_syntax_error(tmp_path: Pat
 async def test_lsp_quick_fix_after_a_form_feed(tmp_path: Path) -> None:
     from test_lsp import apply_workspace_edit, code_actions, diagnostics_for, session, workspace
 
-    root = workspace(tmp_path, '[tool.torchlint]\nselect = ["TL309"]\n')
+    root = workspace(tmp_path, '[tool.torchlint]\nselect = ["TL309"]\npreview = true\n')
     text = FORM_FEED
     async with session(root) as client:
         path = root / "train.py"
@@ -79,8 +80,10 @@ async def test_lsp_quick_fix_after_a_form_feed(tmp_path: Path) -> None:
 
 # -- item 1: an edit saved while --fix writes ------------------------------------------------------
 
-UNSAFE_BAD = "import torch\nx = torch.load(p)\n"
-EDITED = "import torch\nx = torch.load(p)  # the user's newer edit\n"
+# A finding with a safe fix (TL012), and what the fix makes of it.
+BAD = "import torch\nx = torch.zeros(3)\nx.require_grad = True\n"
+FIXED = BAD.replace("require_grad", "requires_grad")
+EDITED = BAD.replace("True", "True  # the user's newer edit")
 
 
 @pytest.mark.parametrize("how", ["in place", "by rename"])
@@ -88,7 +91,7 @@ def test_an_edit_saved_while_fix_writes_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
     path = tmp_path / "train.py"
-    path.write_text(UNSAFE_BAD)
+    path.write_text(BAD)
     real_fsync = os.fsync
     saved = []
 
@@ -118,25 +121,25 @@ def test_an_edit_saved_while_fix_writes_is_kept(
 @pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
 def test_fix_as_root_keeps_owner_group_and_mode(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
-    path.write_text(UNSAFE_BAD)
+    path.write_text(BAD)
     os.chown(path, 1234, 5678)
     path.chmod(0o640)
     result = run("--no-cache", "--fix", "--unsafe-fixes", str(path))
     assert result.exit_code == 0, result.output
     info = path.stat()
     assert (info.st_uid, info.st_gid, info.st_mode & 0o7777) == (1234, 5678, 0o640)
-    assert "weights_only=True" in path.read_text()
+    assert path.read_text() == FIXED
 
 
 def test_fix_does_not_split_hard_links(tmp_path: Path) -> None:
     path = tmp_path / "train.py"
-    path.write_text(UNSAFE_BAD)
+    path.write_text(BAD)
     other = tmp_path / "linked.py"
     os.link(path, other)
     result = run("--no-cache", "--fix", "--unsafe-fixes", str(path))
     assert result.exit_code == 0, result.output
     assert os.path.samefile(path, other)
-    assert other.read_text() == "import torch\nx = torch.load(p, weights_only=True)\n"
+    assert other.read_text() == FIXED
     assert sorted(p.name for p in tmp_path.iterdir()) == ["linked.py", "train.py"]
 
 
@@ -162,7 +165,7 @@ run_cli()
 @pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGINT", "SIGKILL"])
 def test_a_kill_while_fix_writes_leaves_no_temporary_file(tmp_path: Path, signal_name: str) -> None:
     path = tmp_path / "train.py"
-    path.write_text(UNSAFE_BAD)
+    path.write_text(BAD)
     subprocess.run(
         [sys.executable, "-c", KILLED_WHILE_SYNCING, signal_name, "--no-cache", "--fix"]
         + ["--unsafe-fixes", "-j", "1", str(path)],
@@ -170,7 +173,7 @@ def test_a_kill_while_fix_writes_leaves_no_temporary_file(tmp_path: Path, signal
         timeout=120,
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.py"]
-    assert path.read_text() in (UNSAFE_BAD, UNSAFE_BAD.replace("(p)", "(p, weights_only=True)"))
+    assert path.read_text() in (BAD, FIXED)
 
 
 # -- items 4 and 5: `torchlint - --fix` prints code in the input's encoding, and only code ---------
@@ -189,25 +192,21 @@ def torchlint(
     )
 
 
-LATIN_1 = "# -*- coding: latin-1 -*-\nimport torch\nx = 'héllo'\ny = torch.load(p)\n"
+LATIN_1 = "# -*- coding: latin-1 -*-\nx = 'héllo'\n"
 
 
-@pytest.mark.parametrize("fixes", [["--unsafe-fixes"], ["--no-unsafe-fixes"]])
-def test_stdin_fix_keeps_a_latin_1_file_in_latin_1(tmp_path: Path, fixes: list[str]) -> None:
-    data = LATIN_1.encode("latin-1")
-    result = torchlint("-", "--fix", *fixes, input=data, cwd=tmp_path)
-    expected = (
-        LATIN_1
-        if fixes == ["--no-unsafe-fixes"]
-        else LATIN_1.replace("(p)", "(p, weights_only=True)")
-    )
-    assert result.stdout == expected.encode("latin-1")
+@pytest.mark.parametrize("code", [BAD, "import torch\n"], ids=["fixed", "nothing to fix"])
+def test_stdin_fix_keeps_a_latin_1_file_in_latin_1(tmp_path: Path, code: str) -> None:
+    data = (LATIN_1 + code).encode("latin-1")
+    result = torchlint("-", "--fix", input=data, cwd=tmp_path)
+    fixed = LATIN_1 + code.replace("require_grad", "requires_grad")
+    assert result.stdout == fixed.encode("latin-1")
 
 
 def test_stdin_fix_keeps_a_bom(tmp_path: Path) -> None:
-    data = "\ufeffimport torch\ny = torch.load(p)\n".encode()
-    result = torchlint("-", "--fix", "--unsafe-fixes", input=data, cwd=tmp_path)
-    assert result.stdout == "\ufeffimport torch\ny = torch.load(p, weights_only=True)\n".encode()
+    data = ("\ufeff" + BAD).encode()
+    result = torchlint("-", "--fix", input=data, cwd=tmp_path)
+    assert result.stdout == ("\ufeff" + FIXED).encode()
 
 
 @pytest.mark.parametrize(
@@ -327,11 +326,11 @@ def test_cache_markers_damaged_by_a_full_disk_are_repaired(tmp_path: Path) -> No
 @pytest.mark.parametrize("fix", [[], ["--fix", "--unsafe-fixes"]])
 def test_output_file_naming_a_linted_file_is_refused(tmp_path: Path, fix: list[str]) -> None:
     path = tmp_path / "train.py"
-    path.write_text(UNSAFE_BAD)
+    path.write_text(BAD)
     result = torchlint("--no-cache", *fix, "-o", "train.py", ".", cwd=tmp_path)
     assert result.returncode == 2
     assert b"not writing the report to train.py: it is a file being linted" in result.stderr
-    expected = UNSAFE_BAD if not fix else UNSAFE_BAD.replace("(p)", "(p, weights_only=True)")
+    expected = BAD if not fix else FIXED
     assert path.read_text() == expected  # the source, never the report
 
 
@@ -361,7 +360,7 @@ def test_output_file_naming_a_linted_file_is_refused(tmp_path: Path, fix: list[s
 )
 def test_bad_settings_are_config_errors(tmp_path: Path, config: str, message: str) -> None:
     (tmp_path / "pyproject.toml").write_text(f"[tool.torchlint]\n{config}\n")
-    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    (tmp_path / "train.py").write_text(BAD)
     result = torchlint("--no-cache", ".", cwd=tmp_path)
     assert result.returncode == 2
     stderr = result.stderr.decode()
@@ -380,7 +379,7 @@ def test_bad_settings_are_config_errors(tmp_path: Path, config: str, message: st
     ],
 )
 def test_bad_options_are_usage_errors(tmp_path: Path, args: list[str], message: str) -> None:
-    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    (tmp_path / "train.py").write_text(BAD)
     result = run("--no-cache", *args, str(tmp_path))
     assert result.exit_code == 2
     assert f"torchlint: error: {message}" in result.output
@@ -400,7 +399,7 @@ def test_an_emoji_under_a_latin_1_terminal_is_escaped(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
 def test_stdout_to_a_full_device_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(UNSAFE_BAD)
+    (tmp_path / "train.py").write_text(BAD)
     with open("/dev/full", "wb") as full:
         result = subprocess.run(
             [sys.executable, "-m", "torchlint", "--no-cache", "train.py"],
@@ -475,3 +474,64 @@ def test_control_characters_in_file_names_keep_junit_xml_valid(tmp_path: Path) -
     suites = ET.fromstring(result.stdout)
     names = [case.get("name") for case in suites.iter("testcase")]
     assert names == ["TL201 torch-load-without-weights-only at a\ufffdb\ufffd.py:2:5"]
+
+
+# -- item 29: --fix and symbolic links that lead out of the paths given ---------------------------
+
+
+def _linked_tree(tmp_path: Path, config: str = "") -> tuple[Path, Path, Path]:
+    """``repo/src/escape.py`` links to ``outside/target.py``; ``repo/src/inner.py`` to a file
+    inside ``src``."""
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    (repo / "src").mkdir(parents=True)
+    outside.mkdir()
+    (repo / "pyproject.toml").write_text(f"[tool.torchlint]\nunsafe-fixes = true\n{config}")
+    target = outside / "target.py"
+    target.write_text(BAD)
+    (repo / "src" / "escape.py").symlink_to(target)
+    (repo / "src" / "real.py").write_text(BAD)
+    (repo / "src" / "inner.py").symlink_to(repo / "src" / "real.py")
+    return repo, target, repo / "src" / "real.py"
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "config"),
+    [
+        ({"CI": "true"}, [], ""),
+        ({"CI": ""}, ["--no-fix-follow-symlinks"], ""),
+        ({"CI": ""}, [], "fix-follow-symlinks = false\n"),
+    ],
+    ids=["CI=true", "option", "config"],
+)
+def test_fix_refuses_links_out_of_the_paths_given(
+    tmp_path: Path, env: dict[str, str], args: list[str], config: str
+) -> None:
+    repo, target, real = _linked_tree(tmp_path, config)
+    result = torchlint("--no-cache", "--fix", *args, "src", cwd=repo, env=env)
+    assert target.read_text() == BAD  # outside: never written
+    assert real.read_text() == FIXED  # a link inside the paths given is written through
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert f"src/escape.py: fixes not written: it leads to {target}, outside the paths given" in (
+        stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "config"),
+    [
+        ({"CI": ""}, [], ""),
+        ({"CI": "true"}, ["--fix-follow-symlinks"], ""),
+        ({"CI": "true"}, [], "fix-follow-symlinks = true\n"),
+    ],
+    ids=["default", "option", "config"],
+)
+def test_fix_follows_links_when_allowed(
+    tmp_path: Path, env: dict[str, str], args: list[str], config: str
+) -> None:
+    repo, target, real = _linked_tree(tmp_path, config)
+    result = torchlint("--no-cache", "--fix", *args, "src", cwd=repo, env=env)
+    assert result.returncode == 0, result.stderr
+    assert target.read_text() == FIXED
+    assert real.read_text() == FIXED
+    assert (repo / "src" / "escape.py").is_symlink()

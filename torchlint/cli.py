@@ -162,6 +162,12 @@ def main() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Where the results cache lives (default: .torchlint_cache at the project root).",
 )
+@click.option(
+    "--fix-follow-symlinks/--no-fix-follow-symlinks",
+    default=None,
+    help="Let --fix write files that symbolic links lead to outside the paths given "
+    "(default: yes, no when CI=true).",
+)
 @click.option("--exclude", multiple=True, help="Path patterns to exclude (replaces the default).")
 @click.option("--extend-exclude", multiple=True, help="Path patterns to exclude, added.")
 def check(
@@ -188,6 +194,7 @@ def check(
     jobs: int | None,
     no_cache: bool,
     cache_dir: Path | None,
+    fix_follow_symlinks: bool | None,
     exclude: tuple[str, ...],
     extend_exclude: tuple[str, ...],
 ) -> None:
@@ -213,6 +220,7 @@ def check(
         unsafe_fixes=unsafe_fixes,
         exclude=_split(exclude) if exclude else None,
         extend_exclude=_split(extend_exclude),
+        fix_follow_symlinks=fix_follow_symlinks,
     )
     try:
         validate_selectors([*overrides.extend_select, *overrides.ignore, *(overrides.select or ())])
@@ -226,7 +234,14 @@ def check(
         _fail(str(exc))
 
     fix = fix or fix_only
-    mode = Mode(fix=fix or diff, write=fix and not diff, unsafe=unsafe_fixes)
+    mode = Mode(
+        fix=fix or diff,
+        write=fix and not diff,
+        unsafe=unsafe_fixes,
+        write_within=tuple(
+            os.path.realpath(p if _is_dir(p) else p.parent) for p in paths or (Path("."),)
+        ),
+    )
     use_stdin = paths == (Path("-"),) or (not paths and stdin_filename is not None)
     try:
         if use_stdin:

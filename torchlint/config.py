@@ -87,6 +87,7 @@ KNOWN_KEYS = {
     "preview": "boolean",
     "unsafe-fixes": "boolean",
     "torch-version": 'string such as "2.1"',
+    "fix-follow-symlinks": "boolean: may --fix write through links to files outside the paths given",
     "rules": "table of rule name -> options",
 }
 
@@ -110,6 +111,16 @@ class Settings:
     torch_version: tuple[int, int] | None = None
     rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     test_code: tuple[str, ...] = DEFAULT_TEST_CODE
+    fix_follow_symlinks: bool | None = None  # None: yes, unless CI=true (see follows_symlinks)
+
+    @property
+    def follows_symlinks(self) -> bool:
+        """Whether --fix may write a file that a link leads to outside the paths given. Off by
+        default under CI=true: a bot fixing an untrusted pull request must not be led to
+        rewrite files elsewhere on its machine."""
+        if self.fix_follow_symlinks is not None:
+            return self.fix_follow_symlinks
+        return os.environ.get("CI", "").strip().lower() not in ("true", "1", "yes")
 
     @cached_property
     def _test_spec(self) -> pathspec.PathSpec:
@@ -277,7 +288,7 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
         elif key in ("exclude", "extend-exclude", "test-code"):
             values[key.replace("-", "_")] = _string_list(value, where)
             check_patterns(values[key.replace("-", "_")], where)
-        elif key in ("preview", "unsafe-fixes"):
+        elif key in ("preview", "unsafe-fixes", "fix-follow-symlinks"):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: expected true or false, got {value!r}")
             values[key.replace("-", "_")] = value
@@ -377,9 +388,12 @@ class Overrides:
     exclude: tuple[str, ...] | None = None
     extend_exclude: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    fix_follow_symlinks: bool | None = None
 
     def apply(self, settings: Settings) -> Settings:
         changes: dict[str, Any] = {}
+        if self.fix_follow_symlinks is not None:
+            changes["fix_follow_symlinks"] = self.fix_follow_symlinks
         if self.select is not None:
             changes["select"] = self.select
         if self.extend_select:

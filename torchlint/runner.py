@@ -69,6 +69,9 @@ class Mode:
     fix: bool = False  # compute fixes
     write: bool = False  # write fixed files back
     unsafe: bool | None = None  # None: from settings
+    # The real paths of the directories given (a file's own directory): where --fix writes when
+    # the settings forbid following links out of them.
+    write_within: tuple[str, ...] = ()
 
 
 def display_path(path: Path) -> str:
@@ -198,6 +201,7 @@ def process_file(
         cache.store(key, result.diagnostics)
     if mode.write and result.fixed is not None:
         try:
+            _check_link_target(path, settings, mode)
             write_source(source, result.fixed)
         except (WriteRefused, OSError) as exc:
             # Nothing was written, so the file still holds every finding of the text as read:
@@ -208,6 +212,20 @@ def process_file(
             if cache is not None and not result.internal_errors:
                 cache.store(key, result.diagnostics)
     return result
+
+
+def _check_link_target(path: Path, settings: Settings, mode: Mode) -> None:
+    if not mode.write_within or settings.follows_symlinks:
+        return
+    target = os.path.realpath(path)
+    if not any(
+        target == root or target.startswith(root.rstrip(os.sep) + os.sep)
+        for root in mode.write_within
+    ):
+        raise WriteRefused(
+            f"it leads to {target}, outside the paths given, through a symbolic link "
+            "(fix-follow-symlinks is off, as under CI=true)"
+        )
 
 
 SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME = "TL000", "syntax-error"
