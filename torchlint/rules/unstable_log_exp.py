@@ -7,6 +7,8 @@ spellings: ``log1p``, ``expm1`` and ``logsumexp``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import libcst as cst
 
 from torchlint.analysis.dataflow import reaching_assignment
@@ -16,6 +18,30 @@ from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+# What goes wrong with each hand-written form, and what to use: (message, fix title).
+_MESSAGES = {
+    "log1p": (
+        "`log(1 + x)` loses the digits of a small `x` (`1 + x` is rounded before the log: in "
+        "float32 `log(1 + 1e-8)` is 0); `log1p(x)` keeps them",
+        "Use `log1p(x)`",
+    ),
+    "expm1": (
+        "`exp(x) - 1` cancels for a small `x` (in float32 `exp(1e-8) - 1` is 0); `expm1(x)` "
+        "keeps its digits",
+        "Use `expm1(x)`",
+    ),
+    "logsumexp": (
+        "`log(sum(exp(x)))` overflows to `inf` once an element of `x` passes about 88 in float32 "
+        "(and gives `-inf` when all are very negative); `logsumexp(x, dim)` subtracts the "
+        "maximum first",
+        "Use `logsumexp(x, dim)`",
+    ),
+    "softplus": (
+        "`log(1 + exp(x))` overflows to `inf` once `x` passes about 88 in float32 (`log1p` would "
+        "not help: `exp(x)` itself overflows); `torch.nn.functional.softplus(x)` is stable",
+        "Use `softplus(x)`",
+    ),
+}
 
 
 def _is_one(expr: cst.BaseExpression) -> bool:
@@ -70,6 +96,10 @@ class UnstableLogExp(Rule):
     category = Category.CORRECTNESS
     severity = Severity.WARNING
     precision = Precision.HIGH
+    # Preview (issue 13): on real code `1 + x` and `exp(x) - 1` are mostly integer counts,
+    # coordinates or values added to O(1) terms, where the lost digits change nothing (2 of 10
+    # corpus findings useful).
+    preview = True
     fix_applicability = Applicability.SAFE
     needles = ("log", "exp")
 
@@ -190,8 +220,10 @@ class UnstableLogExp(Rule):
             return
         x = _one_plus(recv)
         if x is not None:
+            if self._report_softplus(node, x, ()):
+                return
             code = f"{self._receiver_code(x)}.log1p()"
-            self._report(node, "`log(1 + x)`", "`log1p(x)`", code)
+            self._report(node, "log1p", code)
             return
         if isinstance(recv, cst.Call):
             found = self._reduction(recv)
@@ -207,7 +239,7 @@ class UnstableLogExp(Rule):
         if self._is(left.func, "torch.exp") and _only_positional(left, 1):
             prefix, extra = self._function(left.func, "expm1")
             code = f"{prefix}({self._code(left.args[0].value)})"
-            self._report(node, "`exp(x) - 1`", "`expm1(x)`", code, extra)
+            self._report(node, "expm1", code, extra)
             return
         recv = _method(left, "exp")
         if recv is None or left.args or not self._torch_file():
@@ -216,13 +248,34 @@ class UnstableLogExp(Rule):
         known = scope_tensor_names(path, self.facts.names)
         if not is_tensor_like(recv, self.facts.names, path=path, known=known):
             return
-        self._report(node, "`exp(x) - 1`", "`expm1(x)`", f"{self._receiver_code(recv)}.expm1()")
+        self._report(node, "expm1", f"{self._receiver_code(recv)}.expm1()")
 
     # -- reports ----------------------------------------------------------------------------------
     def _report_log1p(self, node: cst.Call, x: cst.BaseExpression) -> None:
+        if self._report_softplus(node, x, node.args[1:]):
+            return
         prefix, extra = self._function(node.func, "log1p")
         args = ", ".join([self._code(x), *[self._arg_code(a) for a in node.args[1:]]])
-        self._report(node, "`log(1 + x)`", "`log1p(x)`", f"{prefix}({args})", extra)
+        self._report(node, "log1p", f"{prefix}({args})", extra)
+
+    def _report_softplus(
+        self, node: cst.Call, x: cst.BaseExpression, rest: Sequence[cst.Arg]
+    ) -> bool:
+        """``log(1 + exp(y))``: softplus. The fix is unsafe: ``softplus`` returns ``y`` itself
+        past its threshold (20), which differs from the exact value in float64's last digits,
+        and it rejects integer tensors that ``exp`` accepts."""
+        if not isinstance(x, cst.Call):
+            return False
+        recv = _method(x, "exp")
+        if self._is(x.func, "torch.exp") and _only_positional(x, 1):
+            y = x.args[0].value
+        elif recv is not None and not x.args and self._torch_file():
+            y = recv
+        else:
+            return False
+        code = None if rest else f"torch.nn.functional.softplus({self._code(y)})"
+        self._report(node, "softplus", code, (AddImport("torch"),), Applicability.UNSAFE)
+        return True
 
     def _report_logsumexp(
         self,
@@ -239,24 +292,19 @@ class UnstableLogExp(Rule):
                 code = f"{x}.logsumexp({', '.join(dims)})"
         else:
             code = f"{prefix}({x}, {', '.join(dims)})"
-        self._report(node, "`log(sum(exp(x)))`", "`logsumexp(x, dim)`", code, extra)
+        self._report(node, "logsumexp", code, extra)
 
     def _report(
         self,
         node: cst.BaseExpression,
-        written: str,
-        stable: str,
-        code: str,
+        kind: str,
+        code: str | None,
         extra: tuple[AddImport, ...] = (),
+        applicability: Applicability = Applicability.SAFE,
     ) -> None:
         # The node's parentheses stay where they are: its position excludes them.
-        self.report(
-            node,
-            f"{written} is numerically unstable (it loses precision or overflows); "
-            f"{stable} computes the same value stably",
-            fix=FixPlan(
-                f"Use {stable}",
-                Applicability.SAFE,
-                (Replace(node, code), *extra),
-            ),
-        )
+        message, title = _MESSAGES[kind]
+        fix = None
+        if code is not None:
+            fix = FixPlan(title, applicability, (Replace(node, code), *extra))
+        self.report(node, message, fix=fix)
