@@ -1,7 +1,12 @@
 """TL103 create-then-move.
 
 ``torch.zeros(n).to(device)`` allocates and fills a tensor in host memory, then allocates it again
-on the device and copies it over. Passing ``device=`` creates it where it is used, once.
+on the device and copies it over, waiting for the device on the way. Passing ``device=`` creates it
+where it is used, once, with a device kernel.
+
+Real code showed where that is worth saying and where it is not: ``torch.tensor(data)`` is built on
+the host either way (``device=`` does the same copy), and a tensor made once (in ``__init__``, a
+setup or export step, at module level) or a handful of constant elements costs nothing measurable.
 """
 
 from __future__ import annotations
@@ -10,18 +15,96 @@ import libcst as cst
 
 from torchlint.analysis.data import has_star_kwargs, keyword_arg
 from torchlint.analysis.devices import is_device_like, names_host
+from torchlint.analysis.training_loops import enclosing_loops, training_loop_of
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
 
-# Factories whose output does not depend on where they run: the fix is safe.
-_DETERMINISTIC = frozenset({"zeros", "ones", "full", "empty", "eye", "arange", "tensor"})
+# Factories whose output does not depend on where they run: the fix is safe. ``torch.tensor`` is
+# not one of them: it always builds its data on the host and copies it, ``device=`` or not.
+_DETERMINISTIC = frozenset({"zeros", "ones", "full", "empty", "eye", "arange"})
 # Random factories: on the device they draw from the device generator, so values change.
 _RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal"})
 # Keywords that make ``device=`` on the factory mean something else or fail. A ``generator=``
 # (a CPU ``torch.Generator``, for reproducible draws) must match the device it draws on: with
 # ``device="cuda"`` the factory raises, so drawing on the host and copying is the point.
 _BLOCKING_KEYWORDS = frozenset({"device", "out", "pin_memory", "generator"})
+# Functions that run once per object or per program (construction, setup, loading, export,
+# conversion, re-parametrisation, environment checks): a copy there costs nothing measurable.
+_ONE_OFF_PREFIXES = (
+    "init",
+    "post_init",
+    "new",
+    "setup",
+    "set_up",
+    "build",
+    "load",
+    "export",
+    "convert",
+    "fuse",
+    "reparam",
+    "switch_to_deploy",
+    "check",
+    "reset_parameters",
+)
+# A tensor of at most this many elements, all sizes literal, is too small for the copy to matter
+# where nothing shows that the code repeats.
+_TINY = 16
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+
+
+def _int(expr: cst.BaseExpression) -> int | None:
+    if isinstance(expr, cst.Integer):
+        return int(expr.evaluated_value)
+    return None
+
+
+def _literal_shape_numel(args: list[cst.BaseExpression]) -> int | None:
+    """The element count of a shape given as int literals (``2, 3`` or ``(2, 3)``), else None."""
+    if len(args) == 1 and isinstance(args[0], (cst.Tuple, cst.List)):
+        args = [e.value for e in args[0].elements if not isinstance(e, cst.StarredElement)]
+        if not args:
+            return None
+    numel = 1
+    for arg in args:
+        value = _int(arg)
+        if value is None:
+            return None
+        numel *= value
+    return numel
+
+
+def _literal_numel(kind: str, factory: cst.Call) -> int | None:
+    """How many elements the factory makes, when its sizes are all int literals."""
+    positional = [a.value for a in factory.args if a.keyword is None]
+    size = keyword_arg(factory, "size")
+    if kind in ("zeros", "ones", "empty", "rand", "randn"):
+        return _literal_shape_numel([size.value] if size is not None else positional)
+    if kind == "full":
+        return _literal_shape_numel([size.value] if size is not None else positional[:1])
+    if kind == "eye":
+        values = [_int(v) for v in positional[:2]]
+        if not values or None in values:
+            return None
+        return values[0] * (values[1] if len(values) == 2 else values[0])  # type: ignore[operator]
+    if kind == "arange":
+        values = [_int(v) for v in positional]
+        if not values or None in values or len(values) > 3:
+            return None
+        start, end = (0, values[0]) if len(values) == 1 else (values[0], values[1])
+        step = values[2] if len(values) == 3 else 1
+        return max(0, (end - start) // step) if step else None  # type: ignore[operator]
+    if kind == "randint":
+        shape = size.value if size is not None else (positional[-1] if positional else None)
+        return _literal_shape_numel([shape]) if shape is not None else None
+    if kind == "randperm":
+        return _int(positional[0]) if positional else None
+    return None
+
+
+def _one_off_function(name: str) -> bool:
+    bare = name.strip("_").lower()
+    return bare == "main" or bare.startswith(_ONE_OFF_PREFIXES)
 
 
 def _only_arg(call: cst.Call) -> cst.Arg | None:
@@ -57,6 +140,8 @@ class CreateThenMove(Rule):
             keyword_arg(factory, k) is not None for k in _BLOCKING_KEYWORDS
         ):
             return
+        if not self._worth_reporting(kind, factory):
+            return
         device = self._target_device(node, func.attr.value)
         if device is None:
             return
@@ -68,6 +153,15 @@ class CreateThenMove(Rule):
             f"`torch.{kind}(...)` is built in host memory and then copied to the device: "
             f"pass {shown} to create it there"
         )
+        grad = keyword_arg(factory, "requires_grad")
+        if grad is not None and not (
+            isinstance(grad.value, cst.Name) and grad.value.value == "False"
+        ):
+            message = (
+                f"`torch.{kind}(..., requires_grad=...)` is built in host memory and then copied "
+                "to the device, and the copy is not a leaf: its `.grad` stays `None` after "
+                f"`backward()`; pass {shown} to create the leaf there"
+            )
         fix = None
         if fixable:
             new = add_keyword_argument(factory, "device", device_code)
@@ -80,6 +174,39 @@ class CreateThenMove(Rule):
                 (Replace(node, new, self.context.block_indent()),),
             )
         self.report(node, message, fix=fix)
+
+    def _worth_reporting(self, kind: str, factory: cst.Call) -> bool:
+        """Whether the wasted copy can matter here: code that may repeat, a tensor of some size."""
+        path = self.context.path_up()
+        grad = keyword_arg(factory, "requires_grad")
+        if self.context.test_code:
+            # Tests build inputs once, often drawn on the host on purpose (same values on every
+            # device); a test function's few steps gain nothing either. Only a training script
+            # kept among the tests (test data that trains) repeats the copy enough to matter.
+            if any(
+                isinstance(ancestor, cst.FunctionDef) and ancestor.name.value.startswith("test")
+                for ancestor, _ in path
+            ):
+                return False
+            return training_loop_of(path, self.facts) is not None
+        in_loop = bool(enclosing_loops(path, self.facts)) or any(
+            isinstance(ancestor, _COMPREHENSIONS) for ancestor, _ in path
+        )
+        if grad is not None and not (
+            isinstance(grad.value, cst.Name) and grad.value.value == "False"
+        ):
+            return True  # the moved copy is not a leaf: its ``.grad`` stays None, wherever it runs
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None and _one_off_function(function.name.value):
+            if function.name.value.strip("_").lower() != "main" or not in_loop:
+                return False
+        if function is None and not in_loop:
+            return False  # module level or a class body: runs once, at import
+        if not in_loop:
+            numel = _literal_numel(kind, factory)
+            if numel is not None and numel <= _TINY:
+                return False
+        return True
 
     def _target_device(self, call: cst.Call, method: str) -> tuple[str, bool] | None:
         """(the device's code, whether a plain ``device=`` rewrite is exact), or None."""

@@ -3,13 +3,21 @@
 ``torch.cuda.empty_cache()`` hands the caching allocator's free blocks back to the driver. Inside a
 loop that only means the next iteration allocates them again with slow ``cudaMalloc`` calls (and a
 device sync); it frees no memory that live tensors hold.
+
+Real code calls it in loops on purpose in two cases, which are not reported: benchmarks and
+memory measurements that isolate one run from the next, and code that hands the memory to
+another allocator (CuPy, TensorRT...) or fights fragmentation and says so in a comment.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import PurePath
+
 import libcst as cst
 
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.timing import reads_clock
 from torchlint.analysis.training_loops import enclosing_loops
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -17,6 +25,27 @@ from torchlint.fixes import FixPlan, RemoveStatement
 from torchlint.rule import Rule
 
 _EMPTY_CACHE = "torch.cuda.empty_cache"
+# Reading these measures memory: emptying the cache first isolates one measured run from the last.
+_MEMORY_STATS = frozenset(
+    {
+        "memory_allocated",
+        "max_memory_allocated",
+        "memory_reserved",
+        "max_memory_reserved",
+        "reset_peak_memory_stats",
+        "reset_max_memory_allocated",
+        "memory_stats",
+        "mem_get_info",
+    }
+)
+_BENCHMARK_NAME = re.compile(r"bench|profil|measure|timeit", re.IGNORECASE)
+# A comment that gives a reason for releasing the cache: another allocator or process needs the
+# memory, or the peak / fragmentation is the point.
+_REASON = re.compile(
+    r"\b(cupy|tensorrt|trt|jax|tensorflow|onnx\w*|vllm|other process|another process|peak|"
+    r"fragment\w*|oom|out of memory)\b",
+    re.IGNORECASE,
+)
 
 
 class _OomMention(Walker):
@@ -72,6 +101,30 @@ def _mentions_oom(node: cst.CSTNode | None) -> bool:
     return finder.found
 
 
+class _Measures(Walker):
+    """Finds memory statistics reads and calls named like benchmarks in a loop body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = dotted_name(node.func)
+        if name is None:
+            return
+        last = name.rsplit(".", 1)[-1]
+        if last in _MEMORY_STATS or _BENCHMARK_NAME.search(last):
+            self.found = True
+
+
+def _comments(statement: cst.CSTNode) -> list[str]:
+    found = [line.comment.value for line in getattr(statement, "leading_lines", ()) if line.comment]
+    trailing = getattr(statement, "trailing_whitespace", None)
+    if trailing is not None and trailing.comment is not None:
+        found.append(trailing.comment.value)
+    return found
+
+
 class CudaEmptyCache(Rule):
     code = "TL102"
     name = "cuda-empty-cache"
@@ -85,6 +138,7 @@ class CudaEmptyCache(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("empty_cache",)
     default_options = {"only-in-loops": True}
+    report_in_tests = False  # tests free memory between cases on purpose
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.qualified_name(node.func) != _EMPTY_CACHE:
@@ -96,6 +150,10 @@ class CudaEmptyCache(Rule):
         in_loop = bool(loops)
         if in_loop and _leaves_loop_after(path, loops[0].loop):
             return  # ``empty_cache(); break``: once, on the way out of the loop
+        if in_loop and self._isolates_measurements(loops[0].loop):
+            return  # a benchmark frees memory between runs so that one does not skew the next
+        if self._explained(path):
+            return
         if not in_loop and self.options.get("only-in-loops", True):
             return
         spelled = self.context.code(node.func)
@@ -110,6 +168,35 @@ class CudaEmptyCache(Rule):
                 "cache to the driver, and later allocations pay to get it back"
             )
         self.report(node, message, fix=self._fix(path, node))
+
+    def _isolates_measurements(self, loop: cst.For | cst.While) -> bool:
+        if self.facts.loop(loop).is_training_loop:
+            return False  # timing or memory logging in a training loop does not excuse it
+        where = PurePath(self.context.path)
+        if _BENCHMARK_NAME.search(where.stem) or _BENCHMARK_NAME.search(where.parent.name):
+            return True  # benchmarks/run_all.py, profile_memory.py
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None and _BENCHMARK_NAME.search(function.name.value):
+            return True
+        if reads_clock(loop.body, self.facts.names):
+            return True
+        finder = _Measures()
+        finder.walk(loop.body)
+        return finder.found
+
+    def _explained(self, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
+        """A comment on the call or on the two statements before it gives a reason."""
+        for ancestor, child in path:
+            if isinstance(ancestor, (cst.IndentedBlock, cst.Module)):
+                body = list(ancestor.body)
+                position = next((i for i, s in enumerate(body) if s is child), None)
+                if position is None:
+                    return False
+                texts = [c for s in body[max(0, position - 2) : position + 1] for c in _comments(s)]
+                return any(_REASON.search(text) for text in texts)
+            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return False
+        return False
 
     def _in_oom_handler(self, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
         for ancestor, child in path:
