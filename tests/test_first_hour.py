@@ -252,3 +252,31 @@ def test_unused_and_unknown_suppressions_are_reported_and_fixed(tmp_path: Path) 
         "d = 2  # noqa: E501\n"
         "e = torch.load(p, weights_only=True)\n"
     )
+
+
+def test_clean_outside_a_project_removes_only_its_own_cache(tmp_path: Path) -> None:
+    """Run in a shared folder with other people's projects below it, `clean` removes only the
+    cache of the folder it runs in, and says so; --recursive removes the others, listing each."""
+    for name in ("one", "two/deeper"):
+        project = tmp_path / name
+        project.mkdir(parents=True)
+        (project / "train.py").write_text("x = 1\n", encoding="utf-8")
+        assert torchlint(".", cwd=project).returncode == 0
+        assert (project / ".torchlint_cache").is_dir()
+    (tmp_path / "top.py").write_text("x = 1\n", encoding="utf-8")
+    assert torchlint("top.py", cwd=tmp_path).returncode == 0
+
+    proc = torchlint("clean", cwd=tmp_path)
+    assert (proc.returncode, proc.stdout) == (0, "Removed .torchlint_cache\n"), proc.stderr
+    assert (tmp_path / "one" / ".torchlint_cache").is_dir()
+    assert (tmp_path / "two" / "deeper" / ".torchlint_cache").is_dir()
+    proc = torchlint("clean", cwd=tmp_path)
+    assert proc.stdout == "No cache found.\n"
+
+    proc = torchlint("clean", "--recursive", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(proc.stdout.splitlines()) == [
+        "Removed one/.torchlint_cache",
+        "Removed two/deeper/.torchlint_cache",
+    ]
+    assert not list(tmp_path.rglob(".torchlint_cache"))
