@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 
 from torchlint import __version__
-from torchlint.cache import NotACache, find_caches, remove_cache
+from torchlint.cache import NotACache, find_caches, project_cache_dir, remove_cache
 from torchlint.config import (
     ConfigError,
     Overrides,
@@ -493,18 +493,30 @@ def rules_command(output_format: str) -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Remove this results cache (as given to `check --cache-dir`).",
 )
-def clean_command(path: Path | None, cache_dir: Path | None) -> None:
-    """Remove the results caches: the project root's and those at or below PATH (default: .).
+@click.option(
+    "-r",
+    "--recursive",
+    is_flag=True,
+    help="Also remove every .torchlint_cache at or below PATH.",
+)
+def clean_command(path: Path | None, cache_dir: Path | None, recursive: bool) -> None:
+    """Remove the results cache of the project PATH is in (default: .), and list what is removed.
 
-    The project root is found as for settings (the nearest config file at or above PATH). With
-    --cache-dir, that cache is removed (and PATH's only if PATH is given). A directory is only
+    The project root is found as for settings (the nearest config file at or above PATH; outside
+    a project, PATH itself). With --recursive, every .torchlint_cache at or below PATH goes too.
+    With --cache-dir, that cache is removed (and PATH's only if PATH is given). A directory is only
     removed when it is a torchlint cache: it holds torchlint's markers and entries, nothing else.
     """
     targets: list[Path] = []
     if cache_dir is not None and cache_dir.exists():
         targets.append(cache_dir)
     if path is not None or cache_dir is None:
-        targets.extend(find_caches(path if path is not None else Path(".")))
+        start = path if path is not None else Path(".")
+        if recursive:
+            targets.extend(find_caches(start))
+        else:
+            own = project_cache_dir(start)
+            targets.extend([own] if own.exists() or own.is_symlink() else [])
     removed = refused = 0
     for directory in dict.fromkeys(real_path(t) for t in targets):
         try:
