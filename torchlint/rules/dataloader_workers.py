@@ -52,6 +52,7 @@ class DataLoaderStallsGpu(Rule):
     precision = Precision.HEURISTIC
     preview = True
     needles = ("DataLoader",)
+    report_in_tests = False  # tests build small loaders; worker processes only slow them
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)

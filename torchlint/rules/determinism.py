@@ -3,6 +3,9 @@
 ``cudnn.benchmark = True`` times several convolution algorithms on the first batches and keeps the
 fastest, and which one wins can differ from run to run: it undoes the determinism that
 ``cudnn.deterministic = True`` or ``torch.use_deterministic_algorithms(True)`` asked for.
+
+A determinism setting switched off again before the benchmark line (``deterministic = False``,
+``use_deterministic_algorithms(False)``) no longer conflicts with it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ class _Setting:
 
 def _is_true(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, cst.Name) and expr.value == "True"
+
+
+def _is_false(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Name) and expr.value == "False"
+
+
+_CUDNN_DETERMINISTIC = "`torch.backends.cudnn.deterministic = True`"
+_USE_DETERMINISTIC_TRUE = "`torch.use_deterministic_algorithms(True)`"
+_OFF = {_CUDNN_DETERMINISTIC: "cudnn-off", _USE_DETERMINISTIC_TRUE: "algorithms-off"}
 
 
 def _exclusive(a: list[cst.CSTNode], b: list[cst.CSTNode]) -> bool:
@@ -63,14 +75,15 @@ class BenchmarkWithDeterminism(Rule):
         self._settings.append(_Setting(node, list(self.context.stack), scope, what))
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        if not _is_true(node.value):
+        on, off = _is_true(node.value), _is_false(node.value)
+        if not (on or off):
             return
         for target in node.targets:
             qualified = self.context.qualified_name(target.target)
-            if qualified == _BENCHMARK:
+            if qualified == _BENCHMARK and on:
                 self._record(node, "benchmark")
             elif qualified == _DETERMINISTIC:
-                self._record(node, "`torch.backends.cudnn.deterministic = True`")
+                self._record(node, _CUDNN_DETERMINISTIC if on else _OFF[_CUDNN_DETERMINISTIC])
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.qualified_name(node.func) != _USE_DETERMINISTIC:
@@ -80,18 +93,36 @@ class BenchmarkWithDeterminism(Rule):
                 arg.keyword is not None and arg.keyword.value == "mode"
             ):
                 if _is_true(arg.value):
-                    self._record(node, "`torch.use_deterministic_algorithms(True)`")
+                    self._record(node, _USE_DETERMINISTIC_TRUE)
+                elif _is_false(arg.value):
+                    self._record(node, _OFF[_USE_DETERMINISTIC_TRUE])
                 return
 
     def leave_Module(self, node: cst.Module) -> None:
+        order = {id(s): i for i, s in enumerate(self._settings)}  # source order
         benchmarks = [s for s in self._settings if s.what == "benchmark"]
-        determinism = [s for s in self._settings if s.what != "benchmark"]
+        determinism = [s for s in self._settings if s.what in _OFF]
+        offs = [s for s in self._settings if s.what in _OFF.values()]
+
+        def switched_off(on: _Setting, bench: _Setting) -> bool:
+            """``on`` comes first and is turned off again before ``bench``, on the way there."""
+            lo, hi = order[id(on)], order[id(bench)]
+            return lo < hi and any(
+                o.what == _OFF[on.what]
+                and o.scope is bench.scope
+                and lo < order[id(o)] < hi
+                and not _exclusive(bench.stack, o.stack)
+                for o in offs
+            )
+
         for bench in benchmarks:
             partner = next(
                 (
                     d
                     for d in determinism
-                    if d.scope is bench.scope and not _exclusive(bench.stack, d.stack)
+                    if d.scope is bench.scope
+                    and not _exclusive(bench.stack, d.stack)
+                    and not switched_off(d, bench)
                 ),
                 None,
             )

@@ -62,6 +62,7 @@ class HostSyncInTrainingLoop(Rule):
     precision = Precision.MEDIUM
     fix_applicability = Applicability.DISPLAY_ONLY
     needles = (".cpu(", ".to(", ".tolist(", ".numpy(", "print(", "synchronize(")
+    report_in_tests = False  # a test's few steps are not worth a faster pipeline
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)

@@ -2,6 +2,10 @@
 
 ``w = class_weights.to(device)`` inside a loop copies the same host tensor to the device on every
 iteration, although neither the tensor nor the device changes: one copy before the loop does.
+
+Not reported: ``x.to(x.device)`` / ``x.to(device=x.device, dtype=...)``, which move nothing (the
+tensor is already there); loops over a model's modules (``for m in model.modules():``), which run
+once, as surgery, and move a tensor only for the modules that match; and test code.
 """
 
 from __future__ import annotations
@@ -20,6 +24,26 @@ from torchlint.rule import Rule
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _SHORT = 50
+# Iterating these walks a model's structure once: module surgery, not per-step work.
+_MODULE_WALKS = frozenset({"modules", "named_modules", "children", "named_children"})
+
+
+def _walks_modules(loop: Loop) -> bool:
+    if not isinstance(loop, cst.For):
+        return False
+    iterable = loop.iter
+    return (
+        isinstance(iterable, cst.Call)
+        and isinstance(iterable.func, cst.Attribute)
+        and iterable.func.attr.value in _MODULE_WALKS
+    )
+
+
+def _device_of(device: cst.BaseExpression | None) -> str | None:
+    """``x`` for a device given as ``x.device``."""
+    if isinstance(device, cst.Attribute) and device.attr.value == "device":
+        return binding_key(device.value)
+    return None
 
 
 def _names_in(expr: cst.CSTNode) -> set[str]:
@@ -85,6 +109,7 @@ class LoopInvariantTransfer(Rule):
     precision = Precision.MEDIUM
     fix_applicability = Applicability.UNSAFE
     needles = (".to(", ".cuda(")
+    report_in_tests = False  # tests move fixtures in loops over cases; nothing to speed up
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
@@ -99,6 +124,8 @@ class LoopInvariantTransfer(Rule):
         key = binding_key(func.value)
         if key is None or "[]" in key or key == "self":
             return
+        if self._moves_to_own_device(node, key):
+            return  # ``x.to(x.device)``: already there, nothing is copied
         device = self._device(node, func.attr.value)
         if device is False:
             return
@@ -110,6 +137,8 @@ class LoopInvariantTransfer(Rule):
         if not loops or loops[0].guarded:
             return
         loop = loops[0].loop
+        if _walks_modules(loop):
+            return  # module surgery runs once; the move happens for the matching modules only
         root = key.split(".", 1)[0]
         watched = {root} | (_names_in(device) if device is not None else set())
         if any(self._bound_between(path, loop, name) for name in watched):
@@ -130,6 +159,12 @@ class LoopInvariantTransfer(Rule):
             "nor the device changes in the loop, so copy it once before the loop",
             fix=self._hoist(node, loop),
         )
+
+    def _moves_to_own_device(self, call: cst.Call, key: str) -> bool:
+        for arg in call.args:
+            if arg.keyword is None or arg.keyword.value == "device":
+                return _device_of(arg.value) == key
+        return False
 
     def _device(self, call: cst.Call, method: str) -> cst.BaseExpression | None | bool:
         """The device expression (None for a bare ``.cuda()``), or False when not a device move."""
