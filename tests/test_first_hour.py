@@ -280,3 +280,29 @@ def test_clean_outside_a_project_removes_only_its_own_cache(tmp_path: Path) -> N
         "Removed two/deeper/.torchlint_cache",
     ]
     assert not list(tmp_path.rglob(".torchlint_cache"))
+
+
+def test_license_is_mit_for_torchlint_contributors() -> None:
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n")
+    assert "torchlint contributors" in text
+    assert PYPROJECT["project"]["license"] == {"text": "MIT"}
+
+
+def test_verify_without_torch_says_how_to_get_it(tmp_path: Path) -> None:
+    """An interpreter without torch (a bare virtual environment) is a usage error with the
+    remedy, before any run: no traceback, no INCONCLUSIVE report."""
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "bare")],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    bare = tmp_path / "bare" / "bin" / "python"
+    script = ROOT / "fixtures" / "train" / "small_cnn.py"
+    proc = torchlint("verify", "--python", str(bare), str(script), cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("torchlint: error: torch is not installed for ")
+    assert "pip install torch" in proc.stderr and "--python" in proc.stderr

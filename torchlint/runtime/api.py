@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -174,6 +175,31 @@ def _interpreter(python: str | None) -> str:
     return found
 
 
+_NO_TORCH = 3
+_PROBE = (
+    "import importlib.util, sys; "
+    f"sys.exit(0 if importlib.util.find_spec('torch') is not None else {_NO_TORCH})"
+)
+
+
+def _require_torch(interpreter: str, python: str | None) -> None:
+    """A usage error, before any run, when the interpreter cannot import torch at all."""
+    try:
+        probe = subprocess.run(
+            [interpreter, "-c", _PROBE], capture_output=True, timeout=120, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return  # the runs report what is wrong with the interpreter
+    if probe.returncode != _NO_TORCH:
+        return
+    which = f"--python {python}" if python is not None else "this Python"
+    raise VerifyError(
+        f"torch is not installed for {interpreter} ({which}), which runs the training scripts: "
+        f"install it with `{interpreter} -m pip install torch`, or pass --python an interpreter "
+        "that has torch"
+    )
+
+
 _SNAPSHOT_LIMIT = 20_000  # files looked at in a --cwd folder (a dataset folder can be huge)
 
 
@@ -260,6 +286,7 @@ def verify(
     if timeout <= 0:
         raise VerifyError("timeout must be positive")
     interpreter = _interpreter(python)
+    _require_torch(interpreter, python)
     cwd_path = Path(cwd).resolve() if cwd is not None else None
     if cwd_path is not None and not cwd_path.is_dir():
         raise VerifyError(f"{cwd}: no such directory (--cwd)")
