@@ -89,3 +89,14 @@ def test_tl014_fix_still_applies_to_a_proven_module() -> None:
     )
     fixed = fix_source(source, "m.py", _rule("TL014"), unsafe=True)
     assert "    return layer(x)\n" in fixed.source
+
+
+def test_tl018_safe_fix_only_on_a_proven_tensor() -> None:
+    # The same shape as item 3: a ``.detach()`` of something of unknown kind proves nothing.
+    source = (
+        "import torch\n\n\ndef snapshot(state):\n    frozen = state.detach()\n"
+        "    return torch.tensor(frozen), torch.tensor(torch.ones(2))\n"
+    )
+    fixed = fix_source(source, "s.py", _rule("TL018"), unsafe=False).source
+    assert "torch.tensor(frozen)" in fixed
+    assert "torch.ones(2).clone().detach()" in fixed

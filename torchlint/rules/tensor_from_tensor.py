@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.dataflow import reaching_assignment
-from torchlint.analysis.tensors import is_tensor_like, scope_tensor_names
+from torchlint.analysis.tensors import is_tensor_like, is_tensor_proven, scope_tensor_names
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -81,7 +81,7 @@ class TensorFromTensor(Rule):
             node,
             f"`torch.tensor(...)` copies a tensor ({what}) through the generic data path and warns; "
             "use `.clone().detach()` to copy a tensor",
-            fix=self._fix(node, data),
+            fix=self._fix(node, data, is_tensor_proven(data.value, names, path=path, known=known)),
         )
 
     def _maybe_tuple(self, expr: cst.BaseExpression, path: list) -> bool:
@@ -98,7 +98,9 @@ class TensorFromTensor(Rule):
             return False
         return True
 
-    def _fix(self, call: cst.Call, data: cst.Arg) -> FixPlan | None:
+    def _fix(self, call: cst.Call, data: cst.Arg, proven: bool) -> FixPlan | None:
+        """Safe on a proven tensor; elsewhere (``x = obj.detach()`` of an unknown ``obj``) the
+        argument may be another class, whose ``.clone()`` is not a tensor copy: unsafe."""
         value = data.value
         code = self.context.code(value)
         if not isinstance(value, _ATOMIC) and not value.lpar:
@@ -120,4 +122,5 @@ class TensorFromTensor(Rule):
             code += f".to({', '.join(conversions)})"
         if requires_grad is not None:
             code += f".requires_grad_({requires_grad})"
-        return FixPlan("Use `.clone().detach()`", Applicability.SAFE, (Replace(call, code),))
+        applicability = Applicability.SAFE if proven else Applicability.UNSAFE
+        return FixPlan("Use `.clone().detach()`", applicability, (Replace(call, code),))
