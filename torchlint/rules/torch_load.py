@@ -6,7 +6,8 @@ from the internet can run arbitrary code. Before torch 2.6 the default was False
 Not reported: a fallback for releases that reject the keyword (``try: torch.load(p,
 weights_only=...) except TypeError: torch.load(p)``, or the other branch of a version test), and an
 in-memory round trip (the function ``torch.save``s into an ``io.BytesIO`` and ``torch.load``s from
-one: objects the program itself serialized, as when broadcasting picklable objects between ranks).
+one: objects the program itself serialized, as when broadcasting picklable objects between ranks),
+and a file shipped inside the package (its path built from ``__file__``): no one else supplies it.
 
 The fix (``weights_only=True``) is offered only where the loaded object is used as a state dict,
 the one case where torchlint can tell the weights-only unpickler accepts the file: the result passed
@@ -95,6 +96,8 @@ class TorchLoadWithoutWeightsOnly(Rule):
             return
         if self._under_safe_globals() or self._keyword_fallback() or self._round_trip(node):
             return
+        if self._shipped_file(node):
+            return
         fix = None
         # ``load(f, map_location=None, pickle_module=None, *, weights_only=...)``: a third
         # positional argument is a pickle module, which ``weights_only=True`` rejects.
@@ -177,6 +180,36 @@ class TorchLoadWithoutWeightsOnly(Rule):
                     return True
         return False
 
+    def _shipped_file(self, node: cst.Call) -> bool:
+        """A file shipped inside the package: a path built from ``__file__``, inline or in a
+        module-level constant (``_WEIGHTS = Path(__file__).parent / "weights.pt"``)."""
+        source = _first_argument(node, "f")
+        if source is None:
+            return False
+        value = source.value
+        if _mentions_file(value):
+            return True
+        while (  # str(PATH), os.fspath(PATH), Path(PATH)
+            isinstance(value, cst.Call)
+            and len(value.args) == 1
+            and value.args[0].keyword is None
+            and not value.args[0].star
+            and (
+                (isinstance(value.func, cst.Name) and value.func.value == "str")
+                or self.context.qualified_name(value.func) in ("os.fspath", "pathlib.Path")
+            )
+        ):
+            value = value.args[0].value
+        if not isinstance(value, cst.Name):
+            return False
+        function = self.context.enclosing(cst.FunctionDef)
+        if function is not None and (
+            _assigned_values(function, value.value) or _has_parameter(function, value.value)
+        ):
+            return False
+        values = _assigned_values(self.context.module, value.value)
+        return bool(values) and all(v is not None and _mentions_file(v) for v in values)
+
     # -- the fix -----------------------------------------------------------------------------------
     def _used_as_state_dict(self, node: cst.Call) -> bool:
         path = self.context.path_up()
@@ -239,3 +272,16 @@ def _assigned_values(scope: cst.CSTNode, name: str) -> list[cst.BaseExpression |
     walker = _Assigned(scope, name)
     walker.walk(scope)
     return walker.values
+
+
+def _mentions_file(expr: cst.CSTNode) -> bool:
+    return count_name(expr, "__file__") > 0
+
+
+def _has_parameter(function: cst.FunctionDef, name: str) -> bool:
+    params = function.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return any(p.name.value == name for p in every)
