@@ -153,10 +153,7 @@ class CreateThenMove(Rule):
             f"`torch.{kind}(...)` is built in host memory and then copied to the device: "
             f"pass {shown} to create it there"
         )
-        grad = keyword_arg(factory, "requires_grad")
-        if grad is not None and not (
-            isinstance(grad.value, cst.Name) and grad.value.value == "False"
-        ):
+        if self._non_leaf(factory):
             message = (
                 f"`torch.{kind}(..., requires_grad=...)` is built in host memory and then copied "
                 "to the device, and the copy is not a leaf: its `.grad` stays `None` after "
@@ -175,10 +172,21 @@ class CreateThenMove(Rule):
             )
         self.report(node, message, fix=fix)
 
+    def _non_leaf(self, factory: cst.Call) -> bool:
+        """``requires_grad=`` (not literally False) on a copy that nothing turns into a leaf."""
+        grad = keyword_arg(factory, "requires_grad")
+        if grad is None or (isinstance(grad.value, cst.Name) and grad.value.value == "False"):
+            return False
+        stack = self.context.stack
+        if len(stack) >= 3 and isinstance(stack[-2], cst.Arg) and isinstance(stack[-3], cst.Call):
+            wrapper = self.context.qualified_name(stack[-3].func)
+            if wrapper in ("torch.nn.Parameter", "torch.nn.parameter.Parameter"):
+                return False  # ``nn.Parameter(...)`` makes a new leaf of the moved copy
+        return True
+
     def _worth_reporting(self, kind: str, factory: cst.Call) -> bool:
         """Whether the wasted copy can matter here: code that may repeat, a tensor of some size."""
         path = self.context.path_up()
-        grad = keyword_arg(factory, "requires_grad")
         if self.context.test_code:
             # Tests build inputs once, often drawn on the host on purpose (same values on every
             # device); a test function's few steps gain nothing either. Only a training script
@@ -192,9 +200,7 @@ class CreateThenMove(Rule):
         in_loop = bool(enclosing_loops(path, self.facts)) or any(
             isinstance(ancestor, _COMPREHENSIONS) for ancestor, _ in path
         )
-        if grad is not None and not (
-            isinstance(grad.value, cst.Name) and grad.value.value == "False"
-        ):
+        if self._non_leaf(factory):
             return True  # the moved copy is not a leaf: its ``.grad`` stays None, wherever it runs
         function = self.context.enclosing(cst.FunctionDef)
         if function is not None and _one_off_function(function.name.value):
