@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -306,3 +307,47 @@ def test_verify_without_torch_says_how_to_get_it(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("torchlint: error: torch is not installed for ")
     assert "pip install torch" in proc.stderr and "--python" in proc.stderr
+
+
+LIST_RULES = """
+import sys
+from torchlint.cli import main
+try:
+    main([{args}])
+except SystemExit as exc:
+    assert not exc.code, exc.code
+heavy = sorted(m for m in sys.modules if m == "libcst" or m.startswith("torchlint.rules."))
+print(heavy, file=sys.stderr)
+"""
+
+
+def test_rules_listing_reads_the_index_and_imports_no_rule(tmp_path: Path) -> None:
+    """`torchlint rules` answers from data/rule_index.json (as fast as a warm lint): no rule
+    module and no LibCST is imported, and what it lists is what the rule classes say."""
+    from torchlint.registry import all_rules
+
+    for args in ("'rules'", "'rules', '--output-format', 'json'"):
+        proc = subprocess.run(
+            [sys.executable, "-c", LIST_RULES.format(args=args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == "[]\n"
+    listed = json.loads(proc.stdout)
+    expected = [
+        {
+            "code": r.code,
+            "name": r.name,
+            "summary": r.summary,
+            "category": r.category.value,
+            "severity": r.severity.value,
+            "fix": r.fix_applicability.value if r.fix_applicability is not None else None,
+            "preview": r.preview,
+        }
+        for r in all_rules()
+    ]
+    assert [{k: v for k, v in e.items() if k in expected[0]} for e in listed] == expected

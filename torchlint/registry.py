@@ -24,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+
 if TYPE_CHECKING:
     from torchlint.rule import Rule
 
@@ -137,9 +139,73 @@ def rule_index() -> list[dict[str, object]]:
             "preview": r.preview,
             "module": r.__module__,
             "qualname": r.__qualname__,
+            # What `torchlint rules` lists, so that listing imports no rule (rule_catalog).
+            "summary": r.summary,
+            "category": r.category.value,
+            "severity": r.severity.value,
+            "precision": r.precision.value,
+            "fix": r.fix_applicability.value if r.fix_applicability is not None else None,
         }
         for r in sorted(_builtin_rules(), key=lambda r: r.code)
     ]
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    """A rule's metadata as the ``Rule`` class holds it, read from the index when built in."""
+
+    code: str
+    name: str
+    summary: str
+    category: Category
+    severity: Severity
+    precision: Precision
+    fix_applicability: Applicability | None
+    preview: bool
+
+    @classmethod
+    def of(cls, rule: type[Rule]) -> RuleInfo:
+        return cls(
+            rule.code,
+            rule.name,
+            rule.summary,
+            rule.category,
+            rule.severity,
+            rule.precision,
+            rule.fix_applicability,
+            rule.preview,
+        )
+
+
+def rule_catalog() -> list[RuleInfo]:
+    """Every rule's metadata, in code order, without importing the built-in rules (``torchlint
+    rules``): from the index, or from the classes when the index lacks a field."""
+    try:
+        entries = {e["code"]: e for e in json.loads(RULE_INDEX.read_text(encoding="utf-8"))}
+    except (OSError, ValueError, KeyError, TypeError):
+        entries = {}
+    out: list[RuleInfo] = []
+    for ref in all_rule_refs():
+        entry = entries.get(ref.code)
+        try:
+            if entry is None or entry["module"] != ref.module:
+                raise KeyError(ref.code)  # a plug-in, or a stale index: ask the class
+            fix = entry["fix"]
+            out.append(
+                RuleInfo(
+                    ref.code,
+                    ref.name,
+                    entry["summary"],
+                    Category(entry["category"]),
+                    Severity(entry["severity"]),
+                    Precision(entry["precision"]),
+                    Applicability(fix) if fix is not None else None,
+                    ref.preview,
+                )
+            )
+        except (KeyError, ValueError, TypeError):
+            out.append(RuleInfo.of(ref.load()))
+    return out
 
 
 @lru_cache(maxsize=1)
