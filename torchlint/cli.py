@@ -28,7 +28,7 @@ from torchlint.lines import source_lines
 from torchlint.measured import label as precision_label
 from torchlint.measured import measurement
 from torchlint.progress import Progress
-from torchlint.registry import all_rules, find_rule
+from torchlint.registry import find_rule, rule_catalog
 from torchlint.report import FORMATS, ReportOptions, render
 from torchlint.runner import (
     FileResult,
@@ -462,7 +462,7 @@ def _rule_record(rule) -> dict:  # noqa: ANN001 - type[Rule]
 @click.option("--output-format", type=click.Choice(["text", "json"]), default="text")
 def rules_command(output_format: str) -> None:
     """List every rule."""
-    rules = all_rules()
+    rules = rule_catalog()  # from the rule index: no rule module is imported
     if output_format == "json":
         click.echo(json.dumps([_rule_record(r) for r in rules], indent=2))
         return
