@@ -95,7 +95,7 @@ class UnstableLogExp(Rule):
     )
     category = Category.CORRECTNESS
     severity = Severity.WARNING
-    precision = Precision.HIGH
+    precision = Precision.HEURISTIC
     # Preview (issue 13): on real code `1 + x` and `exp(x) - 1` are mostly integer counts,
     # coordinates or values added to O(1) terms, where the lost digits change nothing (2 of 10
     # corpus findings useful).
