@@ -200,7 +200,7 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
         dtype = _DTYPES[type_name]
         shape = self._shape(node)
         use = self._use() if shape in (Shape.SIZE, Shape.UNKNOWN) else None
-        message, factory = self._advice(node, shape, use, dtype, cuda)
+        message, factory = self._advice(node, shape, use, type_name, cuda)
         fix = self._fix(node, factory, dtype, cuda) if factory is not None else None
         self.report(node, message, fix=fix)
 
@@ -292,15 +292,21 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
     # -- the message and the replacement --------------------------------------------------------
 
     def _advice(
-        self, call: cst.Call, shape: Shape, use: Use | None, dtype: str, cuda: bool
+        self, call: cst.Call, shape: Shape, use: Use | None, type_name: str, cuda: bool
     ) -> tuple[str, str | None]:
         """(message, factory for the fix or None)."""
+        dtype = _DTYPES[type_name]
         written = self.context.code(call.func)
         if "\n" in written:
             written = written.split("\n", 1)[0]
         device = ', device="cuda"' if cuda else ""
         kw = f"dtype=torch.{dtype}{device}"
-        legacy = f"`{written}(...)` is a deprecated legacy constructor"
+        if type_name == "Tensor":
+            legacy = f"`{written}(...)` is the deprecated legacy constructor"
+        elif cuda:
+            legacy = f"`{written}(...)` is a legacy constructor that warns as no longer recommended"
+        else:
+            legacy = f"`{written}(...)` is a legacy typed constructor"
         if shape is Shape.EMPTY:
             return f"{legacy}: use `torch.empty(0, {kw})` for an empty tensor", "empty"
         if shape is Shape.DATA:
