@@ -22,6 +22,7 @@ import libcst as cst
 
 from torchlint.analysis.backprop import backpropagated_names
 from torchlint.analysis.bindings import binding_key
+from torchlint.analysis.dataflow import reaching_value
 from torchlint.analysis.tensors import (
     is_parameter_constructor,
     is_tensor_function,
@@ -207,7 +208,7 @@ class TensorDataAttribute(Rule):
             return
         path = self.context.path_up()
         kind = _write_kind(path, self.facts.names.resolve)
-        if kind is None or _reads_grad(node.value):
+        if kind is None or self._gradient(node.value, path):
             return
         if not self._tensor_like(node.value, path):
             return
@@ -264,6 +265,14 @@ class TensorDataAttribute(Rule):
             return None  # the loss is recomputed after the write
         computed = sorted({name for name, o in orders.bindings if o < at})
         return (computed[0], backward) if computed else None
+
+    def _gradient(self, value: cst.BaseExpression, path: PathUp) -> bool:
+        """``p.grad.data``, or ``g.data`` after ``g = p.grad``."""
+        if isinstance(value, cst.Name):
+            bound = reaching_value(list(path), value.value)
+            if bound is not None and _reads_grad(bound):
+                return True
+        return _reads_grad(value)
 
     def _tensor_like(self, value: cst.BaseExpression, path: PathUp) -> bool:
         if isinstance(value, cst.Attribute) and value.attr.value in PARAMETER_ATTRIBUTES:
