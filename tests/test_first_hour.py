@@ -55,6 +55,7 @@ def test_test_extra_takes_a_torch_range_and_the_commands_pin_torch() -> None:
     assert "pip install torch==2.13.0" in CI_RUN
 
 
+@pytest.mark.slow  # runs pytest in a subprocess
 def test_readme_slow_marker_deselects_the_precommit_tests() -> None:
     """The quick command collects no test marked slow; `-m slow` collects the pre-commit tests."""
 
@@ -351,3 +352,37 @@ def test_rules_listing_reads_the_index_and_imports_no_rule(tmp_path: Path) -> No
         for r in all_rules()
     ]
     assert [{k: v for k, v in e.items() if k in expected[0]} for e in listed] == expected
+
+
+@pytest.mark.slow  # runs pytest in a subprocess
+def test_neovim_test_skips_with_its_reason_where_nvim_is_missing() -> None:
+    """Without `nvim` on PATH the editor test is skipped and says why; under .ci/run's
+    TORCHLINT_REQUIRE_TOOLS=1 the same absence fails it instead."""
+    path = os.pathsep.join(
+        d
+        for d in os.environ.get("PATH", "").split(os.pathsep)
+        if d and not Path(d, "nvim").exists()
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-rs",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cacheprovider",
+    ]
+    command.append("tests/test_lsp_neovim.py")
+    env = {**os.environ, "PATH": path}
+    env.pop("TORCHLINT_REQUIRE_TOOLS", None)
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 skipped" in proc.stdout
+    assert "SKIPPED" in proc.stdout and "`nvim` is not installed" in proc.stdout
+    assert "apt-get install -y neovim" in proc.stdout
+
+    env["TORCHLINT_REQUIRE_TOOLS"] = "1"
+    proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "1 failed" in proc.stdout, proc.stdout
