@@ -100,3 +100,20 @@ def test_tl018_safe_fix_only_on_a_proven_tensor() -> None:
     fixed = fix_source(source, "s.py", _rule("TL018"), unsafe=False).source
     assert "torch.tensor(frozen)" in fixed
     assert "torch.ones(2).clone().detach()" in fixed
+
+
+def test_tl004_safe_fix_only_in_a_proven_module_class() -> None:
+    # A ``forward`` and a base torchlint cannot see: probably a module, perhaps not (no
+    # ``self.training`` on a scikit-learn estimator).
+    source = (
+        "import torch.nn as nn\nimport torch.nn.functional as F\n"
+        "from sklearn.base import BaseEstimator\n\n\n"
+        "class Net(BaseEstimator):\n    def forward(self, x):\n        return F.dropout(x, 0.5)\n\n\n"
+        "class Block(nn.Module):\n    def forward(self, x):\n        return F.dropout(x, 0.5)\n"
+    )
+    fixed = fix_source(source, "n.py", _rule("TL004"), unsafe=False).source
+    assert fixed.count("training=self.training") == 1
+    assert (
+        "class Block(nn.Module):\n    def forward(self, x):\n        return F.dropout(x, 0.5, "
+        in (fixed)
+    )

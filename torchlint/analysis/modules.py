@@ -313,3 +313,30 @@ def _proven_parameter(name: str, path: PathUp, facts: TorchFacts) -> bool:
             return False
         return False
     return False
+
+
+def is_proven_module_class(
+    cls: cst.ClassDef, facts: TorchFacts, _seen: frozenset[int] = frozenset()
+) -> bool:
+    """A class that derives from ``torch.nn.Module`` through bases torchlint can see: a torch or
+    Lightning module class (however imported), or a class of this file that is one.
+
+    Stricter than ``TorchFacts.is_module_class``, which also takes a class with an unresolvable base
+    and a ``forward`` method: a base from elsewhere may be no module at all (scikit-learn's
+    ``BaseEstimator``), or set the module up itself (fastai's ``Module``).
+    """
+    if id(cls) in _seen:
+        return False
+    for base in cls.bases:
+        if base.keyword is not None:
+            continue
+        qualified = facts.names.resolve(base.value)
+        if qualified is not None:
+            if is_module_base(qualified):
+                return True
+            continue
+        if isinstance(base.value, cst.Name):
+            local = facts.bindings.classes.get(base.value.value)
+            if local is not None and is_proven_module_class(local, facts, _seen | {id(cls)}):
+                return True
+    return False

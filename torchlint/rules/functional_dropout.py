@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.modules import is_proven_module_class
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
@@ -52,9 +53,10 @@ class FunctionalDropoutIgnoresEval(Rule):
             return
         if sum(1 for a in node.args if a.keyword is None) > _TRAINING_POSITION:
             return
-        method = self._module_method()
-        if method is None:
+        found = self._module_method()
+        if found is None:
             return
+        method, owner_class = found
         function = qualified.rsplit(".", 1)[-1]
         owner = _instance_name(method)
         if qualified in _ON_BY_DEFAULT:
@@ -69,6 +71,12 @@ class FunctionalDropoutIgnoresEval(Rule):
                 "anything, even while training: pass `training=self.training`"
             )
             # Turning dropout on changes what training computes: opt-in.
+            applicability = Applicability.UNSAFE
+        if applicability is Applicability.SAFE and not is_proven_module_class(
+            owner_class, self.facts
+        ):
+            # A class with an unseen base and a ``forward`` is only probably a module: it may
+            # have no ``training`` attribute.
             applicability = Applicability.UNSAFE
         fix = None
         if owner is not None:
@@ -85,8 +93,9 @@ class FunctionalDropoutIgnoresEval(Rule):
             )
         self.report(node, message, fix=fix)
 
-    def _module_method(self) -> cst.FunctionDef | None:
-        """The method of a MODULE CLASS the call runs in (through nested functions too)."""
+    def _module_method(self) -> tuple[cst.FunctionDef, cst.ClassDef] | None:
+        """The method of a MODULE CLASS the call runs in (through nested functions too), and
+        the class."""
         method: cst.FunctionDef | None = None
         for ancestor in self.context.ancestors():
             if isinstance(ancestor, cst.FunctionDef):
@@ -94,7 +103,7 @@ class FunctionalDropoutIgnoresEval(Rule):
             elif isinstance(ancestor, cst.ClassDef):
                 if method is None or not self.facts.is_module_class(ancestor):
                     return None
-                return method
+                return method, ancestor
         return None
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from torchlint.analysis.facts import is_module_base
+from torchlint.analysis.modules import is_proven_module_class
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
@@ -97,7 +97,10 @@ class MissingSuperInit(Rule):
         owner = self.context.stack[-3] if len(self.context.stack) >= 3 else None
         if not isinstance(parent, cst.IndentedBlock) or not isinstance(owner, cst.ClassDef):
             return  # only an ``__init__`` defined directly in a class body
-        if not self._proven_module_class(owner) or _is_overload(node):
+        # Only classes torchlint can follow to ``torch.nn.Module``: a base from elsewhere may set
+        # the module up itself (fastai's ``Module`` calls ``nn.Module.__init__`` from its
+        # metaclass, so its subclasses never call it).
+        if not is_proven_module_class(owner, self.facts) or _is_overload(node):
             return
         if _calls_base_init(node) or _only_raises(node):
             return
@@ -108,27 +111,6 @@ class MissingSuperInit(Rule):
             "or calling the module fails",
             fix=self._fix(node, owner),
         )
-
-    def _proven_module_class(self, cls: cst.ClassDef, seen: frozenset[int] = frozenset()) -> bool:
-        """Derives from ``torch.nn.Module`` through bases torchlint can see: a torch or Lightning
-        module class, or a class of this file that does. A base from elsewhere (a star import, a
-        package of the project) may set the module up itself: fastai's ``Module`` calls
-        ``nn.Module.__init__`` from its metaclass, so its subclasses never call it."""
-        if id(cls) in seen:
-            return False
-        for base in cls.bases:
-            if base.keyword is not None:
-                continue
-            qualified = self.context.qualified_name(base.value)
-            if qualified is not None:
-                if is_module_base(qualified):
-                    return True
-                continue
-            if isinstance(base.value, cst.Name):
-                local = self.facts.bindings.classes.get(base.value.value)
-                if local is not None and self._proven_module_class(local, seen | {id(cls)}):
-                    return True
-        return False
 
     def _fix(self, function: cst.FunctionDef, owner: cst.ClassDef) -> FixPlan | None:
         if not isinstance(function.body, cst.IndentedBlock) or not self._argless_base(owner):
