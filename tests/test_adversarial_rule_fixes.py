@@ -117,3 +117,14 @@ def test_tl004_safe_fix_only_in_a_proven_module_class() -> None:
         "class Block(nn.Module):\n    def forward(self, x):\n        return F.dropout(x, 0.5, "
         in (fixed)
     )
+
+
+def test_tl012_module_rewrite_is_safe_only_on_a_proven_module() -> None:
+    source = (
+        "import torch.nn as nn\n\n\ndef freeze(model):\n    model.require_grad = False\n\n\n"
+        "def freeze_head():\n    head = nn.Linear(2, 2)\n    head.require_grad = False\n"
+        "    return head\n"
+    )
+    fixed = fix_source(source, "f.py", _rule("TL012"), unsafe=False).source
+    assert "    model.require_grad = False\n" in fixed  # ``model`` is only a name
+    assert "    head.requires_grad_(False)\n" in fixed

@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
-from torchlint.analysis.modules import is_module_like
+from torchlint.analysis.modules import is_module_like, is_module_proven
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -142,8 +142,11 @@ class RequireGradTypo(Rule):
             return None
         receiver = self.context.code(attr.value)
         value = self.context.code(node.value)
+        # Safe where the receiver is proven a module; a name like ``model`` alone may stand for
+        # an object with no ``requires_grad_`` (the assignment was inert, the call would raise).
+        proven = is_module_proven(attr.value, self.facts, path=self.context.path_up())
         return FixPlan(
             f"Call `{receiver}.requires_grad_(...)`",
-            Applicability.SAFE,
+            Applicability.SAFE if proven else Applicability.UNSAFE,
             (Replace(node, f"{receiver}.requires_grad_({value})"),),
         )
