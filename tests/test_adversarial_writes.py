@@ -535,3 +535,42 @@ def test_fix_follows_links_when_allowed(
     assert target.read_text() == FIXED
     assert real.read_text() == FIXED
     assert (repo / "src" / "escape.py").is_symlink()
+
+
+# -- fault injection: signals at random moments of a --fix run over many files --------------------
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and process groups")
+def test_signals_at_random_moments_of_fix_leave_whole_files_and_no_temporary_files(
+    tmp_path: Path,
+) -> None:
+    import random
+    import signal
+    import time
+
+    rng = random.Random(18)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for round_ in range(6):
+        for index in range(40):
+            (tree / f"m{index}.py").write_text(BAD * 5)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "torchlint", "--no-cache", "--fix", "-j", "2", "."],
+            cwd=tree,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # a group of its own, as a terminal job or a CI step
+        )
+        time.sleep(rng.uniform(0.5, 4.0))
+        kill = (signal.SIGINT, signal.SIGTERM, signal.SIGKILL)[round_ % 3]
+        try:
+            os.killpg(process.pid, kill)
+        except ProcessLookupError:
+            pass  # the run ended first
+        process.wait(timeout=120)
+        time.sleep(0.5)  # workers told by the same signal finish their last write
+        for path in tree.glob("m*.py"):
+            assert path.read_text() in (BAD * 5, FIXED * 5), path.name
+        if kill != signal.SIGKILL:  # SIGKILL cannot wait; the window left is microseconds
+            assert [p.name for p in tree.iterdir() if p.name.endswith(".torchlint")] == []
