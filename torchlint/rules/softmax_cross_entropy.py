@@ -190,11 +190,13 @@ class SoftmaxIntoCrossEntropy(Rule):
                 changes = list(item.changes)
                 for group, change in imports:
                     if item in group:
+                        # Every fix that frees this import comes along: applied alone, the
+                        # removal would strand the other uses.
                         for other in group:
-                            if other is not item:
-                                changes.extend(other.changes)
+                            changes.extend(other.changes)
                         changes.append(change)
-                fix = FixPlan(item.title, Applicability.UNSAFE, tuple(changes))
+                unique = list({id(c): c for c in changes}.values())
+                fix = FixPlan(item.title, Applicability.UNSAFE, tuple(unique))
             self.report(item.node, item.message, fix=fix)
 
     @staticmethod
