@@ -326,7 +326,6 @@ def _fill(fd: int, data: bytes, info: os.stat_result) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
-    os.fsync(fd)
     if hasattr(os, "fchown") and (info.st_uid, info.st_gid) != (os.geteuid(), os.getegid()):
         try:
             os.fchown(fd, info.st_uid, info.st_gid)  # root fixing another user's file
@@ -334,6 +333,7 @@ def _fill(fd: int, data: bytes, info: os.stat_result) -> None:
             pass  # not allowed (not root): the file gets our group, as any editor's save does
     if hasattr(os, "fchmod"):  # after fchown, which clears set-id bits; Windows has no modes
         os.fchmod(fd, stat.S_IMODE(info.st_mode))
+    os.fsync(fd)  # content and owner on disk before the file gets a name
 
 
 _AT_FDCWD = -100
