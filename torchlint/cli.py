@@ -574,10 +574,12 @@ def run_cli() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except OSError as exc:
-        if exc.errno not in _OUTPUT_ERRNOS:
+        if exc.errno != errno.EPIPE and exc.errno not in _OUTPUT_ERRNOS:
             _internal_error(exc)
         # What could not be written would be tried again at exit, and fail again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        if exc.errno == errno.EPIPE:
+            sys.exit(1)  # `torchlint . | head`: the reader has what it wanted (as click exits)
         click.echo(f"torchlint: error: cannot write the output: {exc.strerror or exc}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:
