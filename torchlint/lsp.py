@@ -33,6 +33,7 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import math
 import sys
 import time
 import traceback
@@ -70,6 +71,8 @@ log = logging.getLogger("torchlint.lsp")
 
 FIX_ALL_KIND = "source.fixAll.torchlint"
 DEFAULT_DEBOUNCE_MS = 50
+# Documents past this are not linted: parsing costs seconds per megabyte, on every edit.
+MAX_DOCUMENT_BYTES = 1024 * 1024
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -228,7 +231,10 @@ def parse_options(options: Any) -> ServerOptions:
         raise ValueError(f"{exc} (see `torchlint rules`)") from exc
     debounce = get("debounceMs", "debounce-ms", "debounce_ms")
     if debounce is not None and (
-        isinstance(debounce, bool) or not isinstance(debounce, (int, float)) or debounce < 0
+        isinstance(debounce, bool)
+        or not isinstance(debounce, (int, float))
+        or not math.isfinite(debounce)  # JSON's Infinity and NaN: int() would raise
+        or debounce < 0
     ):
         raise ValueError(f"`debounceMs` must be a number of milliseconds, got {debounce!r}")
     timings = get("logTimings", "log-timings", "log_timings")
@@ -459,6 +465,15 @@ class TorchlintServer(LanguageServer):
         settings = self.settings_for(path)
         if uri.startswith("file:") and self._excluded(path):
             return LintResult(version, text, settings, [], [], [], "excluded by the settings")
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > MAX_DOCUMENT_BYTES:
+            # Parsing takes seconds per megabyte, and again after every edit: say so instead.
+            note = (
+                f"torchlint: {uri} is not linted: it is {size / 1024 / 1024:.1f} MiB, over the "
+                f"editor's limit of {MAX_DOCUMENT_BYTES // 1024 // 1024} MiB (on the command "
+                f"line, `torchlint` lints files of up to 10 MiB)"
+            )
+            return LintResult(version, text, settings, [], [], [note], note)
         started = time.perf_counter()
         previous = self.published.get(uri)
         errors: list[str] = []
@@ -917,13 +932,15 @@ def create_server() -> TorchlintServer:
 
 def serve() -> None:
     """Speak LSP on stdin/stdout until the client says exit."""
+    from torchlint.lsp_io import serve_stdio
+
     logging.basicConfig(
         level=logging.WARNING, stream=sys.stderr, format="torchlint lsp: %(levelname)s %(message)s"
     )
     protocol_out = sys.stdout.buffer
     # Whatever a rule or plug-in prints must not corrupt the protocol stream.
     sys.stdout = sys.stderr
-    create_server().start_io(sys.stdin.buffer, protocol_out)
+    serve_stdio(create_server(), sys.stdin.buffer, protocol_out)
 
 
 __all__ = [
