@@ -200,7 +200,7 @@ class DirectForwardCall(Rule):
     def _said_deliberate(self) -> bool:
         """A comment on the statement says ``__call__`` or hooks are skipped on purpose."""
         statement = self.context.enclosing_statement()
-        if statement is None:
+        if not isinstance(statement, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
             return False
         comments = [line.comment for line in statement.leading_lines]
         if isinstance(statement, cst.SimpleStatementLine):
