@@ -114,6 +114,31 @@ def _detached(value: cst.BaseExpression | None) -> bool:
     return False
 
 
+def _detach_calls_between(path: PathUp, name: str) -> set[str]:
+    """``detach``/``detach_`` for statements ``name.detach()`` / ``name.detach_()`` standing on
+    their own between the reaching assignment of ``name`` and the use at ``path``."""
+    reaching = reaching_assignment(path, name)
+    if reaching is None:
+        return set()
+    out: set[str] = set()
+    for node in reaching.between:
+        smalls = node.body if isinstance(node, cst.SimpleStatementLine) else [node]
+        for small in smalls:
+            if not isinstance(small, cst.Expr) or not isinstance(small.value, cst.Call):
+                continue
+            call = small.value
+            method = call_attr(call)
+            target = receiver(call)
+            if (
+                method in ("detach", "detach_")
+                and not call.args
+                and isinstance(target, cst.Name)
+                and target.value == name
+            ):
+                out.add(method)
+    return out
+
+
 def _leaves(expr: cst.BaseExpression) -> list[cst.Name]:
     """Names whose value ``expr`` keeps (with their graph): through arithmetic and tuples."""
     if isinstance(expr, cst.Name):
@@ -202,20 +227,36 @@ class LossAccumulatedWithGraph(Rule):
         facts = self._loop(loops[0].loop)
         if accumulator in facts.reset:
             return  # re-created or cleared in the loop: the graphs do not pile up without bound
-        found = [leaf for leaf in _leaves(value) if self._carries_graph(leaf, facts, path)]
+        found = []
+        fixable = True
+        for leaf in _leaves(value):
+            if not self._carries_graph(leaf, facts, path):
+                continue
+            between = _detach_calls_between(path, leaf.value)
+            if "detach_" in between:
+                continue  # ``loss.detach_()`` on the way: the graph is already released
+            if "detach" in between:
+                # A discarded ``loss.detach()`` on the way: the graph is still kept, but TL006's
+                # fix turns that line into ``loss = loss.detach()``; detaching here as well would
+                # leave ``loss.detach().detach()`` once both are applied.
+                fixable = False
+            found.append(leaf)
         if not found:
             return
         shown = ", ".join(f"`{leaf.value}`" for leaf in found)
+        fix = None
+        if fixable:
+            fix = FixPlan(
+                "Accumulate the detached value",
+                Applicability.SAFE,
+                tuple(Replace(leaf, f"{leaf.value}.detach()") for leaf in found),
+            )
         self.report(
             value,
             f"{spelled} keeps {shown} with its autograd graph on every iteration "
             f"(it is backpropagated), so the graphs of all steps stay in memory: accumulate "
             f"`{found[0].value}.detach()` or `{found[0].value}.item()`",
-            fix=FixPlan(
-                "Accumulate the detached value",
-                Applicability.SAFE,
-                tuple(Replace(leaf, f"{leaf.value}.detach()") for leaf in found),
-            ),
+            fix=fix,
         )
 
     def _carries_graph(self, leaf: cst.Name, facts: _LoopFacts, path: PathUp) -> bool:
