@@ -114,8 +114,9 @@ def decode_source(data: bytes, name: str = "<source>") -> tuple[str, str]:
 
 
 def _wide_encoding(data: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" when ``data`` is text in one (a BOM, or ASCII with every other byte
-    null, as Windows tools write), else None. Such text holds null bytes but is not binary."""
+    """The name of the wide encoding (UTF-16, UTF-32) ``data`` is text in, if any: a BOM, or
+    ASCII with every other byte null, as Windows tools write. Such text holds null bytes but is
+    not binary."""
     for bom, name in (
         (b"\xff\xfe\x00\x00", "UTF-32"),
         (b"\x00\x00\xfe\xff", "UTF-32"),
