@@ -15,7 +15,9 @@ import libcst as cst
 
 from torchlint.analysis.data import has_star_kwargs, keyword_arg
 from torchlint.analysis.devices import is_device_like, names_host
+from torchlint.analysis.modules import is_module_like
 from torchlint.analysis.training_loops import enclosing_loops, training_loop_of
+from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
@@ -102,6 +104,39 @@ def _literal_numel(kind: str, factory: cst.Call) -> int | None:
     return None
 
 
+class _ModuleMoves(Walker):
+    """Whether a function moves a model to a device (``model.to(device)``, ``net = net.cuda()``)."""
+
+    def __init__(self, is_module: object) -> None:
+        super().__init__()
+        self.is_module = is_module
+        self.found = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda"):
+            if self.is_module(func.value):  # type: ignore[operator]
+                self.found = True
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        # ``model = deepcopy(model).to(device)``: the name says what was moved.
+        value = node.value
+        if not (
+            isinstance(value, cst.Call)
+            and isinstance(value.func, cst.Attribute)
+            and value.func.attr.value in ("to", "cuda")
+        ):
+            return
+        if any(self.is_module(t.target) for t in node.targets):  # type: ignore[operator]
+            self.found = True
+
+
 def _one_off_function(name: str) -> bool:
     bare = name.strip("_").lower()
     return bare == "main" or bare.startswith(_ONE_OFF_PREFIXES)
@@ -122,6 +157,10 @@ class CreateThenMove(Rule):
     precision = Precision.HIGH
     fix_applicability = Applicability.SAFE
     needles = (".to(", ".cuda(")
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self._setup_functions: dict[int, bool] = {}
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -172,6 +211,15 @@ class CreateThenMove(Rule):
             )
         self.report(node, message, fix=fix)
 
+    def _sets_up_models(self, function: cst.FunctionDef) -> bool:
+        """The function moves a model to a device: it prepares a run (once per model)."""
+        known = self._setup_functions.get(id(function))
+        if known is None:
+            finder = _ModuleMoves(lambda expr: is_module_like(expr, self.facts))
+            finder.walk(function.body)
+            known = self._setup_functions[id(function)] = finder.found
+        return known
+
     def _non_leaf(self, factory: cst.Call) -> bool:
         """``requires_grad=`` (not literally False) on a copy that nothing turns into a leaf."""
         grad = keyword_arg(factory, "requires_grad")
@@ -208,6 +256,8 @@ class CreateThenMove(Rule):
                 return False
         if function is None and not in_loop:
             return False  # module level or a class body: runs once, at import
+        if function is not None and not in_loop and self._sets_up_models(function):
+            return False  # ``net = sim_net.to(device)`` ...: a run being prepared, once
         if not in_loop:
             numel = _literal_numel(kind, factory)
             if numel is not None and numel <= _TINY:
