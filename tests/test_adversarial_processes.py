@@ -358,3 +358,24 @@ def test_jobs_beyond_the_open_file_limit_are_lowered_with_a_message(tmp_path: Pa
         in proc.stderr
     )
     assert "Found 60 problems" in proc.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_verify_killed_with_sigkill_leaves_no_script_running(tmp_path: Path) -> None:
+    """SIGKILL cannot be caught: the run notices that torchlint (or the fork server) is gone
+    and kills its own process group, or the script would run on with no timeout."""
+    flag = tmp_path / "script.pid"
+    script = tmp_path / "waits.py"
+    script.write_text(WAITS.format(flag=str(flag)))
+    command = [sys.executable, "-m", "torchlint", "verify", "--device", "cpu", str(script)]
+    script_pid: list[int] = []
+    try:
+        with session(command, cwd=tmp_path, env=verify_env(tmp_path)) as proc:
+            wait_for(lambda: flag.exists() and flag.read_text().strip(), 120, "the script")
+            script_pid.append(int(flag.read_text()))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        wait_for(lambda: not pid_alive(script_pid[0]), 15, "the script to end")
+    finally:
+        kill_quietly(script_pid)

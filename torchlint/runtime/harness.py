@@ -549,6 +549,7 @@ def main(args: list[str] | None = None) -> None:
         with open(options.out, "w", encoding="utf-8") as handle:
             json.dump(record, handle)
 
+    _end_with_parent(os.getppid())
     record = run(
         options.script,
         options.steps,
@@ -567,6 +568,21 @@ def main(args: list[str] | None = None) -> None:
     sys.stderr.flush()
     # Leave at once: threads or workers the script left behind must not keep the run alive.
     os._exit(0)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Kill this run's process group (the script and whatever it started) once ``parent`` (torchlint,
+    or the fork server) is gone: killed with SIGKILL, it could neither stop the run nor enforce
+    its timeout."""
+    import signal
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.25)
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="torchlint-parent-watch", daemon=True).start()
 
 
 # -- fork server: one import of torch for many runs ------------------------------------------------
