@@ -82,10 +82,13 @@ def keep(screenshot: Path) -> None:
 
 
 def test_site_has_every_rule_page_and_a_search_index(site: Path) -> None:
+    from torchlint.docs import RULE_PAGE
     from torchlint.registry import all_rule_refs
 
     for rule in all_rule_refs():
         assert (site / "rules" / f"{rule.code}.html").is_file(), rule.code
+        # Rule links (JSON `url`, LSP codeDescription) are <Documentation>RULE_PAGE: a page here.
+        assert (site / RULE_PAGE.format(code=rule.code)).is_file(), rule.code
     index = json.loads((site / "search" / "search_index.json").read_text(encoding="utf-8"))
     locations = {doc["location"] for doc in index["docs"]}
     assert "rules/TL001.html" in locations and "index.html" in locations

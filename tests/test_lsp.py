@@ -22,6 +22,7 @@ from pygls.protocol import default_converter
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import DEFAULT_CLIENT_FEATURES, register_lsp_features
 
+from torchlint.docs import documentation_url
 from torchlint.lsp import FIX_ALL_KIND, merge_options, parse_options, torchlint_section
 from torchlint.lsp_convert import LineIndex, minimal_edit, noqa_edit
 
@@ -243,7 +244,9 @@ async def test_open_publishes_diagnostics_with_utf16_ranges(tmp_path: Path) -> N
         start=types.Position(line=2, character=15), end=types.Position(line=2, character=31)
     )
     assert diagnostic.code_description is not None
-    assert diagnostic.code_description.href.endswith("TL201.md")
+    # The rule's page on the documentation site ([project.urls] Documentation), not a local path.
+    assert diagnostic.code_description.href == f"{documentation_url()}rules/TL201.html"
+    assert diagnostic.code_description.href.startswith("https://")
     assert diagnostic.data["fix"]["applicability"] == "unsafe"
     assert diagnostic.data["version"] == 1
 

@@ -470,7 +470,18 @@ def test_sarif_help_text_is_plain_text(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_json_url_is_the_rule_documentation_link(project: Path) -> None:
-    """``url`` is the link the language server gives (codeDescription): the rule's page."""
+    """``url`` is the link the language server gives (codeDescription): the rule's page on the
+    documentation site, whose root is declared once, in pyproject's ``[project.urls]``."""
+    from torchlint.docs import RULE_PAGE, documentation_url
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    declared = pyproject["project"]["urls"]["Documentation"]
+    # Read at run time from the installed distribution's metadata.
+    assert documentation_url() == declared.rstrip("/") + "/"
     for fmt in ("json", "json-lines"):
         code, out = cli("--output-format", fmt, "src")
         assert code == 1
@@ -478,7 +489,8 @@ def test_json_url_is_the_rule_documentation_link(project: Path) -> None:
         by_code = {d["code"]: d["url"] for d in items}
         assert set(by_code) == {"TL000", "TL201"}  # the syntax error, torch.load
         url = by_code["TL201"]
-        assert isinstance(url, str) and url.endswith("TL201.md"), url
-        page = Path(unquote(urlparse(url).path))
-        _, doc = cli("rule", "TL201")
-        assert page.read_text(encoding="utf-8").rstrip("\n") == doc.rstrip("\n")
+        assert url == declared.rstrip("/") + "/" + RULE_PAGE.format(code="TL201"), url
+        assert urlparse(url).scheme == "https" and url.endswith("/rules/TL201.html"), url
+    # `torchlint rule` prints the page shipped with torchlint: no network.
+    _, doc = cli("rule", "TL201")
+    assert doc.startswith("# TL201 torch-load-without-weights-only")

@@ -30,9 +30,37 @@ def _page(code: str) -> Traversable | None:
     return candidate if candidate.is_file() else None
 
 
+# Where docs/build_site.py puts a rule's page, relative to the site's root.
+RULE_PAGE = "rules/{code}.html"
+
+
+@cache
+def documentation_url() -> str | None:
+    """The documentation site's root: ``[project.urls] Documentation`` of the installed distribution
+    (pyproject.toml declares it once), or None when the metadata has none (an old install)."""
+    from importlib import metadata
+
+    try:
+        entries = metadata.metadata("torchlint").get_all("Project-URL") or []
+    except metadata.PackageNotFoundError:
+        return None
+    for entry in entries:
+        label, _, url = str(entry).partition(",")
+        if label.strip().lower() == "documentation" and url.strip():
+            return url.strip().rstrip("/") + "/"
+    return None
+
+
 def page_href(code: str) -> str | None:
-    """A ``file:`` link to the documentation page of ``code``, if there is one on disk."""
+    """The link to the documentation page of ``code``, if torchlint ships one: its page on the
+    documentation site, or a ``file:`` link to the shipped Markdown where no site is declared.
+    ``torchlint rule`` reads the shipped page and needs no network."""
     page = _page(code)
+    if page is None:
+        return None
+    base = documentation_url()
+    if base is not None:
+        return base + RULE_PAGE.format(code=code)
     return page.resolve().as_uri() if isinstance(page, Path) else None
 
 

@@ -1,7 +1,8 @@
 """JSON in the shape of ``ruff check --output-format json``, plus ``name`` and ``severity``.
 
-``url`` is the rule's documentation link, the same one the language server gives as a diagnostic's
-``codeDescription`` (``torchlint.docs.doc_href``); null for codes without a rule page.
+``url`` is the rule's page on the documentation site (``[project.urls] Documentation``), the
+same link the language server gives as a diagnostic's ``codeDescription``
+(``torchlint.docs.doc_href``); null for codes without a rule page.
 """
 
 from __future__ import annotations
