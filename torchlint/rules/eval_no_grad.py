@@ -43,6 +43,18 @@ _WRAPPERS = ("enumerate", "tqdm", "tqdm.tqdm", "iter", "tqdm.auto.tqdm", "progre
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
+# A project's own context manager for evaluation (MONAI's ``eval_mode`` also disables
+# gradients), or one named for what it does.
+_EVAL_CONTEXT = re.compile(r"^(eval_mode|evaluating|evaluation_mode)$|no_grad|inference", re.I)
+
+
+def _evaluation_context(item: cst.BaseExpression) -> bool:
+    if not isinstance(item, cst.Call):
+        return False
+    name = dotted_name(item.func)
+    return name is not None and bool(_EVAL_CONTEXT.search(name.rsplit(".", 1)[-1]))
+
+
 def is_eval_name(name: str) -> bool:
     lowered = name.lower().lstrip("_")
     return (
@@ -175,6 +187,8 @@ class EvalWithoutNoGrad(Rule):
             if isinstance(ancestor, cst.With) and child is ancestor.body:
                 if any(grad_mode_of(i.item, self.facts.names) is not None for i in ancestor.items):
                     return  # grad off, or turned on on purpose
+                if any(_evaluation_context(i.item) for i in ancestor.items):
+                    return  # ``with eval_mode(model):`` (MONAI's turns gradients off too)
             if isinstance(ancestor, _SCOPES):
                 break
         if grad_disabled_at(path, self.facts.names):
@@ -198,12 +212,27 @@ class EvalWithoutNoGrad(Rule):
             return False
         if key in self._eval_receivers.get(id(function), ()):
             return True
+        if self._own_method(key):
+            return False  # ``self.validate_single_model(...)``: a method of the class, no model
         if _MODEL_NAME.match(last_component(key)):
             return True
         known = self._model_bindings.get(key)
         if known is None:
             known = self._model_bindings[key] = self._bound_to_model(key)
         return known
+
+    def _own_method(self, key: str) -> bool:
+        """``self.name`` where ``name`` is a method the enclosing class defines."""
+        owner, _, name = key.partition(".")
+        if owner != "self" or not name or "." in name:
+            return False
+        cls = self.context.enclosing(cst.ClassDef)
+        if cls is None or not isinstance(cls.body, cst.IndentedBlock):
+            return False
+        return any(
+            isinstance(statement, cst.FunctionDef) and statement.name.value == name
+            for statement in cls.body.body
+        )
 
     def _bound_to_model(self, key: str) -> bool:
         """Whether some binding of ``key`` in the file builds a model (memoised per key)."""
