@@ -18,6 +18,9 @@ from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
 
 _ATOMIC = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+# ``expm1`` has no ONNX operator: some exporter versions reject it (pytorch/pytorch#129530), so
+# code written for export may stop exporting. The value is the same; the fix is opt-in.
+_EXPM1_FIX = Applicability.UNSAFE
 # What goes wrong with each hand-written form, and what to use: (message, fix title).
 _MESSAGES = {
     "log1p": (
@@ -239,7 +242,7 @@ class UnstableLogExp(Rule):
         if self._is(left.func, "torch.exp") and _only_positional(left, 1):
             prefix, extra = self._function(left.func, "expm1")
             code = f"{prefix}({self._code(left.args[0].value)})"
-            self._report(node, "expm1", code, extra)
+            self._report(node, "expm1", code, extra, _EXPM1_FIX)
             return
         recv = _method(left, "exp")
         if recv is None or left.args or not self._torch_file():
@@ -248,7 +251,7 @@ class UnstableLogExp(Rule):
         known = scope_tensor_names(path, self.facts.names)
         if not is_tensor_like(recv, self.facts.names, path=path, known=known):
             return
-        self._report(node, "expm1", f"{self._receiver_code(recv)}.expm1()")
+        self._report(node, "expm1", f"{self._receiver_code(recv)}.expm1()", (), _EXPM1_FIX)
 
     # -- reports ----------------------------------------------------------------------------------
     def _report_log1p(self, node: cst.Call, x: cst.BaseExpression) -> None:
