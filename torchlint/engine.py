@@ -231,8 +231,11 @@ def _libcst_copes(source: str) -> bool:
     return True
 
 
-def screen(source: str, path: str) -> Screen:
-    """CPython's verdict on ``source``: whether LibCST may parse it, and a TL000 to report."""
+def screen(source: str, path: str, *, depth: bool = True) -> Screen:
+    """CPython's verdict on ``source``: whether LibCST may parse it, and a TL000 to report.
+
+    ``depth=False`` skips measuring the tree's depth: for a text LibCST will not parse anyway
+    when CPython accepts it (no rule can match it)."""
     if len(source) > MAX_LINE_CHARS:
         lines = source.splitlines()
         longest = max(range(len(lines)), key=lambda i: len(lines[i]))
@@ -257,10 +260,10 @@ def screen(source: str, path: str) -> Screen:
         return Screen(False, syntax_error(path, message), parse=_libcst_copes(source))
     except ValueError:
         return Screen(False)
-    depth = _depth(tree)
-    if depth > MAX_PARSE_DEPTH:
+    deepest = _depth(tree) if depth else 0
+    if deepest > MAX_PARSE_DEPTH:
         message = (
-            f"file not analysed: its code is nested {depth} levels deep (an expression such as "
+            f"file not analysed: its code is nested {deepest} levels deep (an expression such as "
             f"a very long operator chain); torchlint parses up to {MAX_PARSE_DEPTH}"
         )
         return Screen(True, syntax_error(path, message), parse=False)
@@ -358,7 +361,7 @@ def _lint_source(
         rules = [rule for rule in rules if rule.report_in_tests]
     candidates = rules_for_source(source, rules)
     with phase("parse"):
-        screened = screen(source, path)
+        screened = screen(source, path, depth=bool(candidates))
     if screened.finding is not None:
         outcome.diagnostics.append(screened.finding)
         if not screened.parse:
