@@ -213,6 +213,7 @@ import torch.nn as nn
 state = torch.load("model.pt")
 optimizer.zero_grad(set_to_none=False)
 model = nn.DataParallel(model)
+model.load_state_dict(state)
 """
 
 

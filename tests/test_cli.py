@@ -16,9 +16,11 @@ from torchlint.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "fixtures" / "demo"
 
+# The load's result goes only into `load_state_dict`: the one case TL201 offers its fix for.
 BAD = """import torch
 
 state = torch.load("model.pt")
+model.load_state_dict(state)
 """
 CLEAN = """import torch
 
