@@ -264,6 +264,8 @@ def verify(
     script_args: Sequence[str] = (),
     config: str | Path | None = None,
     cwd: str | Path | None = None,
+    repeats: int = 0,
+    time_budget: float | None = None,
 ) -> VerifyResult:
     """Run ``script`` and its fixed version (torchlint's fixes, or the file ``fixed``) and judge.
 
@@ -275,6 +277,9 @@ def verify(
     fixed version must train at least as well, within ``tolerance``), or "auto" (match when every
     applied fix is safe, else train; train for a given ``fixed`` file). ``cwd``: the working
     directory of every run, one after the other (default: a fresh, empty folder for each run).
+    ``repeats`` / ``time_budget``: after the verdict's runs, time further interleaved pairs of runs
+    (up to ``repeats`` pairs, or until ``time_budget`` seconds per device are spent) and compare
+    steps/s, syncs per step and peak memory with 95% intervals (see :mod:`.timing`).
     Raises :class:`VerifyError` for bad arguments.
     """
     if device not in DEVICES:
@@ -285,6 +290,8 @@ def verify(
         raise VerifyError("steps must be at least 2 (a trend needs two losses)")
     if timeout <= 0:
         raise VerifyError("timeout must be positive")
+    if repeats < 0 or (time_budget is not None and time_budget <= 0):
+        raise VerifyError("repeats must be at least 0 and time_budget positive")
     interpreter = _interpreter(python)
     _require_torch(interpreter, python)
     cwd_path = Path(cwd).resolve() if cwd is not None else None
@@ -375,6 +382,18 @@ def verify(
             )
             if cwd_path is None:
                 _cwd_hint(verdict, script_path)
+            timed = repeats > 0 or time_budget is not None
+            if timed and after is not None and before.trained and after.trained:
+                from torchlint.runtime.timing import sample
+
+                verdict.timing = sample(
+                    spec,
+                    replace(spec, source=fixed_file, label=label),
+                    work / name,
+                    repeats=repeats or None,
+                    time_budget=time_budget,
+                    seed=seed,
+                )
             result.devices.append(verdict)
     for run_name, written in writes[:-1]:  # what the last run wrote, no run read
         if written:

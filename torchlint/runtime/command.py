@@ -130,6 +130,21 @@ def stopped_by_signals() -> Iterator[None]:
     help="Use this config file for the fixes.",
 )
 @click.option(
+    "--repeats",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Time this many more pairs of runs, original and fixed interleaved, and report the "
+    "steps/s ratio with a 95% interval (0: the verdict's single runs only).",
+)
+@click.option(
+    "--time-budget",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Seconds per device for the timing pairs; with no --repeats, pairs until it is spent "
+    "or the interval is tight.",
+)
+@click.option(
     "--output-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
 @click.option(
@@ -153,6 +168,8 @@ def verify_command(
     python: str | None,
     cwd: Path | None,
     config_path: Path | None,
+    repeats: int,
+    time_budget: float | None,
     output_format: str,
     output_file: Path | None,
 ) -> None:
@@ -183,6 +200,8 @@ def verify_command(
                 script_args=script_args,
                 config=config_path,
                 cwd=cwd,
+                repeats=repeats,
+                time_budget=time_budget,
             )
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)

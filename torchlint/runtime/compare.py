@@ -84,6 +84,7 @@ class DeviceVerdict:
     checks: list[Check] = field(default_factory=list)
     original: RunOutcome | None = None
     fixed: RunOutcome | None = None
+    timing: Any = None  # timing.Timing: the repeated, interleaved runs (verify --repeats)
 
     @property
     def passed(self) -> bool:
@@ -116,6 +117,7 @@ class DeviceVerdict:
             "perf": self.perf,
             "original": self.original.to_dict() if self.original else None,
             "fixed": self.fixed.to_dict() if self.fixed else None,
+            "timing": self.timing.to_dict() if self.timing is not None else None,
         }
 
 

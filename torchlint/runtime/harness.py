@@ -202,7 +202,15 @@ class Watcher:
             "stream_sites": list(self.sites),
             "timing": timing,
             "syncs": syncs,
+            "memory": self.memory(),
         }
+
+    def memory(self) -> dict[str, int] | None:
+        """Peak device memory of the run (bytes the caching allocator handed out), on CUDA."""
+        cuda = self.torch.cuda
+        if not self.cuda or not cuda.is_initialized():
+            return None
+        return {"peak_allocated": int(cuda.max_memory_allocated())}
 
 
 def _install(torch: Any, watcher: Watcher) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from torchlint.runtime.api import VerifyResult
 from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome
 from torchlint.runtime.runs import RunOutcome
+from torchlint.runtime.timing import timing_lines
 
 TRAJECTORY_ROWS = 8
 # Runs with no traceback to show, whose last lines of output say what happened.
@@ -94,6 +95,7 @@ def _device_lines(verdict: DeviceVerdict) -> list[str]:
                 if counts:
                     listed = ", ".join(f"{site} x{count}" for site, count in counts.items())
                     lines.append(f"        sync sites ({tag}): {listed}")
+    lines.extend(timing_lines(verdict.timing, measured_once=bool(perf)))
     lines.extend(_trajectory_lines(verdict.original, verdict.fixed))
     return lines
 

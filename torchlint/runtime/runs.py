@@ -64,6 +64,7 @@ class RunOutcome:
     steps_per_s: float | None = None
     syncs_per_step: float | None = None
     sync_sites: dict[str, int] = field(default_factory=dict)
+    peak_memory: int | None = None  # bytes, on CUDA (torch.cuda.max_memory_allocated)
     gpu: str | None = None
     torch_version: str | None = None
     output_tail: list[str] = field(default_factory=list)
@@ -125,6 +126,7 @@ class RunOutcome:
             "steps_per_s": self.steps_per_s,
             "syncs_per_step": self.syncs_per_step,
             "sync_sites": self.sync_sites,
+            "peak_memory": self.peak_memory,
             "gpu": self.gpu,
             "torch": self.torch_version,
             "output_tail": self.output_tail,
@@ -505,6 +507,7 @@ def outcome_from_record(
         steps_per_s=timing.get("steps_per_s"),
         syncs_per_step=syncs.get("per_step"),
         sync_sites=dict(syncs.get("sites", {})),
+        peak_memory=(record.get("memory") or {}).get("peak_allocated"),
         gpu=record.get("gpu"),
         torch_version=record.get("torch"),
         output_tail=tail,
