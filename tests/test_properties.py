@@ -545,11 +545,15 @@ def test_every_fixture_file_has_the_properties() -> None:
 
 @pytest.mark.parametrize("odd", ODD_BREAKS)
 def test_odd_line_breaks(odd: str) -> None:
-    source = f"import torch\n#{odd}page\nx = torch.load(p)\ny = torch.load(q)\n"
+    source = (
+        f"import torch\n#{odd}page\n"
+        "a.load_state_dict(torch.load(p))\nb.load_state_dict(torch.load(q))\n"
+    )
     outcome = fix_source(source, PATH, every_rule(), unsafe=True)
     assert outcome.source == (
         f"import torch\n#{odd}page\n"
-        "x = torch.load(p, weights_only=True)\ny = torch.load(q, weights_only=True)\n"
+        "a.load_state_dict(torch.load(p, weights_only=True))\n"
+        "b.load_state_dict(torch.load(q, weights_only=True))\n"
     )
 
 
