@@ -41,8 +41,9 @@ HOOK_REPO_FILES = (
     "rules",
 )
 
-BAD = 'import torch\n\nstate = torch.load("checkpoint.pt")\n'
-GOOD = 'import torch\n\nstate = torch.load("checkpoint.pt", weights_only=True)\n'
+# TL201's unsafe fix is offered where the loaded object is a state dict.
+BAD = 'import torch\n\nmodel.load_state_dict(torch.load("checkpoint.pt"))\n'
+GOOD = 'import torch\n\nmodel.load_state_dict(torch.load("checkpoint.pt", weights_only=True))\n'
 
 
 def _git_env(home: Path) -> dict[str, str]:
@@ -170,7 +171,7 @@ def test_check_hook_fails_on_a_finding_and_passes_once_clean(project: Path, hook
     output = proc.stdout + proc.stderr
     assert proc.returncode == 1, output
     assert re.search(r"^torchlint\.+Failed$", output, re.M)
-    assert "train.py:3:9: TL201" in output
+    assert "train.py:3:23: TL201" in output
     assert "Found 1 problem" in output
     assert "model_pb.py" not in output and "legacy_loader.py" not in output
 
