@@ -137,6 +137,46 @@ class _ModuleMoves(Walker):
             self.found = True
 
 
+class _ModuleAliases(Walker):
+    """Names a function binds to a model: ``diffuse = diffusion_model``, ``net = build_net()``."""
+
+    def __init__(self, is_module: object) -> None:
+        super().__init__()
+        self.is_module = is_module
+        self.names: set[str] = set()
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        candidates = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
+        if any(self.is_module(c) for c in candidates):  # type: ignore[operator]
+            for target in node.targets:
+                if isinstance(target.target, cst.Name):
+                    self.names.add(target.target.value)
+
+
+class _ModelCalls(Walker):
+    """Whether a loop calls a model (``diffusion_model(x, t)``, ``self.net(x)``, an alias)."""
+
+    def __init__(self, is_module: object, aliases: set[str]) -> None:
+        super().__init__()
+        self.is_module = is_module
+        self.aliases = aliases
+        self.found = False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in self.aliases:
+            self.found = True
+        elif isinstance(func, (cst.Name, cst.Attribute)) and self.is_module(func):  # type: ignore[operator]
+            self.found = True
+
+
 def _one_off_function(name: str) -> bool:
     bare = name.strip("_").lower()
     return bare == "main" or bare.startswith(_ONE_OFF_PREFIXES)
@@ -220,6 +260,29 @@ class CreateThenMove(Rule):
             known = self._setup_functions[id(function)] = finder.found
         return known
 
+    def _before_model_loop(
+        self, path: list[tuple[cst.CSTNode, cst.CSTNode]], function: cst.FunctionDef
+    ) -> bool:
+        """A statement of the function body, before a loop (later in that body) that runs a model:
+        the tensor is made once per run of that loop, next to many model evaluations."""
+        body = function.body
+        if not isinstance(body, cst.IndentedBlock):
+            return False
+        top = next((child for ancestor, child in path if ancestor is body), None)
+        statements = list(body.body)
+        if top is None or top not in statements:
+            return False
+        is_module = lambda expr: is_module_like(expr, self.facts)  # noqa: E731
+        aliases = _ModuleAliases(is_module)
+        aliases.walk(body)
+        for statement in statements[statements.index(top) + 1 :]:
+            if isinstance(statement, (cst.For, cst.While)):
+                finder = _ModelCalls(is_module, aliases.names)
+                finder.walk(statement.body)
+                if finder.found:
+                    return True
+        return False
+
     def _non_leaf(self, factory: cst.Call) -> bool:
         """``requires_grad=`` (not literally False) on a copy that nothing turns into a leaf."""
         grad = keyword_arg(factory, "requires_grad")
@@ -258,6 +321,13 @@ class CreateThenMove(Rule):
             return False  # module level or a class body: runs once, at import
         if function is not None and not in_loop and self._sets_up_models(function):
             return False  # ``net = sim_net.to(device)`` ...: a run being prepared, once
+        if (
+            function is not None
+            and not in_loop
+            and "forward" not in function.name.value
+            and self._before_model_loop(path, function)
+        ):
+            return False  # ``total = torch.zeros(b).to(d)`` before ``for t in steps: model(x)``
         if not in_loop:
             numel = _literal_numel(kind, factory)
             if numel is not None and numel <= _TINY:
