@@ -33,6 +33,14 @@ def code_blocks(text: str) -> list[str]:
     return re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
 
 
+def inner_pytest_env() -> dict[str, str]:
+    """The environment for a pytest run inside a test: not the outer run's options (.ci/run's
+    PYTEST_ADDOPTS names its JUnit report, which an inner run would overwrite)."""
+    env = dict(os.environ)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
 def test_readme_test_command_is_quick_and_ci_runs_the_rest() -> None:
     command = readme_test_command()
     assert re.search(r"-n (auto|\d+)", command), "the suite runs on every core (pytest-xdist)"
@@ -63,6 +71,7 @@ def test_readme_slow_marker_deselects_the_precommit_tests() -> None:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:xdist", *args],
             cwd=ROOT,
+            env=inner_pytest_env(),
             capture_output=True,
             text=True,
             timeout=300,
@@ -375,7 +384,7 @@ def test_neovim_test_skips_with_its_reason_where_nvim_is_missing() -> None:
         "no:cacheprovider",
     ]
     command.append("tests/test_lsp_neovim.py")
-    env = {**os.environ, "PATH": path}
+    env = {**inner_pytest_env(), "PATH": path}
     env.pop("TORCHLINT_REQUIRE_TOOLS", None)
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
