@@ -58,6 +58,14 @@ PY
 echo "STEPS=$STEPS REPEATS=$REPEATS BUDGET=$BUDGET DEVICE=$DEVICE" | tee -a "$OUT/log.txt"
 mkdir -p "$work/json" "$work/fixed"
 status=0
+merge() {  # results.json and table.md from the rules done so far (a cut-off run keeps them)
+    python3 - "$work/json" "$OUT/results.json" <<'PY'
+import json, pathlib, sys
+results = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))]
+pathlib.Path(sys.argv[2]).write_text(json.dumps(results, indent=1))
+PY
+    python3 benchmarks/gpu_rules/table.py "$OUT/results.json" "$DEVICE" >"$OUT/table.md"
+}
 while read -r code script how; do
     [ -n "$code" ] || continue
     [ "$#" -eq 0 ] || [[ "$wanted" == *" $code "* ]] || continue
@@ -66,6 +74,7 @@ while read -r code script how; do
         echo "$code: not run: $gpus GPU(s) here, DataParallel against DDP needs 2 or more" | tee -a "$OUT/log.txt"
         printf '{"rule": "TL502", "script": "%s", "not_run": "needs 2 or more GPUs; %s here"}\n' \
             "$path" "$gpus" >"$work/json/$code.json"
+        merge
         continue
     fi
     if [ "$how" = torchlint ]; then
@@ -89,15 +98,11 @@ PY
     rm -f "$work/json/$code.tmp"
     echo "$code: verify exit $rc, $(($(date +%s) - started)) s" | tee -a "$OUT/log.txt"
     [ "$rc" -eq 0 ] || status=1
+    merge
 done <<<"$RULES"
 
-python3 - "$work/json" "$OUT/results.json" <<'PY'
-import json, pathlib, sys
-results = [json.loads(p.read_text()) for p in sorted(pathlib.Path(sys.argv[1]).glob("*.json"))]
-pathlib.Path(sys.argv[2]).write_text(json.dumps(results, indent=1))
-PY
 echo
 echo "Command: STEPS=$STEPS REPEATS=$REPEATS BUDGET=$BUDGET bash benchmarks/gpu_rules/run.sh $*"
 echo
-python3 benchmarks/gpu_rules/table.py "$OUT/results.json" "$DEVICE" | tee "$OUT/table.md"
+cat "$OUT/table.md"
 exit $status
