@@ -37,11 +37,12 @@ def regen_fixed(paths: list[str]) -> int:
 
 def rules_table() -> str:
     """The README's rule table, generated from the registry."""
+    from torchlint.measured import label
     from torchlint.registry import all_rules
 
     lines = [
-        "| code | name | what it reports | category | severity | fix | preview |",
-        "|---|---|---|---|---|---|---|",
+        "| code | name | what it reports | category | severity | fix | precision | preview |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for rule in all_rules():
         if not rule.__module__.startswith("torchlint.rules."):
@@ -50,7 +51,7 @@ def rules_table() -> str:
         summary = rule.summary.replace("|", "\\|")
         lines.append(
             f"| {rule.code} | `{rule.name}` | {summary} | {rule.category.value} | "
-            f"{rule.severity.value} | {fix} | {'yes' if rule.preview else ''} |"
+            f"{rule.severity.value} | {fix} | {label(rule.code)} | {'yes' if rule.preview else ''} |"
         )
     return "\n".join(lines) + "\n"
 
