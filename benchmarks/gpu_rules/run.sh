@@ -11,14 +11,14 @@
 #
 # Needs a python3 with CUDA torch; libcst, click and pathspec come from .whl/ when it lacks them
 # (benchmarks/fetch_gpu_wheels.sh). STEPS (30: optimizer steps per run, the first tenth not
-# timed), REPEATS (6: timing pairs after the verdict's pair), BUDGET (120: seconds of timing pairs
+# timed), REPEATS (5: timing pairs after the verdict's pair), BUDGET (150: seconds of timing pairs
 # per rule), DEVICE (cuda). GPU_RULES_SIZE=small shrinks the models (a CPU smoke test: DEVICE=cpu).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-$PWD/gpu-rules-out}"
 STEPS="${STEPS:-30}"
-REPEATS="${REPEATS:-6}"
-BUDGET="${BUDGET:-120}"
+REPEATS="${REPEATS:-5}"
+BUDGET="${BUDGET:-150}"
 DEVICE="${DEVICE:-cuda}"
 mkdir -p "$OUT"
 work=$(mktemp -d)
