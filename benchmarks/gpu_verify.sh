@@ -7,11 +7,13 @@
 # CUDA torch; libcst, click and pathspec (and pytest) come from .whl/ when python3 lacks them
 # (see benchmarks/fetch_gpu_wheels.sh). It writes into $OUT (default ./gpu-verify-out):
 # verify.json (a list: one `--output-format json` result per script), table.md, pytest.txt.
-# STEPS (default 200) sets --steps.
+# STEPS (default 200) sets --steps; REPEATS (default 0) sets --repeats: with 5 or more the table's
+# steps/s is the median over interleaved pairs of runs with a 95% interval, not one run each.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT="${OUT:-$PWD/gpu-verify-out}"
 STEPS="${STEPS:-200}"
+REPEATS="${REPEATS:-0}"
 mkdir -p "$OUT"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -36,8 +38,8 @@ status=0
 run() {  # run NAME ARGS...: one verification, its JSON kept for the table
     local name=$1
     shift
-    python3 -m torchlint verify "$@" --device all --steps "$STEPS" --output-format json \
-        -o "$work/$name.json"
+    python3 -m torchlint verify "$@" --device all --steps "$STEPS" --repeats "$REPEATS" \
+        --output-format json -o "$work/$name.json"
     local rc=$?
     echo "$name: exit $rc"
     [ "$rc" -eq 0 ] || status=1

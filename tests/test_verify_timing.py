@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from torchlint.cli import main
 from torchlint.runtime import verify
-from torchlint.runtime.report import render_json, render_text
+from torchlint.runtime.report import markdown_table, render_json, render_text
 from torchlint.runtime.runs import RunOutcome, RunSpec
 from torchlint.runtime.stats import (
     MIN_PAIRS,
@@ -202,3 +202,22 @@ def test_the_command_takes_repeats_and_a_time_budget(tmp_path: Path) -> None:
         main, ["verify", str(original), "--repeats", "-1", "--time-budget", "5"]
     )
     assert result.exit_code == 2 and "--repeats" in result.output
+
+
+def test_the_markdown_table_shows_the_interval_when_timed() -> None:
+    speed = compare("steps_per_s", [100.0] * 5, [150.0] * 5, up="faster", down="slower")
+    payload = {
+        "script": "train.py",
+        "fixed": None,
+        "fixes": [{"code": "TL101"}],
+        "devices": [
+            {
+                "device": "cuda",
+                "outcome": "pass",
+                "perf": {"steps_per_s": [99.0, 151.0], "syncs_per_step": [2.0, 1.0]},
+                "timing": {"comparisons": {"steps_per_s": speed.to_dict()}},
+            }
+        ],
+    }
+    table = markdown_table([payload])
+    assert "| 100 → 150 (×1.50 [1.50, 1.50], 5 pairs: faster) | 2 → 1 |" in table, table

@@ -10,7 +10,7 @@ from typing import Any
 from torchlint.runtime.api import VerifyResult
 from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome
 from torchlint.runtime.runs import RunOutcome
-from torchlint.runtime.timing import timing_lines
+from torchlint.runtime.timing import timed_speed, timing_lines
 
 TRAJECTORY_ROWS = 8
 # Runs with no traceback to show, whose last lines of output say what happened.
@@ -143,6 +143,7 @@ def markdown_table(payloads: Iterable[dict[str, Any]], device: str = "cuda") -> 
         fixes = ", ".join(codes) if codes else ("given" if payload.get("fixed") else "none")
         verdicts = ", ".join(f"{v['device']}: {v['outcome']}" for v in payload["devices"])
         perf = next((v.get("perf") for v in payload["devices"] if v["device"] == device), None)
+        timing = next((v.get("timing") for v in payload["devices"] if v["device"] == device), None)
         speed = syncs = "-"
         if perf:
             before, after = perf["steps_per_s"]
@@ -151,6 +152,8 @@ def markdown_table(payloads: Iterable[dict[str, Any]], device: str = "cuda") -> 
                 speed += f" (×{perf['speedup']:.2f})"
             sync_before, sync_after = perf["syncs_per_step"]
             syncs = f"{_num(sync_before, 3)} → {_num(sync_after, 3)}"
+        if timing and "steps_per_s" in timing["comparisons"]:
+            speed = timed_speed(timing["comparisons"]["steps_per_s"])
         script = payload["script"]
         if payload.get("fixed"):
             script += f" vs {payload['fixed']}"

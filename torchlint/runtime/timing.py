@@ -169,3 +169,12 @@ def timing_lines(timing: Timing | None, measured_once: bool) -> list[str]:
             f"{comparison.describe()} ({comparison.confidence:.0%} bootstrap interval)"
         )
     return lines
+
+
+def timed_speed(comparison: dict[str, Any]) -> str:
+    """A table cell from a steps/s comparison's JSON: medians, ratio, interval and verdict."""
+    text = f"{comparison['median_before']:.4g} → {comparison['median_after']:.4g}"
+    text += f" (×{comparison['estimate']:.2f}"
+    if comparison["low"] is not None:
+        text += f" [{comparison['low']:.2f}, {comparison['high']:.2f}]"
+    return text + f", {comparison['pairs']} pairs: {comparison['verdict']})"
