@@ -32,23 +32,25 @@ _RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal"})
 # ``device="cuda"`` the factory raises, so drawing on the host and copying is the point.
 _BLOCKING_KEYWORDS = frozenset({"device", "out", "pin_memory", "generator"})
 # Functions that run once per object or per program (construction, setup, loading, export,
-# conversion, re-parametrisation, environment checks): a copy there costs nothing measurable.
-_ONE_OFF_PREFIXES = (
-    "init",
-    "post_init",
-    "new",
-    "setup",
-    "set_up",
-    "build",
-    "load",
-    "export",
-    "convert",
-    "fuse",
-    "reparam",
-    "switch_to_deploy",
-    "check",
-    "reset_parameters",
+# conversion, fusion for deployment, environment checks): a copy there costs nothing measurable.
+# Matched on the first word of the name (``_init_weights``, ``load_model``, ``check_cuda``), so
+# that ``checkpoint_forward`` or ``loader_step`` are not taken for them.
+_ONE_OFF_DUNDERS = frozenset({"__init__", "__post_init__", "__new__", "__setstate__"})
+_ONE_OFF_WORDS = frozenset(
+    {
+        "init",
+        "initialize",
+        "initialise",
+        "setup",
+        "build",
+        "load",
+        "export",
+        "convert",
+        "fuse",
+        "check",
+    }
 )
+_ONE_OFF_NAMES = frozenset({"set_up", "switch_to_deploy", "reset_parameters", "main"})
 # A tensor of at most this many elements, all sizes literal, is too small for the copy to matter
 # where nothing shows that the code repeats.
 _TINY = 16
@@ -178,8 +180,12 @@ class _ModelCalls(Walker):
 
 
 def _one_off_function(name: str) -> bool:
+    if name in _ONE_OFF_DUNDERS:
+        return True
     bare = name.strip("_").lower()
-    return bare == "main" or bare.startswith(_ONE_OFF_PREFIXES)
+    if bare in _ONE_OFF_NAMES or bare.startswith("set_up_"):
+        return True
+    return bare.split("_", 1)[0] in _ONE_OFF_WORDS
 
 
 def _only_arg(call: cst.Call) -> cst.Arg | None:
