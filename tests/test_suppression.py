@@ -32,3 +32,21 @@ def test_line_suppressions() -> None:
 def test_skip_file() -> None:
     assert lines("# torchlint: skip-file\n" + SOURCE) == []
     assert lines(SOURCE + "# torchlint: skip-file\n") == []
+
+
+def test_prose_after_a_noqa_code_list_is_not_read_as_rule_names() -> None:
+    """``# noqa: E501 keep the data-parallel wrapper`` silences E501 only: the list of codes ends
+    at the first word that is not a code or a rule name, as in ruff."""
+    from torchlint.suppression import parse_suppressions
+
+    source = (
+        "model = nn.DataParallel(model)  # noqa: E501 keep the data-parallel wrapper\n"
+        "model = nn.DataParallel(model)  # noqa: E501, data-parallel\n"
+        "x = 1  # noqa: SIM102 - TorchScript must skip the eager-only body\n"
+    )
+    found = parse_suppressions(source)
+    assert found.lines[1] == {"E501"}
+    assert found.lines[2] == {"E501", "data-parallel"}
+    assert found.lines[3] == {"SIM102"}
+    assert not found.silences(1, "TL502", "data-parallel")
+    assert found.silences(2, "TL502", "data-parallel")

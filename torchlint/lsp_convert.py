@@ -21,12 +21,12 @@ from lsprotocol import types
 from torchlint.diagnostics import Applicability, Diagnostic, Edit, Position, Severity
 from torchlint.docs import doc_href
 from torchlint.registry import find_rule
+from torchlint.suppression import NOQA
 
 SOURCE = "torchlint"
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # The same grammar as torchlint.suppression: a noqa comment with an optional list of codes.
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
 
 SEVERITIES = {
     Severity.ERROR: types.DiagnosticSeverity.Error,
@@ -220,7 +220,7 @@ def noqa_edit(index: LineIndex, line0: int, code: str) -> types.TextEdit | None:
     if comment is None and content.rstrip().endswith("\\"):
         return None
     if comment is not None:
-        match = _NOQA.search(comment.string)
+        match = NOQA.search(comment.string)
         if match is not None:
             codes = match.group("codes")
             if codes is None:

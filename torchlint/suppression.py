@@ -9,9 +9,13 @@ from dataclasses import dataclass, field
 
 from torchlint.lines import source_lines
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
-_IGNORE = re.compile(r"#\s*torchlint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
-_SKIP_FILE = re.compile(r"#\s*torchlint:\s*skip-file\b", re.IGNORECASE)
+# A code (``TL001``, ``E501``) or a rule name (``missing-zero-grad``). The list after ``noqa:`` ends
+# at the first word that is neither, as in ruff: ``# noqa: SIM102 - the reason`` names SIM102 only,
+# and the prose after it is never read as rule names.
+_CODE = r"(?:[A-Za-z]+[0-9]+|[A-Za-z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)+)(?![\w-])"
+NOQA = re.compile(rf"#\s*noqa(?::\s*(?P<codes>{_CODE}(?:(?:\s*,\s*|\s+){_CODE})*))?", re.IGNORECASE)
+IGNORE = re.compile(r"#\s*torchlint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+SKIP_FILE = re.compile(r"#\s*torchlint:\s*skip-file\b", re.IGNORECASE)
 
 ALL = None  # a line-level suppression without codes silences everything on the line
 
@@ -69,10 +73,10 @@ def parse_suppressions(source: str) -> Suppressions:
     if "noqa" not in lowered and "torchlint:" not in lowered:
         return result  # the common case costs one substring search
     for line, comment in _comments(source):
-        if _SKIP_FILE.search(comment):
+        if SKIP_FILE.search(comment):
             result.skip_file = True
             continue
-        for pattern in (_NOQA, _IGNORE):
+        for pattern in (NOQA, IGNORE):
             match = pattern.search(comment)
             if match:
                 present = line in result.lines

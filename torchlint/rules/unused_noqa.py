@@ -32,13 +32,11 @@ from torchlint.diagnostics import (
 )
 from torchlint.lines import source_lines
 from torchlint.rule import Rule
+from torchlint.suppression import IGNORE, NOQA, SKIP_FILE
 
 CODE = "TL900"
 NAME = "unused-noqa"
 
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[\w\-]+(?:[\s,]+[\w\-]+)*))?", re.IGNORECASE)
-_IGNORE = re.compile(r"#\s*torchlint:\s*ignore(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
-_SKIP_FILE = re.compile(r"#\s*torchlint:\s*skip-file\b", re.IGNORECASE)
 _TOKEN = re.compile(r"[\w\-]+")
 _TL_CODE = re.compile(r"^TL\d+$", re.IGNORECASE)
 _KEBAB = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)+$", re.IGNORECASE)
@@ -93,10 +91,10 @@ def _directives(source: str) -> tuple[list[_Directive], bool]:
     found: list[_Directive] = []
     skip_file = False
     for line, column, comment in _comments(source):
-        if _SKIP_FILE.search(comment):
+        if SKIP_FILE.search(comment):
             skip_file = True
             continue
-        for pattern, torchlint_only in ((_NOQA, False), (_IGNORE, True)):
+        for pattern, torchlint_only in ((NOQA, False), (IGNORE, True)):
             match = pattern.search(comment)
             if match is None or match.group("codes") is None or not match.group("codes").strip():
                 continue
