@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from torchlint.config import Settings
 from torchlint.engine import fix_source
 from torchlint.registry import find_rule
 
@@ -25,7 +26,15 @@ def regen_fixed(paths: list[str]) -> int:
             print(f"{path}: directory name is not a rule code", file=sys.stderr)
             return 2
         source = path.read_text(encoding="utf-8")
-        outcome = fix_source(source, str(path), rules, unsafe=True)  # type: ignore[arg-type]
+        # As the fixture test runs the case: test code under the default patterns, from its folder.
+        test_code = Settings(root=path.parent).is_test_code(path)
+        outcome = fix_source(
+            source,
+            str(path),
+            rules,  # type: ignore[arg-type]
+            unsafe=True,
+            test_code=test_code,
+        )
         target = path.with_name(path.name[: -len(".py")] + ".fixed.py")
         if outcome.source == source:
             print(f"{path}: no fix applies; no .fixed.py written")
