@@ -8,6 +8,7 @@ process is one rank of those torchrun started.
 """
 
 import os
+import socket
 
 import torch
 import torch.distributed as dist
@@ -44,6 +45,9 @@ if __name__ == "__main__":
     if "RANK" in os.environ:  # started by torchrun
         train(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]))
     else:
+        with socket.socket() as probe:  # a free port: runs one after the other must not collide
+            probe.bind(("127.0.0.1", 0))
+            os.environ["MASTER_PORT"] = str(probe.getsockname()[1])
         world = max(1, torch.cuda.device_count())
         others = [
             mp.get_context("spawn").Process(target=train, args=(rank, world), daemon=True)
