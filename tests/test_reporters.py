@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = Path(__file__).resolve().parent / "data" / "sarif-schema-2.1.0.json"
 DEMO = ROOT / "fixtures" / "demo"
 
+# Both loads go into `load_state_dict`, the case where TL201 offers its (unsafe) fix.
 BAD = """\
 import torch
 
@@ -27,6 +28,8 @@ state = torch.load("checkpoint.pt")
 other = torch.load(
     "other.pt"
 )
+model.load_state_dict(state)
+ema.load_state_dict(other)
 """
 
 
@@ -51,7 +54,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "src" / "sub dir").mkdir(parents=True)
     (tmp_path / "src" / "train.py").write_text(BAD, encoding="utf-8")
     (tmp_path / "src" / "sub dir" / "we,ird:name.py").write_text(
-        'import torch as th\n\nmodel = th.load("m.pt")\n', encoding="utf-8"
+        'import torch as th\n\nmodel.load_state_dict(th.load("m.pt"))\n', encoding="utf-8"
     )
     (tmp_path / "src" / "broken.py").write_text("def f(:\n    pass\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
