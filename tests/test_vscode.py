@@ -6,7 +6,9 @@ and the extension pointed at this interpreter (`torchlint.interpreter`). tests/v
 drives Debian's Chromium with playwright-core: it waits for torchlint's findings in the Problems
 panel, applies the TL201 quick fix from the light-bulb menu, saves without the save participants
 (the quick fix alone must reach the disk), then saves normally so that `editor.codeActionsOnSave`
-runs `source.fixAll.torchlint` (the safe TL007 fix). Screenshots are kept in tests/artifacts/.
+runs `source.fixAll.torchlint` (the safe TL007 fix); then it shows torchlint's output channel and
+points `torchlint.interpreter` at a Python without the `lsp` extra, which must bring a notification
+with the install command. Screenshots are kept in tests/artifacts/.
 
 Needs what editors/vscode/ci-setup.sh installs (Node 24, code-server, playwright-core, the .vsix,
 cached under ~/.cache/torchlint-vscode) and `chromium`. Without them the test is skipped with the
@@ -121,6 +123,15 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
         "utf-8",
     )
     dirs = [f"--user-data-dir={user_data}", f"--extensions-dir={extensions}"]
+    # This Python with pygls hidden (a None in sys.modules: find_spec says absent, import fails).
+    block = tmp_path / "no-lsp-extra"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text("import sys\n\nsys.modules['pygls'] = None\n", "utf-8")
+    no_lsp_python = tmp_path / "python-without-lsp"
+    no_lsp_python.write_text(
+        f'#!/bin/sh\nPYTHONPATH="{block}" exec "{sys.executable}" "$@"\n', "utf-8"
+    )
+    no_lsp_python.chmod(0o755)
 
     installed = subprocess.run(
         [str(CODE_SERVER), *dirs, "--install-extension", str(VSIX)],
@@ -174,6 +185,7 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
                 "TARGET": str(target),
                 "ARTIFACTS": str(shots),
                 "RESULT": str(result_path),
+                "NOLSP_PYTHON": str(no_lsp_python),
             },
             capture_output=True,
             text=True,
@@ -190,13 +202,11 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
     for shot in sorted(shots.glob("*.png")):
         shutil.copyfile(shot, ARTIFACTS / shot.name)
         print(f"screenshot: {ARTIFACTS / shot.name}")
-    exthost = "\n".join(
-        p.read_text("utf-8", "replace")[-3000:] for p in user_data.rglob("*torchlint*.log")
-    )
+    exthost = "\n".join(p.read_text("utf-8", "replace") for p in user_data.rglob("*torchlint*.log"))
     context = (
         f"driver stdout:\n{driver.stdout[-3000:]}\ndriver stderr:\n{driver.stderr[-3000:]}\n"
         f"code-server log:\n{log_path.read_text('utf-8', 'replace')[-3000:]}\n"
-        f"torchlint output:\n{exthost}"
+        f"torchlint output:\n{exthost[-3000:]}"
     )
     assert result_path.is_file(), context
     result = json.loads(result_path.read_text("utf-8"))
@@ -218,4 +228,12 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
     expected = expected.replace("total += loss\n", "total += loss.detach()\n")
     assert target.read_text("utf-8") == expected
     assert not any("TL" in row for row in result["problems_after"]), result["problems_after"]
-    assert len(result["screenshots"]) == 4, result["screenshots"]
+    # `torchlint: Show Output` shows the channel; logLevel "debug" let the server's timings through.
+    assert "findings; engine" in result["output"], result["output"]
+    # The channel (VS Code keeps it on disk too) says which torchlint started, and why.
+    assert f"starting {sys.executable} -m torchlint lsp (from torchlint.interpreter)" in exthost
+    # A Python without the `lsp` extra: a notification with the install command for it.
+    notification = " ".join(result["notification"].split())
+    assert "without its `lsp` extra" in notification or "without its lsp extra" in notification
+    assert f"\"{no_lsp_python}\" -m pip install 'torchlint[lsp]'" in notification, notification
+    assert len(result["screenshots"]) == 5, result["screenshots"]

@@ -3,10 +3,12 @@
 // the JSON this script writes. Steps: open the workspace's train.py, wait for torchlint's findings in
 // the Problems panel, apply the TL201 quick fix, save without the save participants (the quick fix
 // alone reaches the disk), then save normally (editor.codeActionsOnSave runs source.fixAll.torchlint,
-// which applies the safe TL007 fix). Screenshots go to ARTIFACTS.
+// which applies the safe TL007 fix), show the output channel, and point the extension at a Python
+// without the `lsp` extra. Screenshots go to ARTIFACTS.
 //
 // Environment: PLAYWRIGHT (playwright-core's folder), CHROMIUM, URL, TARGET (train.py's path),
-// ARTIFACTS (screenshots folder), RESULT (the JSON to write).
+// ARTIFACTS (screenshots folder), RESULT (the JSON to write), NOLSP_PYTHON (a Python with torchlint
+// but without pygls: the extension must say what to install).
 
 "use strict";
 const fs = require("fs");
@@ -160,6 +162,31 @@ async function main() {
       return rows && !rows.join("\n").includes("TL0") ? rows : null;
     });
     await shot(page, "4-fixed-on-save");
+
+    // The output channel, with the server's lint timings (torchlint.logLevel "debug").
+    await command(page, "torchlint: Show Output");
+    result.output = await waitFor("the torchlint output channel", async () => {
+      const text = await page.evaluate(() =>
+        (document.querySelector(".part.panel")?.innerText ?? "").replace(/\u00a0/g, " "),
+      );
+      return text.includes("findings; engine") ? text : null;
+    });
+    step("output");
+
+    // An interpreter with torchlint but without its `lsp` extra: the settings change restarts the
+    // server, and a notification gives the install command for that interpreter.
+    const settings = path.join(path.dirname(target), ".vscode", "settings.json");
+    const values = JSON.parse(fs.readFileSync(settings, "utf8"));
+    values["torchlint.interpreter"] = [process.env.NOLSP_PYTHON];
+    fs.writeFileSync(settings, JSON.stringify(values));
+    result.notification = await waitFor("the missing-extra notification", async () => {
+      const text = await page.evaluate(
+        () => document.querySelector(".notifications-toasts")?.innerText ?? "",
+      );
+      return text.includes("pip install") ? text : null;
+    });
+    await page.waitForTimeout(1000); // the toast slides in
+    await shot(page, "5-missing-lsp-extra");
     step("done");
   } catch (error) {
     result.error = String(error && error.stack ? error.stack : error);
