@@ -33,7 +33,7 @@ def measured_line(row: RulePrecision | None, projects: int, preview: bool) -> st
     return (
         f"- **Precision:** {_percent(row.precision)} measured: {row.tp} of {row.judged} judged "
         f"findings right ({row.findings} findings on the ecosystem corpus of {projects} projects"
-        f"{fixes}; [how](../docs/precision.md))"
+        f"{fixes}; how it is measured: docs/precision.md)"
     )
 
 
