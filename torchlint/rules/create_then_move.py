@@ -16,6 +16,7 @@ import libcst as cst
 from torchlint.analysis.data import has_star_kwargs, keyword_arg
 from torchlint.analysis.devices import is_device_like, names_host
 from torchlint.analysis.modules import is_module_like
+from torchlint.analysis.one_off import is_one_off_function
 from torchlint.analysis.training_loops import enclosing_loops, training_loop_of
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -31,26 +32,6 @@ _RANDOM = frozenset({"rand", "randn", "randint", "randperm", "normal"})
 # (a CPU ``torch.Generator``, for reproducible draws) must match the device it draws on: with
 # ``device="cuda"`` the factory raises, so drawing on the host and copying is the point.
 _BLOCKING_KEYWORDS = frozenset({"device", "out", "pin_memory", "generator"})
-# Functions that run once per object or per program (construction, setup, loading, export,
-# conversion, fusion for deployment, environment checks): a copy there costs nothing measurable.
-# Matched on the first word of the name (``_init_weights``, ``load_model``, ``check_cuda``), so
-# that ``checkpoint_forward`` or ``loader_step`` are not taken for them.
-_ONE_OFF_DUNDERS = frozenset({"__init__", "__post_init__", "__new__", "__setstate__"})
-_ONE_OFF_WORDS = frozenset(
-    {
-        "init",
-        "initialize",
-        "initialise",
-        "setup",
-        "build",
-        "load",
-        "export",
-        "convert",
-        "fuse",
-        "check",
-    }
-)
-_ONE_OFF_NAMES = frozenset({"set_up", "switch_to_deploy", "reset_parameters", "main"})
 # A tensor of at most this many elements, all sizes literal, is too small for the copy to matter
 # where nothing shows that the code repeats.
 _TINY = 16
@@ -177,15 +158,6 @@ class _ModelCalls(Walker):
             self.found = True
         elif isinstance(func, (cst.Name, cst.Attribute)) and self.is_module(func):  # type: ignore[operator]
             self.found = True
-
-
-def _one_off_function(name: str) -> bool:
-    if name in _ONE_OFF_DUNDERS:
-        return True
-    bare = name.strip("_").lower()
-    if bare in _ONE_OFF_NAMES or bare.startswith("set_up_"):
-        return True
-    return bare.split("_", 1)[0] in _ONE_OFF_WORDS
 
 
 def _only_arg(call: cst.Call) -> cst.Arg | None:
@@ -320,7 +292,7 @@ class CreateThenMove(Rule):
         if self._non_leaf(factory):
             return True  # the moved copy is not a leaf: its ``.grad`` stays None, wherever it runs
         function = self.context.enclosing(cst.FunctionDef)
-        if function is not None and _one_off_function(function.name.value):
+        if function is not None and is_one_off_function(function.name.value):
             if function.name.value.strip("_").lower() != "main" or not in_loop:
                 return False
         if function is None and not in_loop:
