@@ -122,7 +122,8 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
         ),
         "utf-8",
     )
-    dirs = [f"--user-data-dir={user_data}", f"--extensions-dir={extensions}"]
+    config = tmp_path / "code-server.yaml"  # not ~/.config/code-server/config.yaml
+    dirs = [f"--user-data-dir={user_data}", f"--extensions-dir={extensions}", f"--config={config}"]
     # This Python with pygls hidden (a None in sys.modules: find_spec says absent, import fails).
     block = tmp_path / "no-lsp-extra"
     block.mkdir()

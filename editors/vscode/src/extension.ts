@@ -168,8 +168,27 @@ async function findServer(): Promise<Launch | undefined> {
   return undefined;
 }
 
-/** The notification for a missing torchlint (or a torchlint without its `lsp` extra). */
+/** The Python a `torchlint` console script runs with (its `#!` line), if it says. */
+function shebangPython(script: string): string | undefined {
+  try {
+    const head = fs.readFileSync(script, { encoding: "utf8", flag: "r" }).slice(0, 512);
+    const match = /^#!\s*(\S*python[\w.]*)\s*$/m.exec(head.split("\n")[0]);
+    return match && path.isAbsolute(match[1]) ? match[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const notified = new Set<string>();
+
+/** The notification for a missing torchlint (or a torchlint without its `lsp` extra), once per
+ * interpreter and problem (the client retries a server that exits at once). */
 function missing(python: string | undefined, lacksExtra: boolean): void {
+  const key = `${python ?? ""}\0${lacksExtra}`;
+  if (notified.has(key)) {
+    return;
+  }
+  notified.add(key);
   const command = python ? `"${python}" -m ${INSTALL}` : INSTALL;
   const what = lacksExtra
     ? `torchlint is installed${python ? ` in ${python}` : ""} without its \`lsp\` extra (pygls).`
@@ -264,7 +283,7 @@ function spawner(launch: Launch): ServerOptions {
       child.on("exit", (code) => {
         log(`server exited with code ${code}`);
         if (code === 2 && /needs (pygls|lsprotocol)/.test(stderr)) {
-          missing(launch.python, true);
+          missing(launch.python ?? shebangPython(launch.command), true);
         }
       });
       child.on("spawn", () => resolve(child));
@@ -351,6 +370,7 @@ async function stop(): Promise<void> {
 }
 
 function restart(): Promise<void> {
+  notified.clear();
   starting = starting.then(async () => {
     await stop();
     await start();
