@@ -5,7 +5,8 @@ training script, with editors/vscode/torchlint.vsix installed by `code-server --
 and the extension pointed at this interpreter (`torchlint.interpreter`). tests/vscode_driver.js
 drives Debian's Chromium with playwright-core: it waits for torchlint's findings in the Problems
 panel, applies the TL201 quick fix from the light-bulb menu, saves without the save participants
-(the quick fix alone must reach the disk), then saves normally so that `editor.codeActionsOnSave`
+(the quick fix alone must reach the disk), runs `torchlint: Fix All...` (TL007 fixed in the
+editor, not on disk) and undoes it, then saves normally so that `editor.codeActionsOnSave`
 runs `source.fixAll.torchlint` (the safe TL007 fix); then it shows torchlint's output channel and
 points `torchlint.interpreter` at a Python without the `lsp` extra, which must bring a notification
 with the install command. Screenshots are kept in tests/artifacts/.
@@ -223,6 +224,8 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
     assert result["disk_after_quick_fix"] == TRAIN.replace(
         "torch.load(path)", "torch.load(path, weights_only=True)"
     )
+    # `torchlint: Fix All...` fixed TL007 in the editor only (the test undid it before saving).
+    assert "fix all command" in result["steps"] and result["fix_all_command_dirty"] is False
     # A normal save ran source.fixAll.torchlint: TL007's safe fix, and the edit typed before it.
     expected = TRAIN.replace("torch.load(path)", "torch.load(path, weights_only=True)")
     expected = expected.replace("import torch\n", "import torch  # saved with fix-on-save\n", 1)

@@ -147,6 +147,21 @@ async function main() {
     step("saved without fix-on-save");
     await shot(page, "3-after-quick-fix");
 
+    // The Fix All command fixes TL007 in the editor (unsaved); undo it for the save below.
+    await command(page, "torchlint: Fix All Auto-fixable Problems in This File");
+    await waitFor("Fix All to clear the Problems panel", async () => {
+      const rows = await problems(page);
+      return rows && !rows.join("\n").includes("TL007");
+    });
+    result.fix_all_command_dirty = disk().includes("loss.detach()");
+    step("fix all command");
+    await page.locator(".monaco-editor .view-lines").first().click();
+    await page.keyboard.press(`${modifier}+Z`);
+    await waitFor("TL007 back after undo", async () => {
+      return ((await problems(page)) || []).join("\n").includes("TL007");
+    });
+    step("undone");
+
     // An edit, then a normal save: editor.codeActionsOnSave runs source.fixAll.torchlint.
     await goTo(page, "1");
     await page.keyboard.press("End");
