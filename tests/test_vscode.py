@@ -225,7 +225,7 @@ def test_vscode_extension_in_code_server(tmp_path: Path) -> None:
         "torch.load(path)", "torch.load(path, weights_only=True)"
     )
     # `torchlint: Fix All...` fixed TL007 in the editor only (the test undid it before saving).
-    assert "fix all command" in result["steps"] and result["fix_all_command_dirty"] is False
+    assert "fix all command" in result["steps"] and result["fix_all_on_disk"] is False
     # A normal save ran source.fixAll.torchlint: TL007's safe fix, and the edit typed before it.
     expected = TRAIN.replace("torch.load(path)", "torch.load(path, weights_only=True)")
     expected = expected.replace("import torch\n", "import torch  # saved with fix-on-save\n", 1)

@@ -153,7 +153,7 @@ async function main() {
       const rows = await problems(page);
       return rows && !rows.join("\n").includes("TL007");
     });
-    result.fix_all_command_dirty = disk().includes("loss.detach()");
+    result.fix_all_on_disk = disk().includes("loss.detach()");
     step("fix all command");
     await page.locator(".monaco-editor .view-lines").first().click();
     await page.keyboard.press(`${modifier}+Z`);
