@@ -484,7 +484,7 @@ def test_json_url_is_the_rule_documentation_link(project: Path) -> None:
     pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
     declared = pyproject["project"]["urls"]["Documentation"]
     # Read at run time from the installed distribution's metadata.
-    assert documentation_url() == declared.rstrip("/") + "/"
+    assert documentation_url() == declared.rstrip("/") + "/", "stale metadata: pip install -e ."
     for fmt in ("json", "json-lines"):
         code, out = cli("--output-format", fmt, "src")
         assert code == 1
