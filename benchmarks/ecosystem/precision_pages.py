@@ -9,7 +9,11 @@ import re
 from pathlib import Path
 
 from findings import REPO
-from verdicts import RulePrecision, totals
+from verdicts import HERE as ECOSYSTEM
+from verdicts import RulePrecision, read_verdicts, totals
+
+REVIEWS = ECOSYSTEM / "review"
+SECOND_REVIEW = "(second, blind review)"
 
 PRECISION_JSON = REPO / "torchlint" / "data" / "precision.json"
 PRECISION_PAGE = REPO / "docs" / "precision.md"
@@ -81,6 +85,7 @@ def page(table: dict[str, RulePrecision], names: dict[str, str], projects: list[
             f"| {code} | {names.get(code, '')} | {r.findings} | {r.judged} | {r.tp} | {r.fp} | "
             f"{r.unsure} | {_percent(r.precision)} | {r.fixes_correct} | {r.fixes_wrong} |"
         )
+    lines += _review_lines()
     lines += [
         "",
         "Default rules not listed had no finding on the corpus. To reproduce:",
@@ -93,6 +98,23 @@ def page(table: dict[str, RulePrecision], names: dict[str, str], projects: list[
         "",
     ]
     return "\n".join(lines)
+
+
+def _review_lines() -> list[str]:
+    """How far second judges, blind to the verdicts, agreed with them (``review/*.tsv``)."""
+    current = {v.id: v for v in read_verdicts()}
+    out = []
+    for path in sorted(REVIEWS.glob("*.tsv")):
+        review = [v for v in read_verdicts(path) if v.id in current]
+        # A verdict the second judge changed carries its reason, marked as such.
+        same = sum(not current[v.id].reason.startswith(SECOND_REVIEW) for v in review)
+        out += [
+            "",
+            f"Second review (`review/{path.name}`): another judge, blind to the verdicts, judged "
+            f"{len(review)} of them again and agreed on {same}; where the two disagreed, the "
+            "stricter verdict stands, with the second judge's reason.",
+        ]
+    return out
 
 
 def rule_page(text: str, line: str) -> str:
