@@ -32,9 +32,12 @@ SERVER = [sys.executable, "-m", "torchlint", "lsp"]
 TIMEOUT = 180.0  # seconds; generous: CI runs on a shared 2-core machine
 TL201_ONLY = '[tool.torchlint]\nselect = ["TL201"]\n'
 
-# A finding after a two-byte and an astral (surrogate pair in UTF-16) character.
-ASTRAL = 'import torch\n\nblob = ("é😀", torch.load(path))\n'
-ASTRAL_FIXED = 'import torch\n\nblob = ("é😀", torch.load(path, weights_only=True))\n'
+# A finding after a two-byte and an astral (surrogate pair in UTF-16) character; the load goes
+# straight into `load_state_dict`, where TL201 offers its fix.
+ASTRAL = 'import torch\n\nmodels["é😀"].load_state_dict(torch.load(path))\n'
+ASTRAL_FIXED = (
+    'import torch\n\nmodels["é😀"].load_state_dict(torch.load(path, weights_only=True))\n'
+)
 
 
 # -- a client that keeps every publishDiagnostics ---------------------------------------------------
@@ -239,9 +242,9 @@ async def test_open_publishes_diagnostics_with_utf16_ranges(tmp_path: Path) -> N
     assert diagnostic.source == "torchlint"
     assert diagnostic.severity == types.DiagnosticSeverity.Error
     assert "weights_only" in diagnostic.message
-    # `blob = ("` is 9 units, é is 1, 😀 is 2 (a surrogate pair), `", ` is 3.
+    # `models["` is 8 units, é is 1, 😀 is 2 (a surrogate pair), `"].load_state_dict(` is 19.
     assert diagnostic.range == types.Range(
-        start=types.Position(line=2, character=15), end=types.Position(line=2, character=31)
+        start=types.Position(line=2, character=30), end=types.Position(line=2, character=46)
     )
     assert diagnostic.code_description is not None
     # The rule's page on the documentation site ([project.urls] Documentation), not a local path.
@@ -269,7 +272,7 @@ async def test_utf8_position_encoding_when_the_client_asks(tmp_path: Path) -> No
         uri = open_doc(client, root / "train.py", ASTRAL)
         [diagnostic] = await diagnostics_for(client, uri, 1)
         # é is 2 bytes and 😀 is 4 in UTF-8.
-        assert diagnostic.range.start == types.Position(line=2, character=9 + 2 + 4 + 3)
+        assert diagnostic.range.start == types.Position(line=2, character=8 + 2 + 4 + 19)
         await client.shutdown_session()
     finally:
         await client.stop()
@@ -411,7 +414,9 @@ async def test_suppress_action_adds_noqa(tmp_path: Path) -> None:
         actions = await code_actions(client, uri, diagnostics, only=["quickfix"])
         silence = next(a for a in actions if a.title == "Disable TL201 for this line")
         silenced = apply_workspace_edit(ASTRAL, uri, silence.edit)
-        assert silenced.splitlines()[2] == 'blob = ("é😀", torch.load(path))  # noqa: TL201'
+        assert silenced.splitlines()[2] == (
+            'models["é😀"].load_state_dict(torch.load(path))  # noqa: TL201'
+        )
         change_doc(client, uri, 2, silenced)
         assert await diagnostics_for(client, uri, 2) == []
 
@@ -434,7 +439,10 @@ async def test_suppress_action_extends_an_existing_noqa(tmp_path: Path) -> None:
 @pytest.mark.asyncio
 async def test_fix_all_applies_unsafe_fixes_only_when_enabled(tmp_path: Path) -> None:
     root = workspace(tmp_path)
-    text = "import torch\n\na = torch.load('a.pt')\nb = torch.load('b.pt', map_location='cpu')\n"
+    text = (
+        "import torch\n\nm.load_state_dict(torch.load('a.pt'))\n"
+        "m.load_state_dict(torch.load('b.pt', map_location='cpu'))\n"
+    )
     async with session(root) as client:
         uri = open_doc(client, root / "train.py", text)
         diagnostics = await diagnostics_for(client, uri, 1)
@@ -449,8 +457,8 @@ async def test_fix_all_applies_unsafe_fixes_only_when_enabled(tmp_path: Path) ->
         assert action.kind == FIX_ALL_KIND
         fixed = apply_workspace_edit(text, uri, action.edit)
         assert fixed == (
-            "import torch\n\na = torch.load('a.pt', weights_only=True)\n"
-            "b = torch.load('b.pt', map_location='cpu', weights_only=True)\n"
+            "import torch\n\nm.load_state_dict(torch.load('a.pt', weights_only=True))\n"
+            "m.load_state_dict(torch.load('b.pt', map_location='cpu', weights_only=True))\n"
         )
         # Quick fixes are not what was asked for.
         assert all(
@@ -476,7 +484,7 @@ async def test_hover_shows_the_rule_summary(tmp_path: Path) -> None:
                 )
             )
 
-        inside = await hover(2, 20)
+        inside = await hover(2, 35)
         assert inside is not None
         assert isinstance(inside.contents, types.MarkupContent)
         assert "TL201" in inside.contents.value

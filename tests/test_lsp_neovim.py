@@ -107,8 +107,9 @@ if not ok then result.error = tostring(err) end
 finish()
 """
 
-FIXTURE = 'import torch\n\n\nblob = ("é😀", torch.load(path))\n'
-FIXED = 'import torch\n\n\nblob = ("é😀", torch.load(path, weights_only=True))\n'
+# The load goes straight into `load_state_dict`, where TL201 offers its fix.
+FIXTURE = 'import torch\n\n\nmodels["é😀"].load_state_dict(torch.load(path))\n'
+FIXED = 'import torch\n\n\nmodels["é😀"].load_state_dict(torch.load(path, weights_only=True))\n'
 
 
 def test_neovim_shows_torchlint_diagnostics_and_applies_the_fix(tmp_path: Path) -> None:
@@ -149,9 +150,10 @@ def test_neovim_shows_torchlint_diagnostics_and_applies_the_fix(tmp_path: Path) 
     assert diagnostic["code"] == "TL201"
     assert diagnostic["source"] == "torchlint"
     assert diagnostic["severity"] == 1  # vim.diagnostic.severity.ERROR
-    # Neovim converts LSP's UTF-16 columns to byte columns: `blob = ("` 9, é 2, 😀 4, `", ` 3.
-    assert (diagnostic["lnum"], diagnostic["col"]) == (3, 18)
-    assert (diagnostic["end_lnum"], diagnostic["end_col"]) == (3, 18 + len("torch.load(path)"))
+    # Neovim converts LSP's UTF-16 columns to byte columns: `models["` 8, é 2, 😀 4,
+    # `"].load_state_dict(` 19.
+    assert (diagnostic["lnum"], diagnostic["col"]) == (3, 33)
+    assert (diagnostic["end_lnum"], diagnostic["end_col"]) == (3, 33 + len("torch.load(path)"))
 
     assert "Add `weights_only=True` (unsafe)" in result["actions"]
     assert "Disable TL201 for this line" in result["actions"]
