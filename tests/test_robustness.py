@@ -278,7 +278,7 @@ def test_file_edited_while_fixing_keeps_its_findings(tree: Path) -> None:
     """The file changed on disk between read and write: nothing is written, and the findings are
     those of the text that was read, as without --fix."""
     source = "import torch\nimport torch.nn as nn\n\nEDIT_ON_DISK_HERE = torch.load(p)\n"
-    source += "model = nn.DataParallel(model)\n"
+    source += "model = nn.DataParallel(model)\nmodel.load_state_dict(EDIT_ON_DISK_HERE)\n"
     (tree / "edited.py").write_text(source)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PLUGIN_PATH), *sys.path])}
     proc = torchlint(
