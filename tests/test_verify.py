@@ -277,9 +277,15 @@ def test_fixed_version_runs_under_the_original_name():
         assert next(c for c in verdict.checks if c.name == "matches").ok, report
 
 
-def test_fixed_traceback_shows_the_lines_that_ran():
+def test_fixed_traceback_shows_the_lines_that_ran(tmp_path: Path):
     # TL001's fix inserts a line, so the crash is one line further down in the fixed version.
-    result = verify(DATA / "fails_late.py", unsafe_fixes=True, device="cpu", steps=STEPS)
+    # The script stands for a user's training script, but it lives under tests/, which is test
+    # code by default, where TL001 is quiet: a config with no test code.
+    config = tmp_path / "torchlint.toml"
+    config.write_text("test-code = []\n", encoding="utf-8")
+    result = verify(
+        DATA / "fails_late.py", unsafe_fixes=True, device="cpu", steps=STEPS, config=config
+    )
     cpu = result.device("cpu")
     assert [fix.code for fix in result.fixes] == ["TL001"]
     crash = 'raise RuntimeError("the data ran out")'
