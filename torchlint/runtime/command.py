@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -13,6 +14,7 @@ from types import FrameType
 import click
 
 from torchlint.runtime.api import COMPARE, DEVICES, EXIT_ERROR, VerifyError, verify
+from torchlint.runtime.runs import shutdown_servers
 
 
 class Stopped(BaseException):
@@ -203,6 +205,13 @@ def verify_command(
                 repeats=repeats,
                 time_budget=time_budget,
             )
+            # Still under the handlers: a signal while the report is written ends the command
+            # the same way (exit 128 + signal, saying so), not by the signal's default action.
+            from torchlint.cli import _emit  # the check command's writer (stdout or -o FILE)
+
+            text = render_json(result) if output_format == "json" else render_text(result)
+            _emit(text, output_file)
+            sys.stdout.flush()
     except VerifyError as exc:
         click.echo(f"torchlint: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -210,7 +219,29 @@ def verify_command(
         name = signal.Signals(stop.signum).name
         click.echo(f"torchlint: stopped by {name}; the runs were ended", err=True)
         sys.exit(128 + stop.signum)
-    from torchlint.cli import _emit  # the check command's writer (stdout or -o FILE)
-
-    _emit(render_json(result) if output_format == "json" else render_text(result), output_file)
+    # The runs are over and reported; what is left is closing the fork servers (about a second).
+    # A SIGTERM or SIGHUP then ends torchlint with the same exit status, saying so, rather than by
+    # the signal's default action. They are closed here, not at interpreter exit, because the
+    # interpreter resets signal handlers before it runs its exit hooks' last steps.
+    with _exit_on_stop_signals():
+        shutdown_servers()
     sys.exit(result.exit_code)
+
+
+@contextmanager
+def _exit_on_stop_signals() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        os.write(2, f"torchlint: stopped by {name}; the runs had ended\n".encode())
+        os._exit(128 + signum)
+
+    previous = {number: signal.signal(number, leave) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
