@@ -38,6 +38,10 @@ def _codes(path: Path, code: str) -> list[str]:
     return [d["code"] for d in json.loads(result.stdout)]
 
 
+# Each case lints and fixes a benchmark script of realistic size: run with the slow tests.
+pytestmark = pytest.mark.slow
+
+
 def test_every_performance_rule_has_a_script() -> None:
     wanted = {
         r.code

@@ -135,6 +135,7 @@ def test_generated_programs_parse_to_the_same_tree(data: st.DataObject) -> None:
     assert_same_tree(source)
 
 
+@pytest.mark.slow  # generated programs, linted twice each
 @given(source=torch_programs())
 def test_torch_flavoured_programs_lint_the_same_with_reuse(source: str) -> None:
     parser = IncrementalParser(min_lines=0)

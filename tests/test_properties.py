@@ -355,6 +355,7 @@ def test_grammar_programs(data: st.DataObject) -> None:
     check_program(source)
 
 
+@pytest.mark.slow  # generated syntax trees
 @given(data=st.data())
 def test_cst_node_programs(data: st.DataObject) -> None:
     source = data.draw(hypothesmith_programs("node"), label="source")
@@ -529,6 +530,7 @@ def torch_programs(draw: st.DrawFn) -> str:
     return source
 
 
+@pytest.mark.slow  # generated programs, fixed and re-linted
 @given(source=torch_programs())
 def test_torch_programs(source: str) -> None:
     check_program(source)

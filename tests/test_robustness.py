@@ -132,6 +132,7 @@ def test_fifo_named_py_does_not_hang(tree: Path) -> None:
     assert GOOD_FINDING in findings(proc)
 
 
+@pytest.mark.slow  # a 50,000-line file through the CLI
 def test_fifty_thousand_line_file(tree: Path) -> None:
     body = "".join(
         f"def f{i}(x):\n    y = x * {i}\n    return {'torch.load(y)' if i % 100 == 0 else 'y'}\n\n"

@@ -171,6 +171,7 @@ def test_sample_stops_at_the_time_budget(tmp_path: Path) -> None:
 # -- end to end, on the CPU ---------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two verify runs per pair, several pairs
 def test_two_identical_scripts_show_no_measurable_difference(tmp_path: Path) -> None:
     original = tmp_path / "train.py"
     original.write_text(SCRIPT)
