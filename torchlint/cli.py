@@ -313,7 +313,8 @@ def check(
         sys.exit(EXIT_FINDINGS if changed and not exit_zero else EXIT_CLEAN)
 
     if stdin_fixed is not None:
-        stdout = click.get_binary_stream("stdout")
+        sys.stdout.flush()  # anything already written as text goes first
+        stdout = sys.stdout.buffer
         stdout.write(stdin_fixed)
         stdout.flush()
         report_to_stderr = True
