@@ -17,6 +17,7 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import ScopeBindings
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.signatures import has_parameter
 from torchlint.analysis.walk import Walker, walk
 
 if TYPE_CHECKING:
@@ -349,7 +350,7 @@ class ClosureDefs:
         for depth, scope in enumerate(scopes):
             found = self._defs.get(id(scope), {}).get(name)
             if not found:
-                if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and _has_param(scope, name):
+                if isinstance(scope, (cst.FunctionDef, cst.Lambda)) and has_parameter(scope, name):
                     return None  # a closure handed in by the caller
                 continue
             before = [fn for at, fn in found if at < order]
@@ -359,14 +360,6 @@ class ClosureDefs:
                 # A module-level def is bound by the time a function runs, wherever it stands.
                 return found[-1][1]
         return None
-
-
-def _has_param(scope: cst.FunctionDef | cst.Lambda, name: str) -> bool:
-    params = scope.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params, params.star_kwarg]
-    if isinstance(params.star_arg, cst.Param):
-        every.append(params.star_arg)
-    return any(p is not None and p.name.value == name for p in every)
 
 
 def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:

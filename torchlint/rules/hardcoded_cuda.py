@@ -17,6 +17,7 @@ import libcst as cst
 
 from torchlint.analysis.dataflow import COMPREHENSIONS, comprehension_fors, target_binds
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.signatures import has_parameter
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
@@ -150,7 +151,7 @@ class HardcodedCudaInForward(Rule):
         for node in self.context.ancestors():
             if node is forward:
                 break
-            if isinstance(node, (cst.FunctionDef, cst.Lambda)) and _has_parameter(node, name):
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)) and has_parameter(node, name):
                 return None
             if isinstance(node, COMPREHENSIONS) and any(
                 target_binds(comp.target, name) for comp in comprehension_fors(node)
@@ -288,12 +289,3 @@ def _first_tensor_parameter(forward: cst.FunctionDef) -> str | None:
             return None
         return param.name.value
     return None
-
-
-def _has_parameter(function: cst.FunctionDef | cst.Lambda, name: str) -> bool:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return any(p.name.value == name for p in every)

@@ -15,6 +15,7 @@ from torchlint.analysis.bindings import binding_key, last_component, scope_bindi
 from torchlint.analysis.data import keyword_arg
 from torchlint.analysis.modules import MODULE_SELF_METHODS, is_module_constructor
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.signatures import has_parameter
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -108,7 +109,7 @@ class SaveWholeModule(Rule):
         function = self.context.enclosing(cst.FunctionDef)
         if function is not None:
             values = scope_bindings(function, name)
-            if values or _has_parameter(function, name):
+            if values or has_parameter(function, name):
                 return values
         return scope_bindings(self.context.module, name)
 
@@ -184,12 +185,3 @@ def _imported_class(qualified: str) -> bool:
         return False
     last = qualified.rsplit(".", 1)[-1]
     return last[:1].isupper() and not last.isupper()
-
-
-def _has_parameter(function: cst.FunctionDef, name: str) -> bool:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return any(p.name.value == name for p in every)

@@ -20,6 +20,7 @@ import libcst as cst
 
 from torchlint.analysis.compat import fallback_alternatives
 from torchlint.analysis.dataflow import count_name
+from torchlint.analysis.signatures import has_parameter
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
@@ -204,7 +205,7 @@ class TorchLoadWithoutWeightsOnly(Rule):
             return False
         function = self.context.enclosing(cst.FunctionDef)
         if function is not None and (
-            _assigned_values(function, value.value) or _has_parameter(function, value.value)
+            _assigned_values(function, value.value) or has_parameter(function, value.value)
         ):
             return False
         values = _assigned_values(self.context.module, value.value)
@@ -276,12 +277,3 @@ def _assigned_values(scope: cst.CSTNode, name: str) -> list[cst.BaseExpression |
 
 def _mentions_file(expr: cst.CSTNode) -> bool:
     return count_name(expr, "__file__") > 0
-
-
-def _has_parameter(function: cst.FunctionDef, name: str) -> bool:
-    params = function.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return any(p.name.value == name for p in every)
