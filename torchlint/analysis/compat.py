@@ -54,16 +54,21 @@ def _is_version_flag(name: str) -> bool:
 _COMPAT_ERRORS = frozenset({"ImportError", "ModuleNotFoundError", "AttributeError"})
 
 
-def _catches_compat_error(handler: cst.ExceptHandler) -> bool:
+def _catches(handler: cst.ExceptHandler, errors: frozenset[str], *, bare: bool) -> bool:
+    """Whether the handler names one of ``errors`` (``bare``: what a bare ``except:`` counts as)."""
     kind = handler.type
     if kind is None:
-        return True
+        return bare
     candidates = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
     for candidate in candidates:
         name = dotted_name(candidate)
-        if name is not None and name.rsplit(".", 1)[-1] in _COMPAT_ERRORS:
+        if name is not None and name.rsplit(".", 1)[-1] in errors:
             return True
     return False
+
+
+def _catches_compat_error(handler: cst.ExceptHandler) -> bool:
+    return _catches(handler, _COMPAT_ERRORS, bare=True)
 
 
 def _mentions_version(test: cst.BaseExpression) -> bool:
@@ -157,15 +162,8 @@ _KEYWORD_ERRORS = frozenset({"TypeError"})
 
 
 def _catches_keyword_error(handler: cst.ExceptHandler) -> bool:
-    kind = handler.type
-    if kind is None:
-        return False
-    candidates = [e.value for e in kind.elements] if isinstance(kind, cst.Tuple) else [kind]
-    for candidate in candidates:
-        name = dotted_name(candidate)
-        if name is not None and name.rsplit(".", 1)[-1] in _KEYWORD_ERRORS:
-            return True
-    return False
+    # A bare ``except:`` is no evidence that the keyword was the problem.
+    return _catches(handler, _KEYWORD_ERRORS, bare=False)
 
 
 def fallback_alternatives(path: PathUp) -> list[cst.CSTNode]:
