@@ -714,15 +714,19 @@ def fix_source(
     outcome = FixOutcome(source=source)
     current = source
     rejected_keys: set[tuple[str, int, int, tuple[Edit, ...]]] = set()
-    for _ in range(MAX_FIX_PASSES):
-        result = lint_source(
-            current,
+
+    def lint(text: str) -> LintOutcome:
+        return lint_source(
+            text,
             path,
             rules,
             torch_version=torch_version,
             rule_options=rule_options,
             test_code=test_code,
         )
+
+    for _ in range(MAX_FIX_PASSES):
+        result = lint(current)
         outcome.remaining = result
         step = FixPass(current, result)
         outcome.passes.append(step)
@@ -776,14 +780,7 @@ def fix_source(
         step.applied = chosen
         current = candidate
     outcome.source = current
-    final = lint_source(
-        current,
-        path,
-        rules,
-        torch_version=torch_version,
-        rule_options=rule_options,
-        test_code=test_code,
-    )
+    final = lint(current)
     outcome.remaining = final
     outcome.passes.append(FixPass(current, final))
     outcome.converged = not any(
