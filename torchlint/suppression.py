@@ -6,6 +6,7 @@ import io
 import re
 import tokenize
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from torchlint.lines import source_lines
 
@@ -53,18 +54,34 @@ def _merge(existing: set[str] | None, new: set[str] | None, present: bool) -> se
     return existing | new
 
 
-def _comments(source: str) -> list[tuple[int, str]]:
-    """(line, text) of every real comment; falls back to a line scan if tokenizing fails."""
+@lru_cache(maxsize=2)
+def comment_tokens(source: str) -> tuple[tuple[int, int, str], ...] | None:
+    """(line, column, text) of every real comment; None when the text does not tokenize.
+
+    Cached: the engine's suppression filter and TL900 read the same file's comments.
+    """
     try:
         tokens = tokenize.generate_tokens(io.StringIO(source).readline)
-        return [(tok.start[0], tok.string) for tok in tokens if tok.type == tokenize.COMMENT]
+        return tuple(
+            (tok.start[0], tok.start[1], tok.string)
+            for tok in tokens
+            if tok.type == tokenize.COMMENT
+        )
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        found = []
-        for number, line in enumerate(source_lines(source), start=1):
-            index = line.find("#")
-            if index >= 0:
-                found.append((number, line[index:]))
-        return found
+        return None
+
+
+def _comments(source: str) -> list[tuple[int, str]]:
+    """(line, text) of every real comment; falls back to a line scan if tokenizing fails."""
+    tokens = comment_tokens(source)
+    if tokens is not None:
+        return [(line, text) for line, _, text in tokens]
+    found = []
+    for number, line in enumerate(source_lines(source), start=1):
+        index = line.find("#")
+        if index >= 0:
+            found.append((number, line[index:]))
+    return found
 
 
 def parse_suppressions(source: str) -> Suppressions:

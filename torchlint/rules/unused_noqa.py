@@ -14,9 +14,7 @@ they silence. A known rule that is not enabled for the file is not judged either
 from __future__ import annotations
 
 import difflib
-import io
 import re
-import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +30,7 @@ from torchlint.diagnostics import (
 )
 from torchlint.lines import source_lines
 from torchlint.rule import Rule
-from torchlint.suppression import IGNORE, NOQA, SKIP_FILE
+from torchlint.suppression import IGNORE, NOQA, SKIP_FILE, comment_tokens
 
 CODE = "TL900"
 NAME = "unused-noqa"
@@ -77,20 +75,11 @@ class _Directive:
     torchlint_only: bool  # `# torchlint: ignore[...]`: every code is torchlint's
 
 
-def _comments(source: str) -> list[tuple[int, int, str]]:
-    """(line, column, text) of every comment; nothing when the text does not tokenize."""
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
-        return []
-    return [(t.start[0], t.start[1], t.string) for t in tokens if t.type == tokenize.COMMENT]
-
-
 def _directives(source: str) -> tuple[list[_Directive], bool]:
     """Every suppression directive that names codes, and whether the file is skipped."""
     found: list[_Directive] = []
     skip_file = False
-    for line, column, comment in _comments(source):
+    for line, column, comment in comment_tokens(source) or ():
         if SKIP_FILE.search(comment):
             skip_file = True
             continue
