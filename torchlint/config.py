@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import hashlib
-import json
 import os
 import re
 import sys
@@ -140,9 +138,8 @@ class Settings:
 
     def rules_for(self, path: Path | str) -> tuple[RuleRef, ...]:
         """The enabled rules minus what ``per-file-ignores`` turns off for ``path``."""
-        rules = self.rules
         if not self.per_file_ignores:
-            return rules
+            return self.rules
         relative = _relative(Path(path), self.root)
         ignored: set[str] = set()
         for pattern, selectors in self.per_file_ignores:
@@ -153,23 +150,12 @@ class Settings:
                     except SelectorError:
                         pass  # valid (checked when loaded) but names no enabled rule
         if not ignored:
-            return rules
-        return tuple(r for r in rules if r.code not in ignored)
+            return self.rules
+        return tuple(r for r in self.rules if r.code not in ignored)
 
     @property
     def all_excludes(self) -> tuple[str, ...]:
         return self.exclude + self.extend_exclude
-
-    def fingerprint(self) -> str:
-        """Everything that changes what a file's findings are (for the cache key)."""
-        payload = {
-            "rules": [r.code for r in self.rules],
-            "pfi": self.per_file_ignores,
-            "tv": self.torch_version,
-            "opts": self.rule_options,
-            "tests": self.test_code,
-        }
-        return hashlib.sha256(json.dumps(payload, default=str).encode()).hexdigest()[:16]
 
 
 def real_path(path: Path) -> Path:

@@ -55,14 +55,7 @@ class RuleRef:
 
     @classmethod
     def of(cls, rule: type[Rule]) -> RuleRef:
-        return cls(
-            rule.code,
-            rule.name,
-            rule.preview,
-            rule.__module__,
-            rule.__qualname__,
-            rule,
-        )
+        return cls(rule.code, rule.name, rule.preview, rule.__module__, rule.__qualname__, rule)
 
 
 def _rules_in(module: ModuleType) -> list[type[Rule]]:
