@@ -86,11 +86,9 @@ def print_diff(corpus: Path, before: list[Finding], after: list[Finding]) -> int
 
 
 def merge(directory: Path) -> int:
-    from verdicts import read_verdicts as read
-
-    current = {v.id: v for v in read()}
+    current = {v.id: v for v in read_verdicts()}
     for path in sorted(directory.glob("*.tsv")):
-        for v in read(path):
+        for v in read_verdicts(path):
             current[v.id] = v
     write_verdicts(list(current.values()))
     print(f"verdicts.tsv: {len(current)} rows")
