@@ -78,7 +78,7 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"torchlint: error: {message}", err=True)
     sys.exit(EXIT_ERROR)
 
@@ -564,7 +564,7 @@ def run_cli() -> None:
             # Not standalone: click would turn Ctrl-C into "Aborted!" and exit 1, the status
             # of findings.
             result = main.main(standalone_mode=False)
-            status = result if isinstance(result, int) else 0
+            status: int | str | None = result if isinstance(result, int) else 0
         except SystemExit as exc:
             status = exc.code
         sys.stdout.flush()

@@ -247,7 +247,7 @@ class CreateThenMove(Rule):
         if not isinstance(body, cst.IndentedBlock):
             return False
         top = next((child for ancestor, child in path if ancestor is body), None)
-        statements = list(body.body)
+        statements: list[cst.CSTNode] = list(body.body)
         if top is None or top not in statements:
             return False
         is_module = lambda expr: is_module_like(expr, self.facts)  # noqa: E731

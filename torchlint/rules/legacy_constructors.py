@@ -266,8 +266,8 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
                 return Use.READ
             break
         node = stack[index]
-        parent = stack[index - 1] if index >= 1 else None
-        if isinstance(parent, cst.Arg) and parent.value is node and index >= 2:
+        above = stack[index - 1] if index >= 1 else None
+        if isinstance(above, cst.Arg) and above.value is node and index >= 2:
             owner = stack[index - 2]
             if isinstance(owner, cst.Call):
                 qualified = self.context.qualified_name(owner.func)
@@ -277,12 +277,12 @@ class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
                 if isinstance(func, cst.Attribute) and func.attr.value in _REGISTER:
                     return Use.STORED  # ``self.register_buffer("b", torch.Tensor(n))``
             return Use.READ
-        if isinstance(parent, (cst.Assign, cst.AnnAssign, cst.Return)) and parent.value is node:
+        if isinstance(above, (cst.Assign, cst.AnnAssign, cst.Return)) and above.value is node:
             return Use.STORED
-        if isinstance(parent, cst.Tuple):
+        if isinstance(above, cst.Tuple):
             return Use.STORED  # ``a, b = torch.LongTensor(n), ...``: as good as assigned
         if (
-            isinstance(parent, cst.Element)
+            isinstance(above, cst.Element)
             and index >= 2
             and isinstance(stack[index - 2], cst.Tuple)
         ):

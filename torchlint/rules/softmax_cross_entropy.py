@@ -286,17 +286,17 @@ def _import_changes(
     if not freed:
         return []
     walker = _Imports()
-    for statement in module.body:  # module level only
-        if isinstance(statement, cst.SimpleStatementLine):
-            walker.walk(statement)
+    for top in module.body:  # module level only
+        if isinstance(top, cst.SimpleStatementLine):
+            walker.walk(top)
     if not walker.statements:
         return []
     counts = name_counts(module)
-    for _, statement in walker.statements:
-        counts.subtract(name_counts(statement))
+    for _, imported in walker.statements:
+        counts.subtract(name_counts(imported))
     out: list[tuple[list[_Pending], Change]] = []
-    for line, statement in walker.statements:
-        names = statement.names
+    for line, imported in walker.statements:
+        names = imported.names
         assert not isinstance(names, cst.ImportStar)
         aliases = list(names)
         unused = []
@@ -314,6 +314,6 @@ def _import_changes(
         else:
             kept = [a for a in aliases if a not in unused]
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            change = Replace(statement, statement.with_changes(names=kept))
+            change = Replace(imported, imported.with_changes(names=kept))
         out.append((group, change))
     return out

@@ -219,7 +219,11 @@ class TorchLoadWithoutWeightsOnly(Rule):
         parent, _ = path[0]
         if isinstance(parent, cst.Arg):
             call, _ = path[1]
-            if _is_load_state_dict(call) and _first_argument(call, "state_dict") is parent:
+            if (
+                isinstance(call, cst.Call)
+                and _is_load_state_dict(call)
+                and _first_argument(call, "state_dict") is parent
+            ):
                 return True
             return False
         # ``sd = torch.load(p)``: every other appearance of ``sd`` is ``X.load_state_dict(sd)``.

@@ -200,10 +200,10 @@ def _fix(directive: _Directive, drop: list[_Code], text: str) -> Fix:
     body = text.rstrip("\r\n")
     if directive.start == directive.comment_start and directive.end >= len(body.rstrip()):
         if not body[: directive.start].strip():  # a line holding only the comment
-            end = (
+            line_end = (
                 Position(line + 1, 0) if text.endswith(("\n", "\r")) else Position(line, len(text))
             )
-            return Fix(title, (Edit(Position(line, 0), end, ""),), Applicability.SAFE)
+            return Fix(title, (Edit(Position(line, 0), line_end, ""),), Applicability.SAFE)
         start = len(body[: directive.start].rstrip())  # with the spaces before it
         return Fix(
             title, (Edit(Position(line, start), Position(line, len(body)), ""),), Applicability.SAFE
