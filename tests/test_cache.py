@@ -152,7 +152,7 @@ def test_warm_run_needs_neither_libcst_nor_the_rules(project: Path) -> None:
 
     cold, cold_modules = loaded()
     assert cold.returncode == 1 and "TL201" in cold.stdout
-    assert "'libcst'" in cold_modules and "'torchlint.rules.torch_load'" in cold_modules
+    assert "'libcst'" in cold_modules and "'torchlint.rules.torch_load_without_weights_only'" in cold_modules
     warm, warm_modules = loaded()
     assert warm.returncode == 1 and warm.stdout == cold.stdout
     assert warm_modules == "[]"

@@ -10,7 +10,7 @@ import pytest
 
 from torchlint.engine import fix_source, lint_source
 from torchlint.registry import find_rule
-from torchlint.rules.deprecated_functions import legacy_reduction, load_table, parse_version
+from torchlint.rules.deprecated_function import legacy_reduction, load_table, parse_version
 
 AMP_SOURCE = """\
 import torch

@@ -14,7 +14,7 @@ from torchlint.registry import all_rules
 RULES = [
     r
     for r in all_rules()
-    if r.__module__.startswith("torchlint.rules.") or r.__module__ == "torchlint.syntax_rule"
+    if r.__module__.startswith("torchlint.rules.") or r.__module__ == "torchlint.rules.syntax_error"
 ]
 SECTIONS = ["What it does", "Why is this bad?", "Example", "Use instead", "References"]
 
@@ -48,7 +48,7 @@ def test_summaries_are_one_sentence() -> None:
 
 def test_syntax_error_rule_is_the_engines_code() -> None:
     from torchlint.engine import SYNTAX_ERROR
-    from torchlint.syntax_rule import SyntaxErrorRule
+    from torchlint.rules.syntax_error import SyntaxErrorRule
 
     assert (SyntaxErrorRule.code, SyntaxErrorRule.name) == SYNTAX_ERROR
     assert "TL000" in [r.code for r in RULES]

@@ -70,10 +70,8 @@ def _rules_in(module: ModuleType) -> list[type[Rule]]:
 
 def _builtin_rules() -> list[type[Rule]]:
     import torchlint.rules as package
-    from torchlint.syntax_rule import SyntaxErrorRule
 
-    # TL000 lives outside the rules package: the engine reports it, no traversal does.
-    found: list[type[Rule]] = [SyntaxErrorRule]
+    found: list[type[Rule]] = []
     for info in pkgutil.iter_modules(package.__path__):
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         found.extend(r for r in _rules_in(module) if r.__module__ == module.__name__)

@@ -11,7 +11,7 @@ import libcst as cst
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import DeprecatedImportsMixin, PendingImport
+from torchlint.analysis.deprecated_imports import DeprecatedImportsMixin, PendingImport
 
 _VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 # torch functions that return a fresh tensor with no autograd history.

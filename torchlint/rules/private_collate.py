@@ -14,7 +14,7 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import is_bare_reference
+from torchlint.analysis.deprecated_imports import is_bare_reference
 
 _PRIVATE_MODULE = "torch.utils.data._utils.collate"
 _PUBLIC = {

@@ -11,7 +11,7 @@ import libcst as cst
 
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import is_bare_reference
+from torchlint.analysis.deprecated_imports import is_bare_reference
 
 _TARGETS = frozenset(
     {"torchvision.transforms.v2.ToTensor", "torchvision.transforms.v2._deprecated.ToTensor"}

@@ -21,7 +21,7 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import (
+from torchlint.analysis.deprecated_imports import (
     DeprecatedImportsMixin,
     PendingImport,
     is_bare_reference,

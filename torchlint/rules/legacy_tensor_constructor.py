@@ -30,7 +30,7 @@ from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
-from torchlint.rules._deprecated_imports import DeprecatedImportsMixin, PendingImport
+from torchlint.analysis.deprecated_imports import DeprecatedImportsMixin, PendingImport
 
 _DTYPES = {
     "Tensor": "float32",

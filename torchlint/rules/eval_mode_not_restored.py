@@ -19,7 +19,7 @@ from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
-from torchlint.rules.eval_no_grad import is_eval_loader, is_eval_name
+from torchlint.rules.eval_without_no_grad import is_eval_loader, is_eval_name
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _EXITS = (cst.Return, cst.Raise, cst.Break)
