@@ -9,6 +9,9 @@ file must contain for it to matter (``needles``), and visits nodes::
         ...
         needles = ("load",)
 
+        def setup(self) -> None:  # optional: the rule's per-file state, as plain attributes
+            self.loads: list[cst.Call] = []
+
         def visit_Call(self, node: cst.Call) -> None:
             if self.context.qualified_name(node.func) == "torch.load":
                 self.report(node, "...")
@@ -19,13 +22,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import libcst as cst
 
-from torchlint.context import FileContext
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import FixPlan
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
+    from torchlint.context import FileContext
+    from torchlint.fixes import FixPlan
 
 _VISITOR = re.compile(r"^(visit|leave)_([A-Z]\w*)$")
 
@@ -60,9 +66,16 @@ class Rule:
         self.context = context
         self._reports = reports
         self.options = {**self.default_options, **context.rule_options.get(self.name, {})}
+        self.setup()
+
+    def setup(self) -> None:
+        """Called once per file, after construction: set the rule's per-file state here, as plain
+        attributes (a rule never overrides ``__init__``). A rule whose base class defines a setup
+        calls ``super().setup()``."""
 
     @property
-    def facts(self):  # noqa: ANN201 - TorchFacts, imported lazily to keep rule modules light
+    def facts(self) -> TorchFacts:
+        """The file's torch facts (imports, module classes, loops...), computed once per file."""
         return self.context.facts
 
     def report(
@@ -78,7 +91,7 @@ class Rule:
     @classmethod
     def visitor_methods(cls) -> list[tuple[str, str]]:
         """(``visit``|``leave``, node type name) for every visitor method the rule defines."""
-        out = []
+        out: list[tuple[str, str]] = []
         for attr in dir(cls):
             match = _VISITOR.match(attr)
             if match:

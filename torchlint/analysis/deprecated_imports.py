@@ -13,6 +13,7 @@ so that calls through them are not reported either.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -21,6 +22,7 @@ from torchlint.analysis.compat import in_compat_branch
 from torchlint.analysis.names import dotted_name
 from torchlint.diagnostics import Applicability
 from torchlint.fixes import FixPlan, RemoveStatement, Replace
+from torchlint.rule import Rule
 
 
 @dataclass
@@ -29,7 +31,7 @@ class PendingImport:
     line: cst.SimpleStatementLine | None
     only_statement_in_block: bool
     deprecated: list[tuple[cst.ImportAlias, str, str]]  # alias, local name, qualified name
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 def _alias_local(alias: cst.ImportAlias) -> str | None:
@@ -44,21 +46,23 @@ def _module_of(node: cst.ImportFrom) -> str | None:
     return dotted_name(node.module)
 
 
-class DeprecatedImportsMixin:
-    """Mixed into a Rule: collects name references and deprecated from-imports of one file."""
+@dataclass
+class ImportUses:
+    """What one file's deprecated-API rule has seen of names and imports so far."""
 
-    def _imports_state(self) -> dict:
-        state = self.__dict__.get("_deprecated_imports_state")
-        if state is None:
-            state = {
-                "refs": {},
-                "strings": [],
-                "has_all": False,
-                "pending": [],
-                "compat_names": set(),
-            }
-            self.__dict__["_deprecated_imports_state"] = state
-        return state
+    refs: Counter[str] = field(default_factory=Counter)  # name -> references
+    strings: list[str] = field(default_factory=list)  # short string literals (annotations...)
+    has_all: bool = False  # the file defines ``__all__``: it may re-export names
+    pending: list[PendingImport] = field(default_factory=list)
+    compat_names: set[str] = field(default_factory=set)  # bound in a COMPAT BRANCH
+
+
+class DeprecatedImportsRule(Rule):
+    """The base of a deprecated-API rule: collects name references and deprecated from-imports
+    of one file (no ``code``: not itself a rule)."""
+
+    def setup(self) -> None:
+        self.import_uses = ImportUses()
 
     # -- what the rule calls ----------------------------------------------------------------
 
@@ -78,29 +82,30 @@ class DeprecatedImportsMixin:
 
     def note_import(self, node: cst.ImportFrom) -> bool:
         """Call from ``visit_ImportFrom``; False when the import is in a COMPAT BRANCH."""
-        state = self._imports_state()
-        if in_compat_branch(self.context.path_up()):  # type: ignore[attr-defined]
+        if in_compat_branch(self.context.path_up()):
             for _, local, _ in self.imported_names(node):
-                state["compat_names"].add(local)
+                self.import_uses.compat_names.add(local)
             return False
         return True
 
     def compat_bound(self, func: cst.BaseExpression) -> bool:
         """Whether a called bare name was bound by an import in a COMPAT BRANCH."""
-        state = self._imports_state()
-        return isinstance(func, cst.Name) and func.value in state["compat_names"]
+        return isinstance(func, cst.Name) and func.value in self.import_uses.compat_names
 
     def defer_import_report(
-        self, node: cst.ImportFrom, deprecated: list[tuple[cst.ImportAlias, str, str]], **extra
+        self,
+        node: cst.ImportFrom,
+        deprecated: list[tuple[cst.ImportAlias, str, str]],
+        **extra: object,
     ) -> None:
         """Report ``node`` at the end of the file, with a removal fix if its names went unused."""
-        stack = self.context.stack  # type: ignore[attr-defined]
+        stack = self.context.stack
         line = stack[-2] if len(stack) >= 2 else None
         if not isinstance(line, cst.SimpleStatementLine):
             line = None
         block = stack[-3] if len(stack) >= 3 else None
         only = isinstance(block, cst.IndentedBlock) and len(block.body) == 1
-        self._imports_state()["pending"].append(PendingImport(node, line, only, deprecated, extra))
+        self.import_uses.pending.append(PendingImport(node, line, only, deprecated, extra))
 
     def report_import(self, pending: PendingImport, fix: FixPlan | None) -> None:
         raise NotImplementedError
@@ -108,7 +113,7 @@ class DeprecatedImportsMixin:
     # -- visitors ----------------------------------------------------------------------------
 
     def visit_Name(self, node: cst.Name) -> None:
-        stack = self.context.stack  # type: ignore[attr-defined]
+        stack = self.context.stack
         parent = stack[-2] if len(stack) >= 2 else None
         if isinstance(parent, cst.Attribute) and parent.attr is node:
             return
@@ -122,34 +127,31 @@ class DeprecatedImportsMixin:
                     return
                 if not isinstance(ancestor, cst.Attribute):
                     break
-        state = self._imports_state()
         if node.value == "__all__":
-            state["has_all"] = True
-        refs = state["refs"]
-        refs[node.value] = refs.get(node.value, 0) + 1
+            self.import_uses.has_all = True
+        self.import_uses.refs[node.value] += 1
 
     def visit_SimpleString(self, node: cst.SimpleString) -> None:
         if len(node.value) <= 300:
-            self._imports_state()["strings"].append(node.value)
+            self.import_uses.strings.append(node.value)
 
     def leave_Module(self, node: cst.Module) -> None:
-        state = self._imports_state()
-        for pending in state["pending"]:
-            self.report_import(pending, self._removal_fix(pending, state))
+        for pending in self.import_uses.pending:
+            self.report_import(pending, self._removal_fix(pending))
 
     # -- the removal fix ----------------------------------------------------------------------
 
-    def _unused(self, local: str, state: dict) -> bool:
-        if state["refs"].get(local):
+    def _unused(self, local: str) -> bool:
+        if self.import_uses.refs[local]:
             return False
         pattern = re.compile(rf"\b{re.escape(local)}\b")
-        return not any(pattern.search(s) for s in state["strings"])
+        return not any(pattern.search(s) for s in self.import_uses.strings)
 
-    def _removal_fix(self, pending: PendingImport, state: dict) -> FixPlan | None:
-        path = self.context.path  # type: ignore[attr-defined]
-        if state["has_all"] or path.replace("\\", "/").endswith("__init__.py"):
+    def _removal_fix(self, pending: PendingImport) -> FixPlan | None:
+        path = self.context.path
+        if self.import_uses.has_all or path.replace("\\", "/").endswith("__init__.py"):
             return None
-        if not all(self._unused(local, state) for _, local, _ in pending.deprecated):
+        if not all(self._unused(local) for _, local, _ in pending.deprecated):
             return None
         node = pending.node
         if isinstance(node.names, cst.ImportStar):

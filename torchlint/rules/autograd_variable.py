@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.deprecated_imports import DeprecatedImportsRule, PendingImport
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
-from torchlint.rule import Rule
-from torchlint.analysis.deprecated_imports import DeprecatedImportsMixin, PendingImport
 
 _VARIABLE = frozenset({"torch.autograd.Variable", "torch.autograd.variable.Variable"})
 # torch functions that return a fresh tensor with no autograd history.
@@ -34,7 +33,7 @@ def _method(
     return cst.Call(func=cst.Attribute(value=value, attr=cst.Name(name)), args=args)
 
 
-class AutogradVariable(DeprecatedImportsMixin, Rule):
+class AutogradVariable(DeprecatedImportsRule):
     code = "TL305"
     name = "autograd-variable"
     summary = "`torch.autograd.Variable(...)` (and its no-op `volatile=`) instead of plain tensors"

@@ -66,8 +66,7 @@ class BenchmarkWithDeterminism(Rule):
     precision = Precision.HIGH
     needles = ("benchmark",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._settings: list[_Setting] = []
 
     def _record(self, node: cst.CSTNode, what: str) -> None:

@@ -79,8 +79,7 @@ class ClipBeforeUnscale(Rule):
     fix_applicability = Applicability.SAFE
     needles = ("clip_grad",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._events: dict[int, _Events] = {}
 
     def _of(self, statement: cst.CSTNode) -> _Events:

@@ -45,8 +45,7 @@ class ConvBiasBeforeBatchNorm(Rule):
     needles = ("BatchNorm",)
     report_in_tests = False  # tests build throwaway models
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._published: bool | None = None
 
     def _has_published_weights(self) -> bool:

@@ -176,8 +176,7 @@ class CreateThenMove(Rule):
     fix_applicability = Applicability.SAFE
     needles = (".to(", ".cuda(")
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._setup_functions: dict[int, bool] = {}
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -54,8 +54,7 @@ class DataLoaderStallsGpu(Rule):
     needles = ("DataLoader",)
     report_in_tests = False  # tests build small loaders; worker processes only slow them
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._loaders: list[cst.Call] = []
         self._uses_cuda = False
 

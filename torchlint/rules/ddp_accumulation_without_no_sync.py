@@ -68,8 +68,7 @@ class DdpAccumulationWithoutNoSync(Rule):
     preview = True
     needles = ("DistributedDataParallel",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._ddp: set[tuple[int, str]] = set()  # (scope id, key); scope 0 for ``self.x``
         self._loops: list[tuple[Loop, int]] = []
 

@@ -64,8 +64,7 @@ class DdpDataLoaderWithoutSampler(Rule):
     precision = Precision.MEDIUM
     needles = ("DistributedDataParallel",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._loaders: list[_Loader] = []
         self._ddp_scopes: set[int] = set()
         self._prepared: set[str] = set()

@@ -12,17 +12,16 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
-from torchlint.analysis.names import dotted_name
-from torchlint.analysis.spelling import spell
-from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, RemoveStatement, Replace, add_keyword_argument
-from torchlint.rule import Rule
 from torchlint.analysis.deprecated_imports import (
-    DeprecatedImportsMixin,
+    DeprecatedImportsRule,
     PendingImport,
     is_bare_reference,
     is_recognition_only,
 )
+from torchlint.analysis.names import dotted_name
+from torchlint.analysis.spelling import spell
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import AddImport, FixPlan, RemoveStatement, Replace, add_keyword_argument
 
 
 @dataclass(frozen=True)
@@ -84,7 +83,7 @@ def _device_arg(device: str, call: cst.Call) -> cst.Arg:
     return cst.Arg(value=cst.SimpleString(f'"{device}"'), comma=comma)
 
 
-class DeprecatedAmpNamespace(DeprecatedImportsMixin, Rule):
+class DeprecatedAmpNamespace(DeprecatedImportsRule):
     code = "TL301"
     name = "deprecated-amp-namespace"
     summary = (

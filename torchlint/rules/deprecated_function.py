@@ -16,17 +16,16 @@ from typing import Any
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
-from torchlint.analysis.names import dotted_name
-from torchlint.analysis.spelling import spell
-from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
-from torchlint.rule import Rule
 from torchlint.analysis.deprecated_imports import (
-    DeprecatedImportsMixin,
+    DeprecatedImportsRule,
     PendingImport,
     is_bare_reference,
     is_recognition_only,
 )
+from torchlint.analysis.names import dotted_name
+from torchlint.analysis.spelling import spell
+from torchlint.diagnostics import Applicability, Category, Precision, Severity
+from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
 
 Version = tuple[int, int]
 
@@ -167,7 +166,7 @@ def _fmt(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-class DeprecatedFunction(DeprecatedImportsMixin, Rule):
+class DeprecatedFunction(DeprecatedImportsRule):
     code = "TL306"
     name = "deprecated-function"
     summary = (

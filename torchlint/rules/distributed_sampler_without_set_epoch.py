@@ -66,8 +66,7 @@ class DistributedSamplerWithoutSetEpoch(Rule):
     fix_applicability = Applicability.SAFE
     needles = ("DistributedSampler",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         # (scope id, binding key) -> the sampler a name or loader stands for
         self._samplers: dict[tuple[int, str], _Sampler] = {}
         self._epoch_checked: dict[int, bool] = {}

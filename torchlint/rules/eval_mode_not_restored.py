@@ -75,8 +75,7 @@ class EvalModeNotRestored(Rule):
     fix_applicability = Applicability.DISPLAY_ONLY
     needles = (".eval()",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._helpers_restore: dict[str, bool] = {}
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -135,8 +135,7 @@ class EvalWithoutNoGrad(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("for ", "while ")
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._candidates: list[_Candidate] = []
         self._no_grad_callers: set[str] = set()  # functions called with grad off somewhere
         self._eval_receivers: dict[int, set[str]] = {}  # function id -> keys of ``X.eval()``

@@ -89,8 +89,7 @@ class HardcodedCudaInForward(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("cuda",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._cuda_only: bool | None = None
 
     def _cuda_only_file(self) -> bool:

@@ -64,8 +64,7 @@ class HostSyncInTrainingLoop(Rule):
     needles = (".cpu(", ".to(", ".tolist(", ".numpy(", "print(", "synchronize(")
     report_in_tests = False  # a test's few steps are not worth a faster pipeline
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._timed: dict[int, bool] = {}
         self._direct: dict[int, bool] = {}
         self._tensors: dict[int, frozenset[str]] = {}

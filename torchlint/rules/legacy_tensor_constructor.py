@@ -25,12 +25,11 @@ import enum
 import libcst as cst
 
 from torchlint.analysis.compat import in_compat_branch
+from torchlint.analysis.deprecated_imports import DeprecatedImportsRule, PendingImport
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
-from torchlint.rule import Rule
-from torchlint.analysis.deprecated_imports import DeprecatedImportsMixin, PendingImport
 
 _DTYPES = {
     "Tensor": "float32",
@@ -160,7 +159,7 @@ def _literal_data(expr: cst.BaseExpression) -> bool:
     return isinstance(expr, (cst.List, cst.Tuple, cst.ListComp))
 
 
-class LegacyTensorConstructor(DeprecatedImportsMixin, Rule):
+class LegacyTensorConstructor(DeprecatedImportsRule):
     code = "TL310"
     name = "legacy-tensor-constructor"
     summary = "legacy tensor constructors `torch.Tensor(...)`, `torch.FloatTensor(...)`, `torch.cuda.*Tensor(...)`"

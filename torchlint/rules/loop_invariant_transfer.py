@@ -111,8 +111,7 @@ class LoopInvariantTransfer(Rule):
     needles = (".to(", ".cuda(")
     report_in_tests = False  # tests move fixtures in loops over cases; nothing to speed up
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._changed: dict[tuple[int, str], bool] = {}
 
     def visit_Call(self, node: cst.Call) -> None:

@@ -170,8 +170,7 @@ class LossAccumulatedWithGraph(Rule):
     report_in_tests = False
     needles = ("backward",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._loops: dict[int, _LoopFacts] = {}
 
     def _loop(self, loop: Loop) -> _LoopFacts:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.deprecated_imports import is_bare_reference
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace
 from torchlint.rule import Rule
-from torchlint.analysis.deprecated_imports import is_bare_reference
 
 _PRIVATE_MODULE = "torch.utils.data._utils.collate"
 _PUBLIC = {

@@ -58,8 +58,7 @@ class RequireGradTypo(Rule):
     fix_applicability = Applicability.SAFE
     needles = ("require_grad",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._targets: set[int] = set()
         self._candidates: list[_Candidate] = []
         self._read_keys: set[str] = set()

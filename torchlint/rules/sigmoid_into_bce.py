@@ -43,8 +43,7 @@ class SigmoidIntoBCE(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("sigmoid", "Sigmoid", "expit")
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._findings: list[_Finding] = []
         self._calls_of: dict[str, int] = {}
 

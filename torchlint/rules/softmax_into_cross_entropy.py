@@ -61,8 +61,7 @@ class SoftmaxIntoCrossEntropy(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("softmax", "Softmax")
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._pending: list[_Pending] = []
 
     # -- what the call is ----------------------------------------------------------------------

@@ -16,7 +16,6 @@ raises at the backward, and one made through ``.data`` still goes unseen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -32,10 +31,7 @@ from torchlint.analysis.tensors import (
 from torchlint.analysis.training_loops import is_backward
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Category, Precision, Severity
-from torchlint.rule import Report, Rule
-
-if TYPE_CHECKING:
-    from torchlint.context import FileContext
+from torchlint.rule import Rule
 
 # ``m.weight.data``: attributes that hold parameters or buffers of a module.
 PARAMETER_ATTRIBUTES = frozenset({"weight", "bias", "running_mean", "running_var"})
@@ -198,10 +194,9 @@ class TensorDataAttribute(Rule):
     report_in_tests = False
     needles = (".data",)
 
-    def __init__(self, context: FileContext, reports: list[Report]) -> None:
-        super().__init__(context, reports)
+    def setup(self) -> None:
         # No BACKWARD in the file, no window: most `.data` files (init, surgery) stop here.
-        self._backward_in_file = "backward" in context.source
+        self._backward_in_file = "backward" in self.context.source
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         if node.attr.value != "data" or not self._backward_in_file:

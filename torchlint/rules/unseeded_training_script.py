@@ -42,8 +42,7 @@ class UnseededTrainingScript(Rule):
     needles = ("__main__",)
     report_in_tests = False  # test scripts check behaviour, not comparable training curves
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._main: cst.If | None = None
         self._trains = False
         self._seeded = False

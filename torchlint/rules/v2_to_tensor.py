@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import libcst as cst
 
+from torchlint.analysis.deprecated_imports import is_bare_reference
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
-from torchlint.analysis.deprecated_imports import is_bare_reference
 
 _TARGETS = frozenset(
     {"torchvision.transforms.v2.ToTensor", "torchvision.transforms.v2._deprecated.ToTensor"}

@@ -88,8 +88,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("zero_grad",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._calls: dict[int, _StatementCalls] = {}
 
     def _statement_calls(self, statement: cst.CSTNode) -> _StatementCalls:

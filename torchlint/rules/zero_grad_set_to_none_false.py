@@ -93,8 +93,7 @@ class ZeroGradSetToNoneFalse(Rule):
     fix_applicability = Applicability.UNSAFE
     needles = ("zero_grad",)
 
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
-        super().__init__(*args, **kwargs)
+    def setup(self) -> None:
         self._writes_grads: bool | None = None
 
     def _file_writes_grads(self) -> bool:
