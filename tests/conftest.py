@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
-# Test helpers (fixture readers) live beside the tests.
+# Test helpers live beside the tests.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+# The suite sees only the rule plug-in its own tests put on the path (tests/data/plugin), never
+# one installed in the environment: expectations such as "every rule has fixture cases" or the
+# SARIF rule list hold whatever else is installed. Set before torchlint reads its entry points,
+# and inherited by the torchlint processes tests start.
+os.environ["TORCHLINT_PLUGINS"] = "torchlint-example-plugin"
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -14,10 +14,9 @@ import hashlib
 import json
 import os
 import stat
-import sys
 import tempfile
 from collections.abc import Sequence
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,21 +64,11 @@ def code_fingerprint() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-@cache
 def _rule_identity(rule: RuleRef) -> str:
-    # Memoised: asked once per file and rule, and a rule's module cannot change within a run.
-    # Built-in rules are covered by code_fingerprint(); a plug-in's module file is stamped.
-    stamp = ""
-    if not rule.module.startswith("torchlint."):
-        module = sys.modules.get(rule.module)
-        origin = getattr(module, "__file__", None) or ""
-        if origin:
-            try:
-                info = os.stat(origin)
-                stamp = f"{info.st_mtime_ns}:{info.st_size}"
-            except OSError:
-                pass
-    return f"{rule.code}:{rule.module}:{stamp}"
+    # Built-in rules are covered by code_fingerprint(); a plug-in's rule by its distribution's
+    # fingerprint (name, version, and for an editable install its files: torchlint.plugins), so
+    # editing any module of a plug-in, not only the rule's own, invalidates.
+    return f"{rule.code}:{rule.module}:{rule.origin}"
 
 
 def entry_key(
@@ -195,7 +184,7 @@ class Cache:
             payload = json.dumps(
                 {"key": key, "diagnostics": [diagnostic_to_json(d) for d in diagnostics]}
             )
-            _write_atomically(target, payload)
+            write_atomically(target, payload)
         except OSError:
             pass  # a read-only checkout still lints; it just does not cache
 
@@ -211,11 +200,11 @@ class Cache:
         for name, text in ((".gitignore", _GITIGNORE), ("CACHEDIR.TAG", _CACHEDIR_TAG)):
             marker = self.directory / name
             if not _reads(marker, text):
-                _write_atomically(marker, text)
+                write_atomically(marker, text)
         self._prepared = True
 
 
-def _write_atomically(target: Path, text: str) -> None:
+def write_atomically(target: Path, text: str) -> None:
     """``target`` holds ``text`` whole, or is as it was: a concurrent reader never sees half,
     and a failed write (a full disk) leaves no temporary file behind."""
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
