@@ -98,9 +98,10 @@ def _argument(call: cst.Call) -> cst.BaseExpression | None:
 
 
 def activation_call(
-    expr: cst.BaseExpression, kind: Activation, facts: TorchFacts
+    expr: cst.BaseExpression, kind: Activation, facts: TorchFacts, path: PathUp | None = None
 ) -> ActivationCall | None:
-    """``expr`` itself as an activation call of ``kind``, or None."""
+    """``expr`` itself as an activation call of ``kind``, or None. ``path`` (the ancestors of
+    ``expr``) scopes what a called name or ``self.attr`` holds to where it is read."""
     if not isinstance(expr, cst.Call):
         return None
     func = expr.func
@@ -114,8 +115,8 @@ def activation_call(
             return ActivationCall(expr, _argument(expr), "function")
         return None  # another imported callable (scipy, jax, numpy...)
     key = binding_key(func)
-    if key is not None and key in facts.bindings.values:
-        if facts.bindings.constructor_of(key) in kind.modules:
+    if key is not None and facts.bindings.bound(key, path):
+        if facts.bindings.constructor_of(key, path) in kind.modules:
             return ActivationCall(expr, _argument(expr), "bound-module")
         return None
     if isinstance(func, cst.Attribute) and func.attr.value == kind.method:
@@ -138,7 +139,7 @@ def reaching_activation(
     """``expr`` as an activation output: inline (``(call, None)``) or through a local name whose
     reaching assignment is the activation (``(call, reaching)``). ``path`` is the ancestors of the
     use."""
-    found = activation_call(expr, kind, facts)
+    found = activation_call(expr, kind, facts, path)
     if found is not None:
         return found, None
     if not isinstance(expr, cst.Name):
@@ -146,7 +147,7 @@ def reaching_activation(
     reaching = reaching_assignment(path, expr.value)
     if reaching is None:
         return None
-    found = activation_call(reaching.value, kind, facts)
+    found = activation_call(reaching.value, kind, facts, reaching.path)
     if found is None:
         return None
     return found, reaching

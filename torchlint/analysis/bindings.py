@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 
 import libcst as cst
 
 from torchlint.analysis.names import ImportMap, dotted_name
+from torchlint.analysis.scopes import FileScopes, PathUp, Value
 from torchlint.analysis.walk import Walker
 
 
@@ -28,7 +30,13 @@ def last_component(key: str) -> str:
 
 
 class Bindings(Walker):
-    """Assignments, function definitions and classes of a file, by name."""
+    """Assignments, function definitions and classes of a file, by name.
+
+    ``values`` is file-wide: every binding of a key anywhere in the file. The ``path`` argument of
+    the queries (the ancestors of the use, nearest first) narrows them to the scope that owns the
+    key there (:mod:`torchlint.analysis.scopes`): a ``criterion`` of another function, or a
+    ``self.loss_fn`` of an unrelated class, then says nothing.
+    """
 
     def __init__(self, names: ImportMap) -> None:
         super().__init__()
@@ -42,6 +50,22 @@ class Bindings(Walker):
         # changes any more.
         self._constructors: dict[str, str | None] = {}
         self._callees: dict[str, frozenset[str]] = {}
+        self._module: cst.Module | None = None
+        self._scopes: FileScopes | None = None
+        self._scoped_constructors: dict[tuple[int, str], str | None] = {}
+
+    def walk(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.Module):
+            self._module = node
+        super().walk(node)
+
+    @property
+    def scopes(self) -> FileScopes:
+        """The file's scopes and the bindings each owns (one more walk, on first use)."""
+        if self._scopes is None:
+            assert self._module is not None, "Bindings.walk(module) first"
+            self._scopes = FileScopes(self._module)
+        return self._scopes
 
     # -- collection ---------------------------------------------------------------------------
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
@@ -79,15 +103,35 @@ class Bindings(Walker):
         self.classes[node.name.value] = node
 
     # -- queries ------------------------------------------------------------------------------
-    def constructor_of(self, key: str) -> str | None:
-        """The qualified callee when every binding of ``key`` is a call of that same callee."""
+    def values_of(self, key: str, path: PathUp | None = None) -> Sequence[Value]:
+        """The values bound to ``key``: where it is read (``path``), else anywhere in the file."""
+        if path is None:
+            return self.values.get(key, ())
+        return self.scopes.values_at(key, path)
+
+    def bound(self, key: str, path: PathUp | None = None) -> bool:
+        """Whether ``key`` is bound (by anything: a parameter counts) where it is read."""
+        return bool(self.values_of(key, path))
+
+    def constructor_of(self, key: str, path: PathUp | None = None) -> str | None:
+        """The qualified callee when every binding of ``key`` is a call of that same callee.
+
+        With ``path`` (the ancestors of the use), only the bindings of the scope owning ``key``
+        there count; without it, every binding in the file.
+        """
+        if path is not None:
+            values = self.scopes.values_at(key, path)
+            cache_key = (id(values), key)
+            if cache_key not in self._scoped_constructors:
+                self._scoped_constructors[cache_key] = self._agreeing_callee(values)
+            return self._scoped_constructors[cache_key]
         if key not in self._constructors:
-            self._constructors[key] = self._constructor_of(key)
+            self._constructors[key] = self._agreeing_callee(self.values.get(key, ()))
         return self._constructors[key]
 
-    def _constructor_of(self, key: str) -> str | None:
+    def _agreeing_callee(self, values: Sequence[Value]) -> str | None:
         found: set[str] = set()
-        for value in self.values.get(key, ()):
+        for value in values:
             if not isinstance(value, cst.Call):
                 return None
             callee = self.names.resolve(value.func)

@@ -6,8 +6,8 @@ preceding statements of its block, then of the enclosing blocks, and return the 
 assignment ``name = value`` found. Anything that makes the flow uncertain answers "unknown"
 (``None``):
 
-- a preceding compound statement (``if``/``for``/``while``/``with``/``try``/``match``) that binds the
-  name anywhere inside it;
+- a preceding compound statement (``if``/``for``/``while``/``try``/``match``) that binds the name
+  anywhere inside it (a ``with`` body runs once, straight through: it is scanned like a block);
 - tuple unpacking, augmented assignment, ``del``, imports, walrus targets, ``global``/``nonlocal``,
   ``for`` targets, ``with ... as``, ``except ... as``, match captures binding the name;
 - a loop around the use that binds the name anywhere (its next iteration would see that binding);
@@ -168,6 +168,19 @@ def _scan_statement(
         if binds(statement, name):
             return _UNKNOWN
         between.append(statement)
+        return None
+    if isinstance(statement, cst.With) and isinstance(statement.body, cst.IndentedBlock):
+        # A ``with`` body runs once, straight through, after its items: scan it like a block.
+        inner = [(container, statement), *outer]
+        body = statement.body
+        for nested in reversed(list(body.body)):
+            found = _scan_statement(nested, body, name, [(statement, body), *inner], between)
+            if found is not None:
+                return found
+        for item in reversed(list(statement.items)):
+            if binds(item, name):
+                return _UNKNOWN
+            between.append(item)
         return None
     if binds(statement, name):
         return _UNKNOWN

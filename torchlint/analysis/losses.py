@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
+from torchlint.analysis.scopes import PathUp
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -33,8 +34,11 @@ def loss_call(
     facts: TorchFacts,
     functions: Collection[str],
     classes: Collection[str],
+    path: PathUp | None = None,
 ) -> LossCall | None:
-    """``call`` as a call of one of the loss ``functions`` or loss ``classes``, or None."""
+    """``call`` as a call of one of the loss ``functions`` or loss ``classes``, or None.
+
+    ``path`` (the ancestors of ``call``) scopes what a loss object holds to where it is called."""
     func = call.func
     if isinstance(func, cst.Call):
         if facts.names.resolve(func.func) in classes:
@@ -44,6 +48,6 @@ def loss_call(
     if qualified is not None:
         return LossCall(call, "function") if qualified in functions else None
     key = binding_key(func)
-    if key is not None and facts.bindings.constructor_of(key) in classes:
+    if key is not None and facts.bindings.constructor_of(key, path) in classes:
         return LossCall(call, "object", key)
     return None

@@ -51,13 +51,13 @@ class SigmoidIntoBCE(Rule):
         key = binding_key(node.func)
         if key is not None:
             self._calls_of[key] = self._calls_of.get(key, 0) + 1
-        loss = loss_call(node, self.facts, BCE_FUNCTIONS, BCE_CLASSES)
+        path = self.context.path_up()
+        loss = loss_call(node, self.facts, BCE_FUNCTIONS, BCE_CLASSES, path)
         if loss is None:
             return
         arg = first_input(node)
         if arg is None:
             return
-        path = self.context.path_up()
         found = reaching_activation(arg.value, SIGMOID, self.facts, path)
         if found is None:
             return

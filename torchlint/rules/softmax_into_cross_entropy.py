@@ -73,7 +73,11 @@ class SoftmaxIntoCrossEntropy(Rule):
         if qualified is not None:
             return qualified in CROSS_ENTROPY_FUNCTIONS
         key = binding_key(func)
-        return key is not None and self.facts.bindings.constructor_of(key) in CROSS_ENTROPY_MODULES
+        path = self.context.path_up()
+        return (
+            key is not None
+            and self.facts.bindings.constructor_of(key, path) in CROSS_ENTROPY_MODULES
+        )
 
     def _softmax_argument(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
         """The tensor ``expr`` takes the softmax of, when ``expr`` is a softmax call; else None.
@@ -93,9 +97,10 @@ class SoftmaxIntoCrossEntropy(Rule):
                 return self._first_argument(expr)
             return None  # some other imported callable (scipy, jax, ...)
         key = binding_key(func)
-        if key is not None and key in self.facts.bindings.values:
-            # A name or attribute bound in this file: softmax only when bound to nn.Softmax.
-            if self.facts.bindings.constructor_of(key) in SOFTMAX_MODULES:
+        path = self.context.path_up()
+        if key is not None and self.facts.bindings.bound(key, path):
+            # A name or attribute bound where it is called: softmax only when bound to nn.Softmax.
+            if self.facts.bindings.constructor_of(key, path) in SOFTMAX_MODULES:
                 return self._first_argument(expr)
             return None
         if isinstance(func, cst.Attribute) and func.attr.value == "softmax":

@@ -53,7 +53,8 @@ class SoftmaxIntoNllOrLog(Rule):
     needles = ("softmax", "Softmax")
 
     def visit_Call(self, node: cst.Call) -> None:
-        if loss_call(node, self.facts, NLL_FUNCTIONS, NLL_CLASSES) is not None:
+        path = self.context.path_up()
+        if loss_call(node, self.facts, NLL_FUNCTIONS, NLL_CLASSES, path) is not None:
             self._check_nll(node)
             return
         value = self._log_argument(node)

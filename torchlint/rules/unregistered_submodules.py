@@ -187,7 +187,7 @@ class UnregisteredSubmodules(Rule):
         container; ``add_module`` / ``setattr`` register them one by one; another binding of
         ``self.blocks`` that is not a plain list or dict may replace the list.
         """
-        for value in self.facts.bindings.values.get(f"self.{attr}", ()):
+        for value in self.facts.bindings.values_of(f"self.{attr}", self.context.path_up()):
             if value is not None and _shape(value) is None:
                 return True
         found = False
