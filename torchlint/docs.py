@@ -9,12 +9,17 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from torchlint.layout import SOURCE_TREE
+
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    import sys
+
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
     from torchlint.rule import Rule
-
-_SOURCE_TREE_DOCS = Path(__file__).resolve().parent.parent / "rules"
 
 
 def _page(code: str) -> Traversable | None:
@@ -26,7 +31,7 @@ def _page(code: str) -> Traversable | None:
             return page
     except (ModuleNotFoundError, FileNotFoundError, NotADirectoryError, TypeError):
         pass
-    candidate = _SOURCE_TREE_DOCS / f"{code}.md"
+    candidate = SOURCE_TREE.page_path(code)
     return candidate if candidate.is_file() else None
 
 

@@ -12,6 +12,7 @@ import re
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_mode_of
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import call_attr, receiver, stepping_loop_of
@@ -19,7 +20,6 @@ from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
-from torchlint.rules.eval_without_no_grad import is_eval_loader, is_eval_name
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _EXITS = (cst.Return, cst.Raise, cst.Break)

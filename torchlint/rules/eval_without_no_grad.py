@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
+from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_disabled_at, grad_mode_of
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import call_attr, is_backward, receiver
@@ -21,17 +22,8 @@ from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, render
 from torchlint.rule import Rule
 
-_EVAL_NAMES = frozenset({"evaluate", "eval", "evaluation", "validate", "validation", "val"})
-_EVAL_PREFIXES = ("evaluate_", "eval_", "validate_", "validation_", "val_")
 # Lightning runs these hooks with gradients off itself.
 _LIGHTNING_HOOKS = re.compile(r"^(validation|test|predict)_step$|^on_(validation|test|predict)_")
-_EVAL_LOADER = re.compile(
-    r"^(val|valid|validation|test|testing|eval|evaluation|dev|holdout)_?"
-    r"(loader|dataloader|data_loader|dl|data|dataset|set|ds|batches|iter|iterator)s?$"
-    r"|^(loader|dataloader|dl)_?(val|valid|test|eval)$",
-    re.IGNORECASE,
-)
-_EVAL_SPLITS = frozenset({"val", "valid", "validation", "test", "eval", "dev"})
 _MODEL_NAME = re.compile(
     r"^_*(model|net|network|\w+_model|model_\w+|\w+_net|net_\w+|encoder|decoder|classifier|"
     r"backbone|generator|discriminator|policy|actor|critic|student|teacher|unet|vae|"
@@ -55,13 +47,6 @@ def _evaluation_context(item: cst.BaseExpression) -> bool:
     return name is not None and bool(_EVAL_CONTEXT.search(name.rsplit(".", 1)[-1]))
 
 
-def is_eval_name(name: str) -> bool:
-    lowered = name.lower().lstrip("_")
-    return (
-        lowered in _EVAL_NAMES or lowered.startswith(_EVAL_PREFIXES) or lowered.startswith("test")
-    )
-
-
 def _iterable(loop: cst.For) -> cst.BaseExpression:
     iterable = loop.iter
     while isinstance(iterable, cst.Call) and iterable.args:
@@ -69,27 +54,6 @@ def _iterable(loop: cst.For) -> cst.BaseExpression:
             break
         iterable = iterable.args[0].value
     return iterable
-
-
-def is_eval_loader(expr: cst.BaseExpression) -> bool:
-    """``val_loader``, ``self.test_dl``, ``testloader``, ``dataloaders["val"]``..."""
-    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1:
-        index = expr.slice[0].slice
-        if isinstance(index, cst.Index) and isinstance(index.value, cst.SimpleString):
-            key = index.value.evaluated_value
-            base = binding_key(expr.value)
-            return (
-                isinstance(key, str)
-                and key.lower() in _EVAL_SPLITS
-                and base is not None
-                and "load" in last_component(base).lower()
-            )
-        return False
-    key = binding_key(expr)
-    if key is None:
-        return False
-    name = last_component(key)
-    return "train" not in name.lower() and bool(_EVAL_LOADER.match(name))
 
 
 @dataclass
