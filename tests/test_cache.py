@@ -152,7 +152,10 @@ def test_warm_run_needs_neither_libcst_nor_the_rules(project: Path) -> None:
 
     cold, cold_modules = loaded()
     assert cold.returncode == 1 and "TL201" in cold.stdout
-    assert "'libcst'" in cold_modules and "'torchlint.rules.torch_load_without_weights_only'" in cold_modules
+    assert (
+        "'libcst'" in cold_modules
+        and "'torchlint.rules.torch_load_without_weights_only'" in cold_modules
+    )
     warm, warm_modules = loaded()
     assert warm.returncode == 1 and warm.stdout == cold.stdout
     assert warm_modules == "[]"
@@ -225,3 +228,76 @@ def test_editing_the_packages_data_files_invalidates(tmp_path: Path) -> None:
     table.write_text(table.read_text().replace(old_note, "NOTE EDITED IN THE TABLE"))
     (after,) = messages()
     assert "NOTE EDITED IN THE TABLE" in after and old_note not in after
+
+
+def _with_test_plugin(plugin: Path, user_cache: Path) -> dict[str, str]:
+    """The environment of a torchlint process that finds the test plug-in (``tests/data/plugin``:
+    a package and its dist-info on the path, no installer's RECORD, so its files are stamped)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(plugin), *sys.path]),
+        "XDG_CACHE_HOME": str(user_cache),  # where the plug-in index goes: fresh
+    }
+
+
+def test_warm_run_imports_no_plugin(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A plug-in's rules are selected from its index in the user cache: a run answered from the
+    cache imports neither the plug-in nor LibCST."""
+    from test_plugins import PLUGIN_PATH
+
+    env = _with_test_plugin(PLUGIN_PATH, tmp_path_factory.mktemp("user-cache"))
+    (project / "b.py").write_text('print("hi")\n')
+    script = (
+        "import atexit, runpy, sys\n"
+        "atexit.register(lambda: print(sorted(m for m in sys.modules if m == 'libcst' or "
+        "m.startswith('torchlint_example_plugin')), file=sys.stderr))\n"
+        "sys.argv = ['torchlint', '--no-color', '.']\n"
+        "runpy.run_module('torchlint', run_name='__main__')\n"
+    )
+
+    def loaded() -> tuple[subprocess.CompletedProcess[str], str]:
+        proc = subprocess.run(
+            [sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True
+        )
+        return proc, proc.stderr.strip().splitlines()[-1]
+
+    cold, cold_modules = loaded()
+    assert cold.returncode == 1 and "b.py:1:1: XPL001" in cold.stdout, cold.stderr
+    assert cold_modules == "['libcst', 'torchlint_example_plugin']"
+    warm, warm_modules = loaded()
+    assert warm.stdout == cold.stdout
+    assert warm_modules == "[]"
+
+
+def test_editing_a_plugin_invalidates(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A plug-in whose files change in place (here: no installer's RECORD) is stamped file by
+    file: its cached findings are not reused after an edit. (tests/test_plugin_install.py edits
+    a helper module of an editable install.)"""
+    import shutil
+
+    from test_plugins import PLUGIN_PATH
+
+    plugin = tmp_path_factory.mktemp("plugin")
+    shutil.copytree(PLUGIN_PATH, plugin, dirs_exist_ok=True)
+    env = _with_test_plugin(plugin, tmp_path_factory.mktemp("user-cache"))
+    (project / "b.py").write_text('print("hi")\n')
+
+    def messages() -> list[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "torchlint", "--select", "XPL001", "--output-format", "json"],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 1, proc.stderr
+        return [d["message"] for d in json.loads(proc.stdout)]
+
+    assert messages() == ["`print` in library code; use logging"]
+    module = plugin / "torchlint_example_plugin" / "__init__.py"
+    module.write_text(module.read_text().replace("use logging", "use the logging module"))
+    assert messages() == ["`print` in library code; use the logging module"]

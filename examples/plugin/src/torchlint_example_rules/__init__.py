@@ -1,0 +1,1 @@
+"""An example torchlint rule plug-in (see README.md)."""
