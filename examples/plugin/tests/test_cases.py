@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from torchlint.registry import find_rule
 from torchlint.testing import Case, check_case, fixture_cases
+
 from torchlint_example_rules.rules import LoadWithoutMapLocation
 
 CASES = fixture_cases(Path(__file__).parent / "cases")

@@ -8,10 +8,10 @@ device" on a machine without that GPU (a CPU-only CI runner, a laptop, a smaller
 from __future__ import annotations
 
 import libcst as cst
-
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
+
 from torchlint_example_rules.loading import DEFAULT_MAP_LOCATION, LOADERS, passes_map_location
 
 
