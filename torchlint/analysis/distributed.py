@@ -47,7 +47,3 @@ def contains_call(
     if isinstance(expr, cst.IfExp):
         return contains_call(expr.body, predicate) or contains_call(expr.orelse, predicate)
     return None
-
-
-def is_conditional(expr: cst.BaseExpression) -> bool:
-    return isinstance(expr, cst.IfExp)

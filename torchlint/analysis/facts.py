@@ -6,6 +6,7 @@ Each fact is computed on first use: a file no rule asks about costs nothing beyo
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 import libcst as cst
 
@@ -109,12 +110,23 @@ class TorchFacts:
         self._module_classes[id(cls)] = result
         return result
 
-    def _derives_from_module(self, cls: cst.ClassDef) -> bool:
-        unresolved = False
+    def class_bases(
+        self, cls: cst.ClassDef
+    ) -> Iterator[tuple[cst.Arg, str | None, cst.ClassDef | None]]:
+        """Each positional base of ``cls``: the base, its qualified name when it comes from an
+        import, and the class of this file it names (never ``cls`` itself)."""
         for base in cls.bases:
             if base.keyword is not None:
                 continue
             qualified = self.names.resolve(base.value)
+            local = None
+            if qualified is None and isinstance(base.value, cst.Name):
+                local = self.bindings.classes.get(base.value.value)
+            yield base, qualified, local if local is not cls else None
+
+    def _derives_from_module(self, cls: cst.ClassDef) -> bool:
+        unresolved = False
+        for base, qualified, local in self.class_bases(cls):
             if qualified is not None:
                 if is_module_base(qualified):
                     return True
@@ -125,12 +137,10 @@ class TorchFacts:
                 ):
                     unresolved = True
                 continue
-            if isinstance(base.value, cst.Name):
-                local = self.bindings.classes.get(base.value.value)
-                if local is not None and local is not cls:
-                    if self.is_module_class(local):
-                        return True
-                    continue
+            if local is not None:
+                if self.is_module_class(local):
+                    return True
+                continue
             if base.value is not None and not (
                 isinstance(base.value, cst.Name) and base.value.value in ("object", "ABC")
             ):

@@ -28,6 +28,7 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import binds, reaching_assignment
 from torchlint.analysis.facts import is_module_base
+from torchlint.analysis.walk import SCOPES
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -265,7 +266,7 @@ def _proven_container(
 def _proven_loop_item(name: str, path: PathUp, facts: TorchFacts, depth: int) -> bool:
     """``layer`` in ``for layer in self.layers:`` over a proven container, never rebound."""
     for ancestor, child in path:
-        if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        if isinstance(ancestor, SCOPES):
             return False
         if not isinstance(ancestor, cst.For) or child is not ancestor.body:
             continue
@@ -327,16 +328,9 @@ def is_proven_module_class(
     """
     if id(cls) in _seen:
         return False
-    for base in cls.bases:
-        if base.keyword is not None:
-            continue
-        qualified = facts.names.resolve(base.value)
-        if qualified is not None:
-            if is_module_base(qualified):
-                return True
-            continue
-        if isinstance(base.value, cst.Name):
-            local = facts.bindings.classes.get(base.value.value)
-            if local is not None and is_proven_module_class(local, facts, _seen | {id(cls)}):
-                return True
+    for _, qualified, local in facts.class_bases(cls):
+        if qualified is not None and is_module_base(qualified):
+            return True
+        if local is not None and is_proven_module_class(local, facts, _seen | {id(cls)}):
+            return True
     return False

@@ -198,6 +198,27 @@ def is_tensor_function(qualified: str) -> bool:
     return tail[:1].islower() and tail not in _NOT_TENSOR_FUNCTIONS and not tail.startswith("is_")
 
 
+def _is_known(expr: cst.BaseExpression, known: Collection[str]) -> bool:
+    """A name or attribute the caller already knows to be a tensor."""
+    if not isinstance(expr, (cst.Name, cst.Attribute)):
+        return False
+    key = binding_key(expr)
+    return key is not None and key in known
+
+
+def _reaching_value(
+    name: cst.Name, path: PathUp | None
+) -> tuple[cst.BaseExpression, PathUp] | None:
+    """The value last assigned to ``name`` before its use at ``path``, with that value's own
+    ancestors; None when unknown."""
+    if path is None:
+        return None
+    found = reaching_assignment(path, name.value)
+    if found is None:
+        return None
+    return found.value, [(found.statement, found.value), *found.path]
+
+
 def is_tensor_like(
     expr: cst.BaseExpression,
     names: ImportMap,
@@ -218,17 +239,11 @@ def is_tensor_like(
     def again(sub: cst.BaseExpression, sub_path: PathUp | None = path, depth: int = _depth) -> bool:
         return is_tensor_like(sub, names, path=sub_path, known=known, _depth=depth)
 
-    if isinstance(expr, (cst.Name, cst.Attribute)):
-        key = binding_key(expr)
-        if key is not None and key in known:
-            return True
+    if _is_known(expr, known):
+        return True
     if isinstance(expr, cst.Name):
-        if path is None:
-            return False
-        found = reaching_assignment(path, expr.value)
-        if found is None:
-            return False
-        return again(found.value, [(found.statement, found.value), *found.path], _depth + 1)
+        reached = _reaching_value(expr, path)
+        return reached is not None and again(*reached, _depth + 1)
     if isinstance(expr, cst.Call):
         func = expr.func
         qualified = names.resolve(func)
@@ -372,17 +387,11 @@ def is_tensor_proven(
     def again(sub: cst.BaseExpression, sub_path: PathUp | None = path, depth: int = _depth) -> bool:
         return is_tensor_proven(sub, names, path=sub_path, known=known, _depth=depth)
 
-    if isinstance(expr, (cst.Name, cst.Attribute)):
-        key = binding_key(expr)
-        if key is not None and key in known:
-            return True
+    if _is_known(expr, known):
+        return True
     if isinstance(expr, cst.Name):
-        if path is None:
-            return False
-        found = reaching_assignment(path, expr.value)
-        if found is None:
-            return False
-        return again(found.value, [(found.statement, found.value), *found.path], _depth + 1)
+        reached = _reaching_value(expr, path)
+        return reached is not None and again(*reached, _depth + 1)
     if isinstance(expr, cst.Call):
         func = expr.func
         qualified = names.resolve(func)

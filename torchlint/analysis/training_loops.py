@@ -18,7 +18,7 @@ from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import ScopeBindings
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.signatures import has_parameter
-from torchlint.analysis.walk import Walker, walk
+from torchlint.analysis.walk import SCOPES, Walker, walk
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -337,7 +337,7 @@ class ClosureDefs:
             return True
 
         def leave(node: cst.CSTNode) -> None:
-            if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            if isinstance(node, SCOPES):
                 chain.pop()
 
         walk(module, visit, leave)
@@ -371,7 +371,6 @@ def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
 
 # -- step guards ------------------------------------------------------------------------------
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 # ``FileContext.path_up()``: (ancestor, its child on the way down to the node), nearest first.
 AncestorPath = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
@@ -505,13 +504,13 @@ def _guard_scope(path: AncestorPath) -> tuple[cst.CSTNode, set[int]] | None:
     the ``if`` up to the body of the innermost loop around it; None outside any loop."""
     blocks: set[int] = set()
     for index, (ancestor, child) in enumerate(path):
-        if isinstance(ancestor, _SCOPES):
+        if isinstance(ancestor, SCOPES):
             return None  # not in a loop of its own scope
         if isinstance(ancestor, (cst.IndentedBlock, cst.SimpleStatementSuite)):
             blocks.add(id(ancestor))
         elif isinstance(ancestor, (cst.For, cst.While)) and child is ancestor.body:
             for outer, _child in path[index + 1 :]:
-                if isinstance(outer, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                if isinstance(outer, SCOPES):
                     return outer, blocks
             root = path[-1][0]
             return (root, blocks) if isinstance(root, cst.Module) else None
@@ -563,7 +562,7 @@ def _scope_segment(path: AncestorPath) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
     """The part of ``path`` inside the node's own function (or module)."""
     out = []
     for ancestor, child in path:
-        if isinstance(ancestor, _SCOPES):
+        if isinstance(ancestor, SCOPES):
             break
         out.append((ancestor, child))
     return out
@@ -644,7 +643,7 @@ def steps_directly(loop: Loop, facts: TorchFacts) -> bool:
 
     def visit(node: cst.CSTNode) -> bool:
         nonlocal found
-        if found or isinstance(node, (cst.For, cst.While, *_SCOPES)):
+        if found or isinstance(node, (cst.For, cst.While, *SCOPES)):
             return False
         if isinstance(node, cst.Call) and (
             is_backward(node, facts) or step_target(node, facts) is not None

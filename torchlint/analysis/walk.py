@@ -14,6 +14,9 @@ from typing import Any
 
 import libcst as cst
 
+# The nodes that open a scope of their own inside a module: what a name means changes there.
+SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+
 _SKIPPED = frozenset(
     {
         "lpar",

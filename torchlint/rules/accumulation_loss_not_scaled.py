@@ -25,12 +25,11 @@ from torchlint.analysis.training_loops import (
     step_target,
     training_loop_of,
 )
-from torchlint.analysis.walk import children
+from torchlint.analysis.walk import SCOPES, children
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _SCALING_CALLS = frozenset({"div", "div_", "mul", "mul_", "divide", "multiply", "true_divide"})
 _TRANSPARENT = frozenset({"mean", "sum", "float", "double", "squeeze", "to"})
 _CRITERION = re.compile(
@@ -58,7 +57,7 @@ class _LoopScan:
         self.unguarded_clear = False
 
     def scan(self, node: cst.CSTNode, guarded: bool) -> None:
-        if isinstance(node, _SCOPES):
+        if isinstance(node, SCOPES):
             return
         if isinstance(node, cst.If):
             self.scan(node.test, guarded)
@@ -97,7 +96,7 @@ class _Calls:
         self._collect(node)
 
     def _collect(self, node: cst.CSTNode) -> None:
-        if isinstance(node, _SCOPES):
+        if isinstance(node, SCOPES):
             return
         if isinstance(node, cst.Call):
             self.calls.append(node)
@@ -327,7 +326,7 @@ class AccumulationLossNotScaled(Rule):
         verdicts: list[bool | None] = []
 
         def collect(node: cst.CSTNode) -> None:
-            if isinstance(node, _SCOPES):
+            if isinstance(node, SCOPES):
                 return
             if isinstance(node, cst.AugAssign) and _is_name(node.target, name):
                 verdicts.append(False if _scaling_op(node.operator) else None)

@@ -12,7 +12,7 @@ import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.training_loops import call_attr, expr_key, is_backward, is_scaler, receiver
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
@@ -27,7 +27,6 @@ CLIPPING = frozenset(
         "torch.nn.utils.clip_grad.clip_grad_norm",
     }
 )
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _BLOCKS = (cst.IndentedBlock, cst.Module)
 
 
@@ -41,7 +40,7 @@ class _Events:
         self.backward = False
 
         def visit(node: cst.CSTNode) -> bool:
-            if isinstance(node, _SCOPES):
+            if isinstance(node, SCOPES):
                 return False
             if not isinstance(node, cst.Call):
                 return True
@@ -122,7 +121,7 @@ class ClipBeforeUnscale(Rule):
         out: list[tuple[cst.CSTNode, int, bool]] = []
         looped = False
         for ancestor, child in self.context.path_up():
-            if isinstance(ancestor, _SCOPES):
+            if isinstance(ancestor, SCOPES):
                 break
             if isinstance(ancestor, (cst.For, cst.While)) and child is ancestor.body:
                 looped = True

@@ -17,6 +17,7 @@ from torchlint.analysis.data import has_star_kwargs, keyword_arg
 from torchlint.analysis.devices import is_device_like, names_host
 from torchlint.analysis.modules import is_module_like
 from torchlint.analysis.one_off import is_one_off_function
+from torchlint.analysis.pytest_style import is_test_function
 from torchlint.analysis.training_loops import enclosing_loops, training_loop_of
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -280,7 +281,7 @@ class CreateThenMove(Rule):
             # device); a test function's few steps gain nothing either. Only a training script
             # kept among the tests (test data that trains) repeats the copy enough to matter.
             if any(
-                isinstance(ancestor, cst.FunctionDef) and ancestor.name.value.startswith("test")
+                isinstance(ancestor, cst.FunctionDef) and is_test_function(ancestor.name.value)
                 for ancestor, _ in path
             ):
                 return False

@@ -19,7 +19,7 @@ import libcst as cst
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.timing import reads_clock
 from torchlint.analysis.training_loops import enclosing_loops
-from torchlint.analysis.walk import Walker
+from torchlint.analysis.walk import SCOPES, Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, RemoveStatement
 from torchlint.rule import Rule
@@ -194,13 +194,13 @@ class CudaEmptyCache(Rule):
                     return False
                 texts = [c for s in body[max(0, position - 2) : position + 1] for c in _comments(s)]
                 return any(_REASON.search(text) for text in texts)
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(ancestor, SCOPES):
                 return False
         return False
 
     def _in_oom_handler(self, path: list[tuple[cst.CSTNode, cst.CSTNode]]) -> bool:
         for ancestor, child in path:
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(ancestor, SCOPES):
                 return False
             if isinstance(ancestor, cst.If) and child is not ancestor.test:
                 if _mentions_oom(ancestor.test):

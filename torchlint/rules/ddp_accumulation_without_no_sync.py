@@ -22,11 +22,10 @@ from torchlint.analysis.training_loops import (
     step_target,
     steps_directly,
 )
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 # Context managers known not to touch gradient synchronisation.
 _NEUTRAL_CONTEXTS = frozenset(
     {
@@ -132,7 +131,7 @@ class DdpAccumulationWithoutNoSync(Rule):
         stack: list[cst.CSTNode] = []
 
         def visit(node: cst.CSTNode) -> bool:
-            if isinstance(node, (*_SCOPES, cst.For, cst.While)):
+            if isinstance(node, (*SCOPES, cst.For, cst.While)):
                 return False
             if isinstance(node, cst.Name):
                 scan.names.add(node.value)

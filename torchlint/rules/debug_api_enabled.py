@@ -12,6 +12,7 @@ import re
 import libcst as cst
 
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.pytest_style import in_test
 from torchlint.analysis.walk import walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, RemoveStatement, Replace
@@ -107,7 +108,7 @@ class DebugApiEnabled(Rule):
             kind = "gradcheck"
         else:
             return
-        if self.context.test_code or self._excused(kind):
+        if in_test(self.context) or self._excused(kind):
             return
         if kind == "anomaly" and _no_nan_check(node):
             return  # anomaly mode kept only for its stack traces, as tracing tools do
@@ -128,13 +129,9 @@ class DebugApiEnabled(Rule):
         )
 
     def _excused(self, kind: str) -> bool:
-        """Inside a test function or class, or under a debug switch (or a ``__main__`` self-test
-        for gradcheck)."""
+        """In a debugging tool's function or class, or under a debug switch (or a ``__main__``
+        self-test for gradcheck)."""
         for ancestor, child in self.context.path_up():
-            if isinstance(ancestor, cst.FunctionDef) and ancestor.name.value.startswith("test"):
-                return True
-            if isinstance(ancestor, cst.ClassDef) and ancestor.name.value.startswith("Test"):
-                return True
             if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)) and _TOOL_NAME.search(
                 ancestor.name.value
             ):

@@ -24,6 +24,7 @@ from torchlint.analysis.tensors import (
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import call_attr, receiver
+from torchlint.analysis.walk import SCOPES
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -230,7 +231,7 @@ class DiscardedOutOfPlaceResult(Rule):
         if reaching_assignment(path, name) is not None:
             return False  # re-bound in the body: the reaching value decided already
         for ancestor, child in path:
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(ancestor, SCOPES):
                 return False
             if isinstance(ancestor, cst.For) and child is ancestor.body:
                 if not _tuple_element(_batch_target(ancestor.target, ancestor.iter), name):
@@ -246,7 +247,7 @@ class DiscardedOutOfPlaceResult(Rule):
         """Under ``with pytest.raises(...)`` / ``with self.assertRaises(...)`` in this function:
         the statement runs for the error (or warning) it raises, not for its result."""
         for ancestor, child in path:
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            if isinstance(ancestor, SCOPES):
                 return False
             if not isinstance(ancestor, cst.With) or child is not ancestor.body:
                 continue

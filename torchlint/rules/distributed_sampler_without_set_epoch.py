@@ -15,12 +15,10 @@ from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.data import is_dataloader_call, is_eval_name, iterated_keys, keyword_arg
 from torchlint.analysis.distributed import contains_call, is_distributed_sampler_call
 from torchlint.analysis.training_loops import Loop, enclosing_loops
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
-
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 @dataclass
@@ -241,7 +239,7 @@ def _iterates(function: cst.FunctionDef, parameter: str) -> bool:
 
     def visit(node: cst.CSTNode) -> bool:
         nonlocal found
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not function:
+        if isinstance(node, SCOPES) and node is not function:
             return False
         if isinstance(node, cst.For) and parameter in iterated_keys(node.iter):
             found = True

@@ -16,12 +16,11 @@ from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_mode_of
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import call_attr, receiver, stepping_loop_of
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _EXITS = (cst.Return, cst.Raise, cst.Break)
 # Modules kept in eval mode on purpose: teachers, EMA copies, target networks, frozen encoders.
 _FROZEN = re.compile(
@@ -133,7 +132,7 @@ class EvalModeNotRestored(Rule):
 
         def visit(node: cst.CSTNode) -> bool:
             nonlocal found
-            if found or isinstance(node, _SCOPES):
+            if found or isinstance(node, SCOPES):
                 return False
             if isinstance(node, cst.Call):
                 callee = binding_key(node.func)  # the model itself, or a module holding it
@@ -150,7 +149,7 @@ class EvalModeNotRestored(Rule):
 
         def visit(node: cst.CSTNode) -> bool:
             nonlocal restored
-            if restored or isinstance(node, _SCOPES):
+            if restored or isinstance(node, SCOPES):
                 return False
             if isinstance(node, cst.Call):
                 other = None
@@ -217,7 +216,7 @@ class EvalModeNotRestored(Rule):
             if isinstance(ancestor, cst.With) and child is ancestor.body:
                 if any(grad_mode_of(i.item, self.facts.names) is False for i in ancestor.items):
                     return True
-            if isinstance(ancestor, _SCOPES):
+            if isinstance(ancestor, SCOPES):
                 break
         found = False
         names = self.facts.names

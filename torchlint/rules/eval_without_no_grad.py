@@ -16,8 +16,9 @@ from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_disabled_at, grad_mode_of
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.pytest_style import is_test_function
 from torchlint.analysis.training_loops import call_attr, is_backward, receiver
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, render
 from torchlint.rule import Rule
@@ -32,7 +33,6 @@ _MODEL_NAME = re.compile(
 )
 _MODEL_FACTORIES = re.compile(r"^(torchvision\.models\.|timm\.create_model$|transformers\.)")
 _WRAPPERS = ("enumerate", "tqdm", "tqdm.tqdm", "iter", "tqdm.auto.tqdm", "progress_bar")
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 # A project's own context manager for evaluation (MONAI's ``eval_mode`` also disables
@@ -152,7 +152,7 @@ class EvalWithoutNoGrad(Rule):
                     return  # grad off, or turned on on purpose
                 if any(_evaluation_context(i.item) for i in ancestor.items):
                     return  # ``with eval_mode(model):`` (MONAI's turns gradients off too)
-            if isinstance(ancestor, _SCOPES):
+            if isinstance(ancestor, SCOPES):
                 break
         if grad_disabled_at(path, self.facts.names):
             return
@@ -216,7 +216,7 @@ class EvalWithoutNoGrad(Rule):
         name = function.name.value
         if not is_eval_name(name):
             return False
-        if name.lower().lstrip("_").startswith("test") and self.context.test_code:
+        if self.context.test_code and is_test_function(name):
             return False  # a pytest test, not an evaluation routine
         return not self._function_wants_grad(function)
 
@@ -225,7 +225,7 @@ class EvalWithoutNoGrad(Rule):
         evaluation function; None when a loop around the call computes gradients."""
         found: cst.For | cst.While | None = None
         for ancestor, child in path:
-            if isinstance(ancestor, _SCOPES):
+            if isinstance(ancestor, SCOPES):
                 break
             if not isinstance(ancestor, (cst.For, cst.While)) or child is not ancestor.body:
                 continue

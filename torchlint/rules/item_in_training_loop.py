@@ -13,7 +13,7 @@ import libcst as cst
 
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import per_iteration_training_loop, receiver
-from torchlint.analysis.walk import Walker
+from torchlint.analysis.walk import SCOPES, Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -37,7 +37,6 @@ _SHOWS = frozenset(
         "write",
     }
 )
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
 
 class _Names(Walker):
@@ -133,7 +132,7 @@ class ItemInTrainingLoop(Rule):
                 "is printed or logged"
             )
         for ancestor, _child in path:
-            if isinstance(ancestor, (cst.BaseSmallStatement, *_SCOPES)):
+            if isinstance(ancestor, (cst.BaseSmallStatement, *SCOPES)):
                 break
             if not isinstance(ancestor, cst.Call):
                 continue

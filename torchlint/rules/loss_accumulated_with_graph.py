@@ -22,12 +22,11 @@ from torchlint.analysis.training_loops import (
     receiver,
     training_loop_of,
 )
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 # Calls whose result carries no graph.
 _DETACHING_METHODS = frozenset({"item", "detach", "tolist", "numpy", "cpu"})
 _DETACHING_FUNCTIONS = frozenset({"float", "int", "round"})
@@ -49,7 +48,7 @@ class _LoopFacts:
 
         def visit(node: cst.CSTNode) -> bool:
             nonlocal disabled
-            if isinstance(node, _SCOPES) or (
+            if isinstance(node, SCOPES) or (
                 isinstance(node, (cst.For, cst.While)) and node is not loop
             ):
                 return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.modules import is_proven_module_class
+from torchlint.analysis.statements import is_docstring
 from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
@@ -17,15 +18,6 @@ from torchlint.rule import Rule
 
 # Bases whose ``__init__`` takes no required argument: ``super().__init__()`` is then correct.
 _ARGLESS_BASES = frozenset({"torch.nn.Module", "lightning.pytorch.LightningModule"})
-
-
-def _is_docstring(statement: cst.CSTNode) -> bool:
-    return (
-        isinstance(statement, cst.SimpleStatementLine)
-        and len(statement.body) == 1
-        and isinstance(statement.body[0], cst.Expr)
-        and isinstance(statement.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-    )
 
 
 class _InitCallFinder(Walker):
@@ -52,7 +44,7 @@ def _only_raises(function: cst.FunctionDef) -> bool:
     """``def __init__(self): raise NotImplementedError``: an abstract stub, never constructed."""
     if not isinstance(function.body, cst.IndentedBlock):
         return False
-    body = [s for s in function.body.body if not _is_docstring(s)]
+    body = [s for s in function.body.body if not is_docstring(s)]
     return (
         len(body) == 1
         and isinstance(body[0], cst.SimpleStatementLine)
@@ -118,7 +110,7 @@ class MissingSuperInit(Rule):
         body = list(function.body.body)
         code = "super().__init__()"
         title = "Call `super().__init__()` first"
-        if body and _is_docstring(body[0]):
+        if body and is_docstring(body[0]):
             if len(body) == 1:
                 return FixPlan(title, Applicability.SAFE, (InsertAfter(body[0], code),))
             return FixPlan(title, Applicability.SAFE, (InsertBefore(body[1], code),))

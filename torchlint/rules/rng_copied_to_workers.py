@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.data import is_dataset_class
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
@@ -94,7 +94,7 @@ class RngCopiedToWorkers(Rule):
             return None
 
         def visit(node: cst.CSTNode) -> bool:
-            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)) and node is not init:
+            if isinstance(node, SCOPES) and node is not init:
                 return False
             if isinstance(node, cst.Assign):
                 call = generator_in(node.value)

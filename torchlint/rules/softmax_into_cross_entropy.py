@@ -11,6 +11,7 @@ from collections import Counter
 
 import libcst as cst
 
+from torchlint.analysis.activations import first_input
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.dataflow import (
     Reaching,
@@ -35,20 +36,6 @@ SOFTMAX_FUNCTIONS = frozenset(
     }
 )
 SOFTMAX_MODULES = frozenset({"torch.nn.Softmax"})
-
-
-def call_input(call: cst.Call) -> cst.Arg | None:
-    """The ``input`` argument of a loss or functional call: first positional or ``input=``."""
-    for arg in call.args:
-        if arg.star:
-            return None  # ``*args`` hides which argument is the input
-        if arg.keyword is None:
-            return arg
-        break
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == "input":
-            return arg
-    return None
 
 
 class SoftmaxIntoCrossEntropy(Rule):
@@ -116,14 +103,14 @@ class SoftmaxIntoCrossEntropy(Rule):
 
     @staticmethod
     def _first_argument(call: cst.Call) -> cst.BaseExpression:
-        arg = call_input(call)
+        arg = first_input(call)
         return arg.value if arg is not None else call
 
     # -- the check -----------------------------------------------------------------------------
     def visit_Call(self, node: cst.Call) -> None:
         if not self._is_cross_entropy(node):
             return
-        loss_input = call_input(node)
+        loss_input = first_input(node)
         if loss_input is None:
             return
         value = loss_input.value

@@ -29,7 +29,7 @@ from torchlint.analysis.tensors import (
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import is_backward
-from torchlint.analysis.walk import Walker
+from torchlint.analysis.walk import SCOPES, Walker
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
@@ -37,7 +37,6 @@ from torchlint.rule import Rule
 PARAMETER_ATTRIBUTES = frozenset({"weight", "bias", "running_mean", "running_var"})
 
 PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
-_SCOPES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
 
 def _in_place_method(name: str) -> bool:
@@ -142,7 +141,7 @@ class _Orders(Walker):
         self.counter += 1
         if id(node) in self._wanted:
             self.orders[id(node)] = self.counter
-        if isinstance(node, _SCOPES) and self.counter > 1:
+        if isinstance(node, SCOPES) and self.counter > 1:
             return False
         return super()._visit(node)
 
@@ -231,7 +230,7 @@ class TensorDataAttribute(Rule):
         backward: cst.Call | None = None
         scope: cst.CSTNode | None = None
         for ancestor, child in path:
-            if isinstance(ancestor, _SCOPES):
+            if isinstance(ancestor, SCOPES):
                 scope = ancestor
                 break
             if backward is None:

@@ -20,12 +20,11 @@ from torchlint.analysis.training_loops import (
     receiver,
     step_target,
 )
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, RemoveStatement
 from torchlint.rule import Rule
 
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _PARAMETER_METHODS = ("parameters", "named_parameters")
 
 
@@ -45,7 +44,7 @@ class _StatementCalls:
         stack: list[cst.CSTNode] = []
 
         def visit(node: cst.CSTNode) -> bool:
-            if isinstance(node, _SCOPES):
+            if isinstance(node, SCOPES):
                 return False
             stack.append(node)
             if isinstance(node, cst.Call):
