@@ -107,9 +107,9 @@ class NotebookProgram:
 
     # -- writing a fixed program back ---------------------------------------------------------
 
-    def write_back(self, fixed: str, boundaries: Sequence[int]) -> str:
-        """The notebook's text with ``fixed`` (the program after fixes) split back into its
-        cells at ``boundaries`` (where each cell's part now starts, and the end).
+    def fixed_sources(self, fixed: str, boundaries: Sequence[int]) -> dict[int, str]:
+        """Each linted cell's new source: ``fixed`` (the program after fixes) split at
+        ``boundaries`` (where each cell's part now starts, and the end), IPython text restored.
 
         Raises :class:`WriteBackError` when a fix moved or removed masked IPython text.
         """
@@ -124,7 +124,29 @@ class NotebookProgram:
             if not cell.ends_with_newline and text.endswith("\n"):
                 text = text[:-1]
             sources[cell.cell.number] = text
-        return with_sources(self.notebook, sources)
+        return sources
+
+    def write_back(self, fixed: str, boundaries: Sequence[int]) -> str:
+        """The notebook's text with :meth:`fixed_sources` written into its cells."""
+        return with_sources(self.notebook, self.fixed_sources(fixed, boundaries))
+
+    def edits_in_cell(self, diagnostic: Diagnostic) -> bool:
+        """Whether every edit of ``diagnostic``'s fix (program lines) lies in the finding's cell:
+        a fix an editor can apply to that cell alone."""
+        if diagnostic.fix is None:
+            return True
+        home = self.locate(diagnostic.start.line)
+        if home is None:
+            return False
+        cell = home[0]
+        starts = _line_offsets(self.source)
+        for edit in diagnostic.fix.edits:
+            begin, end = _offset(starts, edit.start), _offset(starts, edit.end)
+            if begin < cell.start or end > cell.end:
+                return False
+            if begin == end == cell.end and cell is not self.cells[-1]:
+                return False  # text put above the next cell's first line goes to that cell
+        return True
 
 
 class WriteBackError(Exception):
