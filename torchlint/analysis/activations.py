@@ -15,7 +15,6 @@ Losses that expect logits or log-probabilities go wrong when they are handed pro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,11 +22,10 @@ import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.dataflow import Reaching, reaching_assignment
+from torchlint.analysis.walk import PathUp
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 
 @dataclass(frozen=True)

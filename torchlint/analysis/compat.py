@@ -30,13 +30,10 @@ Deprecated-API rules do not report there: the author already knows about both sp
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import libcst as cst
 
 from torchlint.analysis.names import dotted_name
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+from torchlint.analysis.walk import PathUp
 
 _COMPARING_WORDS = frozenset({"greater", "less", "newer", "older", "ge", "gt", "le", "lt", "gte"})
 

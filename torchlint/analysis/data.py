@@ -68,7 +68,7 @@ def is_dataset_class(
     cls: cst.ClassDef,
     names: ImportMap,
     classes: dict[str, cst.ClassDef],
-    _seen: frozenset = frozenset(),
+    _seen: frozenset[int] = frozenset(),
 ) -> bool:
     """Derives from a torch ``Dataset``/``IterableDataset`` (directly or via same-file classes)."""
     if id(cls) in _seen:

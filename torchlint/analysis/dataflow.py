@@ -26,9 +26,7 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from torchlint.analysis.walk import Walker
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+from torchlint.analysis.walk import PathUp, Walker
 
 COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _Loop = (cst.For, cst.While)
@@ -317,7 +315,7 @@ def _import_local_name(alias: cst.ImportAlias, *, top_only: bool) -> str | None:
     if alias.asname is not None:
         asname = alias.asname.name
         return asname.value if isinstance(asname, cst.Name) else None
-    full = alias.name
+    full: cst.BaseExpression = alias.name
     while isinstance(full, cst.Attribute):
         if not top_only:
             return full.attr.value

@@ -10,13 +10,10 @@ is called, not where it is defined.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import libcst as cst
 
 from torchlint.analysis.names import ImportMap
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+from torchlint.analysis.walk import PathUp
 
 GRAD_DISABLING = frozenset(
     {

@@ -20,7 +20,6 @@ and returns itself, a tensor returns a converted copy. Rules that care (discarde
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import libcst as cst
@@ -28,12 +27,11 @@ import libcst as cst
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import binds, reaching_assignment
 from torchlint.analysis.facts import is_module_base
-from torchlint.analysis.walk import SCOPES
+from torchlint.analysis.walk import SCOPES, PathUp
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
 
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 MODULE_NAME = re.compile(
     r"^_*(model|models|net|network|module|encoder|decoder|backbone|generator|discriminator|"

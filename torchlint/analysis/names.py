@@ -96,9 +96,9 @@ class ImportMap:
             # Relative imports point into the user's own package: never resolved, but remembered.
             if not isinstance(node.names, cst.ImportStar):
                 for alias in node.names:
-                    local = alias.asname.name if alias.asname is not None else alias.name
-                    if isinstance(local, cst.Name):
-                        self.relative.add(local.value)
+                    bound = alias.asname.name if alias.asname is not None else alias.name
+                    if isinstance(bound, cst.Name):
+                        self.relative.add(bound.value)
             return
         module = _module_name(node.module)
         if module is None:
@@ -372,9 +372,9 @@ def local_resolutions(module: cst.Module) -> dict[int, str | None]:
             push((child, scope))
     out: dict[int, str | None] = {}
     for name, scope in uses:
-        found, target = _lookup(scope, name.value)
+        found, bound_to = _lookup(scope, name.value)
         if found:
-            out[id(name)] = target
+            out[id(name)] = bound_to
     return out
 
 

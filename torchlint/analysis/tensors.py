@@ -20,15 +20,14 @@ Anything else (a model's output, a loop variable, a parameter) is not known to b
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
 from torchlint.analysis.dataflow import binds, reaching_assignment
 from torchlint.analysis.names import ImportMap
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
+from torchlint.analysis.walk import PathUp
 
 # Methods of torch.Tensor that NumPy arrays, lists and Python numbers do not have.
 TENSOR_ONLY_METHODS = frozenset(
@@ -323,7 +322,7 @@ def _loop_tensor_name(loop: cst.For) -> str | None:
     """The parameter a ``for`` over parameters binds: ``p`` in ``for name, p in named_...``."""
     if not _parameter_iterable(loop.iter):
         return None
-    target = loop.target
+    target: cst.BaseExpression = loop.target
     if isinstance(target, cst.Tuple) and target.elements:
         target = target.elements[-1].value
     return target.value if isinstance(target, cst.Name) else None

@@ -9,11 +9,13 @@ read those through their parents' attributes).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import libcst as cst
 
+# Ancestors of a node, nearest first, each with its child on the way down (``FileContext.path_up()``).
+PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 # The nodes that open a scope of their own inside a module: what a name means changes there.
 SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 

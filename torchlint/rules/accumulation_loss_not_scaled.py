@@ -8,6 +8,7 @@ is ``k`` times larger than the one the learning rate was tuned for.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -25,10 +26,13 @@ from torchlint.analysis.training_loops import (
     step_target,
     training_loop_of,
 )
-from torchlint.analysis.walk import SCOPES, children
+from torchlint.analysis.walk import SCOPES, PathUp, children
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 _SCALING_CALLS = frozenset({"div", "div_", "mul", "mul_", "divide", "multiply", "true_divide"})
 _TRANSPARENT = frozenset({"mean", "sum", "float", "double", "squeeze", "to"})
@@ -50,7 +54,7 @@ def _scaling_op(operator: cst.BaseAugOp) -> bool:
 class _LoopScan:
     """BACKWARDs and gradient clearing in a loop body, each marked guarded or not."""
 
-    def __init__(self, facts, counters: set[str]) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, facts: TorchFacts, counters: set[str]) -> None:
         self.facts = facts
         self.counters = counters
         self.backwards: list[tuple[cst.Call, bool]] = []
@@ -177,8 +181,8 @@ class AccumulationLossNotScaled(Rule):
                 return  # scaled somewhere, or an origin we cannot read
             losses.append((call, loss[0]))
         k = self.context.code(divisor)
-        for call, loss in losses:
-            shown = self.context.code(loss)
+        for call, scaled in losses:
+            shown = self.context.code(scaled)
             short = len(shown) <= 40 and "\n" not in shown
             what = f"`{shown}`" if short else "the loss"
             self.report(
@@ -188,7 +192,7 @@ class AccumulationLossNotScaled(Rule):
                 fix=FixPlan(
                     f"Divide the loss by `{k}` before `backward()`",
                     Applicability.DISPLAY_ONLY,
-                    (Replace(loss, self._divided(call, loss, shown, k)),),
+                    (Replace(scaled, self._divided(call, scaled, shown, k)),),
                 ),
             )
 
@@ -201,7 +205,7 @@ class AccumulationLossNotScaled(Rule):
 
     # -- the guard ------------------------------------------------------------------------------
     def _guard(
-        self, path: list, loop: cst.CSTNode
+        self, path: PathUp, loop: cst.CSTNode
     ) -> tuple[cst.If | None, cst.BaseExpression | None]:
         for ancestor, child in path:
             if ancestor is loop:
@@ -227,8 +231,8 @@ class AccumulationLossNotScaled(Rule):
 
     # -- the loss -------------------------------------------------------------------------------
     def _loss_of(
-        self, call: cst.Call, loop: cst.CSTNode, path: list
-    ) -> tuple[cst.BaseExpression, list] | None:
+        self, call: cst.Call, loop: cst.CSTNode, path: PathUp
+    ) -> tuple[cst.BaseExpression, PathUp] | None:
         """The backpropagated expression, with the path up from the backward call."""
         if call_attr(call) == "backward" and not call.args:
             recv = receiver(call)
@@ -250,7 +254,7 @@ class AccumulationLossNotScaled(Rule):
         return recv, [*inner, *outer]
 
     def _unscaled(
-        self, expr: cst.BaseExpression, path: list, divisor_names: set[str], depth: int = 0
+        self, expr: cst.BaseExpression, path: PathUp, divisor_names: set[str], depth: int = 0
     ) -> bool | None:
         """True: visibly unscaled; False: scaled; None: cannot tell."""
         if depth > 6:
@@ -303,7 +307,7 @@ class AccumulationLossNotScaled(Rule):
         return None
 
     def _term(
-        self, expr: cst.BaseExpression, path: list, divisor_names: set[str], depth: int
+        self, expr: cst.BaseExpression, path: PathUp, divisor_names: set[str], depth: int
     ) -> bool | None:
         """One term of a sum of losses: ``0.1 * reg`` is a weighted term, not a rescaled loss."""
         if isinstance(expr, cst.BinaryOperation) and isinstance(
@@ -317,7 +321,7 @@ class AccumulationLossNotScaled(Rule):
         return self._unscaled(expr, path, divisor_names, depth)
 
     def _assigned_in_loop(
-        self, name: str, path: list, divisor_names: set[str], depth: int
+        self, name: str, path: PathUp, divisor_names: set[str], depth: int
     ) -> bool | None:
         """When straight-line flow cannot tell: every binding of ``name`` in the loop body."""
         loop = next((a for a, _c in path if isinstance(a, (cst.For, cst.While))), None)
@@ -349,7 +353,7 @@ class AccumulationLossNotScaled(Rule):
         return True if all(verdicts) else None
 
     def _origin(
-        self, call: cst.Call, path: list, divisor_names: set[str], depth: int
+        self, call: cst.Call, path: PathUp, divisor_names: set[str], depth: int
     ) -> bool | None:
         """A loss computed by a known loss function or a model: unscaled; a tensor method
         (``out.pow(2)``) is as scaled as its receiver. Anything else: unknown."""

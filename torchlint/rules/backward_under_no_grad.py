@@ -9,16 +9,22 @@ training step in a decorator meant for evaluation, or from moving a training loo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.backprop import backpropagated
-from torchlint.analysis.dataflow import PathUp, reaching_assignment
+from torchlint.analysis.dataflow import reaching_assignment
 from torchlint.analysis.grad_mode import function_disables_grad, grad_mode_of
 from torchlint.analysis.modules import is_module_like
 from torchlint.analysis.tensors import SHARED_METHODS, TENSOR_ONLY_METHODS, is_tensor_function
 from torchlint.analysis.training_loops import call_attr, is_backward
+from torchlint.analysis.walk import PathUp
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 
 class BackwardUnderNoGrad(Rule):
@@ -111,14 +117,14 @@ class BackwardUnderNoGrad(Rule):
         return is_module_like(expr.func, self.facts, path=path)
 
 
-def _disabling_item(region: cst.With, facts) -> cst.BaseExpression:  # noqa: ANN001
+def _disabling_item(region: cst.With, facts: TorchFacts) -> cst.BaseExpression:
     for item in reversed(region.items):
         if grad_mode_of(item.item, facts.names) is False:
             return item.item
     return region.items[0].item
 
 
-def _disabling_decorator(region: cst.FunctionDef, facts) -> cst.BaseExpression:  # noqa: ANN001
+def _disabling_decorator(region: cst.FunctionDef, facts: TorchFacts) -> cst.BaseExpression:
     for decorator in region.decorators:
         if grad_mode_of(decorator.decorator, facts.names) is False:
             return decorator.decorator

@@ -8,6 +8,8 @@ a factor that changes whenever the scale does. ``scaler.unscale_(optimizer)`` mu
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
@@ -16,6 +18,9 @@ from torchlint.analysis.walk import SCOPES, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 CLIPPING = frozenset(
     {
@@ -33,7 +38,7 @@ _BLOCKS = (cst.IndentedBlock, cst.Module)
 class _Events:
     """GradScaler calls and BACKWARDs of one statement, nested scopes excluded."""
 
-    def __init__(self, statement: cst.CSTNode, facts) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, statement: cst.CSTNode, facts: TorchFacts) -> None:
         self.scaled: set[str] = set()  # scalers whose ``scale(...)`` runs here
         self.unscaled: set[str] = set()
         self.steps: list[tuple[str, cst.Call]] = []  # (scaler key, ``scaler.step(X)``)

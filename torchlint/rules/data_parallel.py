@@ -15,6 +15,7 @@ that DataParallel works, or the ``module.`` prefixes it adds to state-dict keys.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -23,6 +24,9 @@ from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
+if TYPE_CHECKING:
+    from torchlint.context import FileContext
+
 DATA_PARALLEL_CLASSES = frozenset({"torch.nn.parallel.DataParallel", "torch.nn.DataParallel"})
 DATA_PARALLEL_FUNCTIONS = frozenset({"torch.nn.parallel.data_parallel"})
 # A class whose purpose is data parallelism: ``DataParallelStrategy``, ``ParallelTrainer``, ``DPPlugin``.
@@ -30,7 +34,7 @@ _PARALLEL_CLASS = re.compile(r"Parallel|(?:^|[a-z_])DP(?:[A-Z_]|$)")
 
 
 class _BuildsDDP(Walker):
-    def __init__(self, context) -> None:  # noqa: ANN001 - FileContext
+    def __init__(self, context: FileContext) -> None:
         super().__init__()
         self.context = context
         self.found = False

@@ -251,7 +251,9 @@ class DeprecatedAmpNamespace(DeprecatedImportsRule):
 
     # -- fixes -------------------------------------------------------------------------------------
 
-    def _spell(self, symbol: AmpSymbol, old: cst.BaseExpression) -> tuple[str, tuple] | str:
+    def _spell(
+        self, symbol: AmpSymbol, old: cst.BaseExpression
+    ) -> tuple[str, tuple[AddImport, ...]] | str:
         """(code for the replacement, AddImport changes) or why there is no fix."""
         version = self.context.torch_version
         if version is not None and version < symbol.needs:

@@ -8,6 +8,7 @@ is a drop-in fix. Extending the rule means adding an entry there; no code change
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
@@ -25,7 +26,7 @@ from torchlint.analysis.deprecated_imports import (
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace, add_keyword_argument
+from torchlint.fixes import AddImport, Change, FixPlan, Replace, add_keyword_argument
 
 Version = tuple[int, int]
 
@@ -291,7 +292,7 @@ class DeprecatedFunction(DeprecatedImportsRule):
         spelled = spell(entry.replacement, self.facts.names, prefer=root)
         if spelled is None:
             return None, ""
-        changes: tuple = (Replace(func, spelled.code),)
+        changes: tuple[Change, ...] = (Replace(func, spelled.code),)
         if spelled.needs_import:
             changes += (AddImport(spelled.needs_import),)
         applicability = Applicability.SAFE if entry.fix == "safe" else Applicability.UNSAFE
@@ -352,7 +353,7 @@ class DeprecatedFunction(DeprecatedImportsRule):
         )
 
 
-def _recomma(kept: list[cst.Arg], original: tuple[cst.Arg, ...] | list[cst.Arg]) -> list[cst.Arg]:
+def _recomma(kept: list[cst.Arg], original: Sequence[cst.Arg]) -> list[cst.Arg]:
     """``kept`` arguments with commas between them and the original call's trailing comma."""
     if not kept:
         return []

@@ -14,7 +14,7 @@ import re
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
-from torchlint.analysis.dataflow import PathUp, binds, reaching_assignment
+from torchlint.analysis.dataflow import binds, reaching_assignment
 from torchlint.analysis.modules import is_module_like
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.tensors import (
@@ -24,7 +24,7 @@ from torchlint.analysis.tensors import (
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import call_attr, receiver
-from torchlint.analysis.walk import SCOPES
+from torchlint.analysis.walk import SCOPES, PathUp
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule

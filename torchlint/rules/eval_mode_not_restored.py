@@ -16,7 +16,7 @@ from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_mode_of
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.training_loops import call_attr, receiver, stepping_loop_of
-from torchlint.analysis.walk import SCOPES, walk
+from torchlint.analysis.walk import SCOPES, PathUp, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore
 from torchlint.rule import Rule
@@ -189,7 +189,7 @@ class EvalModeNotRestored(Rule):
         return known
 
     # -- is it an evaluation? -------------------------------------------------------------------
-    def _following(self, path: list, loop: cst.CSTNode) -> list[cst.CSTNode] | None:
+    def _following(self, path: PathUp, loop: cst.CSTNode) -> list[cst.CSTNode] | None:
         """The statements after the ``.eval()`` statement in its block, up to the loop; None when
         the block leaves the loop afterwards (``break``, ``return``, ``raise``)."""
         out: list[cst.CSTNode] = []
@@ -209,7 +209,7 @@ class EvalModeNotRestored(Rule):
                 out.extend(rest)
         return out
 
-    def _evaluates(self, following: list[cst.CSTNode], path: list) -> bool:
+    def _evaluates(self, following: list[cst.CSTNode], path: PathUp) -> bool:
         """An evaluation follows: a loop over an evaluation loader, a no-grad block, a call of an
         evaluation routine; or the ``.eval()`` itself sits in a no-grad block."""
         for ancestor, child in path:

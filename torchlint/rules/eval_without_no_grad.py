@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -18,10 +19,13 @@ from torchlint.analysis.grad_mode import grad_disabled_at, grad_mode_of
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.pytest_style import is_test_function
 from torchlint.analysis.training_loops import call_attr, is_backward, receiver
-from torchlint.analysis.walk import SCOPES, walk
+from torchlint.analysis.walk import SCOPES, PathUp, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import AddImport, FixPlan, Replace, render
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 # Lightning runs these hooks with gradients off itself.
 _LIGHTNING_HOOKS = re.compile(r"^(validation|test|predict)_step$|^on_(validation|test|predict)_")
@@ -66,7 +70,7 @@ class _Candidate:
 class _Scan:
     """What a function body or a loop body does with gradients."""
 
-    def __init__(self, facts) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, facts: TorchFacts) -> None:
         self.facts = facts
         self.wants_grad = False
 
@@ -220,7 +224,7 @@ class EvalWithoutNoGrad(Rule):
             return False  # a pytest test, not an evaluation routine
         return not self._function_wants_grad(function)
 
-    def _eval_loop(self, path: list, by_name: bool) -> cst.For | cst.While | None:
+    def _eval_loop(self, path: PathUp, by_name: bool) -> cst.For | cst.While | None:
         """The evaluation loop the call runs in: over an evaluation loader, or any loop of an
         evaluation function; None when a loop around the call computes gradients."""
         found: cst.For | cst.While | None = None

@@ -12,6 +12,7 @@ allocates on the current device each rank has already selected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import libcst as cst
 
@@ -23,6 +24,8 @@ from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
 
+# A finding: its message, and the fix given the parameter whose device to follow (None: no fix).
+_Finding = tuple[str, Callable[[str], FixPlan] | None]
 _CUDA_TENSOR = re.compile(r"^torch\.cuda\.\w*Tensor$")
 # Frameworks that run only on NVIDIA GPUs: a file importing one is CUDA-only code.
 _CUDA_ONLY_PACKAGES = frozenset({"megatron", "apex", "transformer_engine", "flash_attn"})
@@ -177,7 +180,7 @@ class HardcodedCudaInForward(Rule):
             fix = fixer(parameter)
         self.report(node, message, fix=fix)
 
-    def _finding(self, node: cst.Call, shown: str):  # noqa: ANN202 - (message, fixer) or None
+    def _finding(self, node: cst.Call, shown: str) -> _Finding | None:
         """``shown``: the parameter whose device the message suggests following."""
         func = node.func
         qualified = self.context.qualified_name(func)
@@ -205,7 +208,7 @@ class HardcodedCudaInForward(Rule):
                 return self._device_value(device.value, kind, "`device=`", shown)
         return None
 
-    def _cuda_call(self, node: cst.Call, shown: str):  # noqa: ANN202
+    def _cuda_call(self, node: cst.Call, shown: str) -> _Finding:
         message = (
             "`.cuda()` in `forward` hardcodes the device: keep tensors on the device of the "
             f"inputs (`.to({shown}.device)`) and move the model once, outside"
@@ -233,9 +236,9 @@ class HardcodedCudaInForward(Rule):
 
         return message, fixer
 
-    def _device_value(  # noqa: ANN202
+    def _device_value(
         self, value: cst.BaseExpression, kind: str, where: str, shown: str
-    ):
+    ) -> _Finding:
         message = (
             f"{where} names a CUDA device in `forward`: follow the inputs' device "
             f"(`{shown}.device`) so the module runs wherever its caller puts it"

@@ -7,6 +7,8 @@ device has drained its queue. Once per training step, the GPU idles while the ho
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.backprop import backpropagated, backpropagated_names
@@ -25,11 +27,14 @@ from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, RemoveStatement
 from torchlint.rule import Rule
 
+if TYPE_CHECKING:
+    from torchlint.analysis.names import ImportMap
+
 _SHORT = 40
 _HOST_METHODS = frozenset({"cpu", "numpy", "tolist", "item"})
 
 
-def _host_chain(expr: cst.BaseExpression, names) -> bool:  # noqa: ANN001 - ImportMap
+def _host_chain(expr: cst.BaseExpression, names: ImportMap) -> bool:
     """Whether the value already went through a host copy (``x.cpu()...``, ``x.item()``)."""
     while True:
         if isinstance(expr, cst.Call):

@@ -29,7 +29,7 @@ from torchlint.analysis.deprecated_imports import DeprecatedImportsRule, Pending
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace
+from torchlint.fixes import AddImport, Change, FixPlan, Replace
 
 _DTYPES = {
     "Tensor": "float32",
@@ -377,7 +377,7 @@ class LegacyTensorConstructor(DeprecatedImportsRule):
         if cuda:
             extra += ', device="cuda"'
         code = f"{spelled_factory.code}({inner}, {extra})"
-        changes: tuple = (Replace(call, code),)
+        changes: tuple[Change, ...] = (Replace(call, code),)
         for spelled in (spelled_factory, spelled_dtype):
             if spelled.needs_import:
                 changes += (AddImport(spelled.needs_import),)

@@ -10,6 +10,8 @@ once, as surgery, and move a tensor only for the modules that match; and test co
 
 from __future__ import annotations
 
+from typing import Literal
+
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
@@ -17,7 +19,7 @@ from torchlint.analysis.dataflow import binds, target_binds
 from torchlint.analysis.devices import is_device_like, names_host
 from torchlint.analysis.timing import reads_clock
 from torchlint.analysis.training_loops import Loop, enclosing_loops
-from torchlint.analysis.walk import walk
+from torchlint.analysis.walk import PathUp, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertBefore, RemoveStatement
 from torchlint.rule import Rule
@@ -165,7 +167,7 @@ class LoopInvariantTransfer(Rule):
                 return _device_of(arg.value) == key
         return False
 
-    def _device(self, call: cst.Call, method: str) -> cst.BaseExpression | None | bool:
+    def _device(self, call: cst.Call, method: str) -> cst.BaseExpression | None | Literal[False]:
         """The device expression (None for a bare ``.cuda()``), or False when not a device move."""
         names = self.facts.names
         if method == "cuda":
@@ -184,13 +186,13 @@ class LoopInvariantTransfer(Rule):
             return False
         return first.value
 
-    def _bound_between(self, path, loop: Loop, name: str) -> bool:  # noqa: ANN001
+    def _bound_between(self, path: PathUp, loop: Loop, name: str) -> bool:
         """A comprehension between the call and the loop binds ``name``."""
         for ancestor, _child in path:
             if ancestor is loop:
                 return False
             if isinstance(ancestor, _COMPREHENSIONS):
-                comp = ancestor.for_in
+                comp: cst.CompFor | None = ancestor.for_in
                 while comp is not None:
                     if target_binds(comp.target, name):
                         return True

@@ -8,11 +8,13 @@ of memory. The running total only needs the number: ``loss.detach()`` (or ``loss
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.backprop import backpropagated_names, retains_graph
 from torchlint.analysis.bindings import binding_key
-from torchlint.analysis.dataflow import PathUp, reaching_assignment
+from torchlint.analysis.dataflow import reaching_assignment
 from torchlint.analysis.grad_mode import grad_mode_of
 from torchlint.analysis.training_loops import (
     Loop,
@@ -22,10 +24,13 @@ from torchlint.analysis.training_loops import (
     receiver,
     training_loop_of,
 )
-from torchlint.analysis.walk import SCOPES, walk
+from torchlint.analysis.walk import SCOPES, PathUp, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 # Calls whose result carries no graph.
 _DETACHING_METHODS = frozenset({"item", "detach", "tolist", "numpy", "cpu"})
@@ -35,7 +40,7 @@ _DETACHING_FUNCTIONS = frozenset({"float", "int", "round"})
 class _LoopFacts:
     """What the body of one loop does, outside nested loops and scopes."""
 
-    def __init__(self, loop: Loop, facts) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, loop: Loop, facts: TorchFacts) -> None:
         self.backpropagated: set[str] = set()
         self.retained: set[str] = set()
         # name -> values assigned to it anywhere in the body (None: under no_grad or unpacked)

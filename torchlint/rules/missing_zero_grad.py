@@ -11,6 +11,8 @@ loops are mock training runs that only need the weights to change.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
@@ -28,6 +30,9 @@ from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, InsertBefore
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 _DISTRIBUTED_OPTIMIZERS = frozenset(
     {
@@ -223,7 +228,7 @@ class MissingZeroGrad(Rule):
 
 
 class _BackwardFinder(Walker):
-    def __init__(self, facts) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, facts: TorchFacts) -> None:
         super().__init__()
         self.facts = facts
         self.found = False

@@ -13,7 +13,7 @@ from torchlint.analysis.deprecated_imports import is_bare_reference
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace
+from torchlint.fixes import AddImport, Change, FixPlan, Replace
 from torchlint.rule import Rule
 
 _PRIVATE_MODULE = "torch.utils.data._utils.collate"
@@ -66,7 +66,7 @@ class PrivateCollate(Rule):
         ]
         if not private:
             return
-        names = ", ".join(f"`{a.name.value}`" for a in private)  # type: ignore[union-attr]
+        names = ", ".join(f"`{a.name.value}`" for a in private)
         message = f"import of {names} from the private `{_PRIVATE_MODULE}`: import from `torch.utils.data`"
         fix = None
         why = self._withheld()
@@ -104,7 +104,7 @@ class PrivateCollate(Rule):
             root = (dotted_name(node) or "").split(".", 1)[0] or None
             spelled = spell(public, self.facts.names, module="torch.utils.data", prefer=root)
             if spelled is not None:
-                changes: tuple = (Replace(node, spelled.code),)
+                changes: tuple[Change, ...] = (Replace(node, spelled.code),)
                 if spelled.needs_import:
                     changes += (AddImport(spelled.needs_import),)
                 fix = FixPlan(f"Use `{spelled.code}`", Applicability.SAFE, changes)

@@ -20,7 +20,7 @@ from torchlint.analysis.dataflow import (
     name_counts,
     reaching_assignment,
 )
-from torchlint.analysis.walk import Walker
+from torchlint.analysis.walk import PathUp, Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import Change, FixPlan, RemoveStatement, Replace
 from torchlint.rule import Rule
@@ -151,7 +151,7 @@ class SoftmaxIntoCrossEntropy(Rule):
         self._pending.append(pending)
 
     def _free_softmax_module(
-        self, softmax: cst.BaseExpression, path: list, pending: _Pending
+        self, softmax: cst.BaseExpression, path: PathUp, pending: _Pending
     ) -> None:
         """``to_probs = nn.Softmax(dim=1)`` used only by the softmax the fix deletes: delete it."""
         if not isinstance(softmax, cst.Call) or not isinstance(softmax.func, cst.Name):

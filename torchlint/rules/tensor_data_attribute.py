@@ -29,14 +29,12 @@ from torchlint.analysis.tensors import (
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import is_backward
-from torchlint.analysis.walk import SCOPES, Walker
+from torchlint.analysis.walk import SCOPES, PathUp, Walker
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
 # ``m.weight.data``: attributes that hold parameters or buffers of a module.
 PARAMETER_ATTRIBUTES = frozenset({"weight", "bias", "running_mean", "running_var"})
-
-PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
 
 
 def _in_place_method(name: str) -> bool:

@@ -11,6 +11,7 @@ import libcst as cst
 
 from torchlint.analysis.dataflow import reaching_assignment
 from torchlint.analysis.tensors import is_tensor_like, is_tensor_proven, scope_tensor_names
+from torchlint.analysis.walk import PathUp
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace
 from torchlint.rule import Rule
@@ -84,7 +85,7 @@ class TensorFromTensor(Rule):
             fix=self._fix(node, data, is_tensor_proven(data.value, names, path=path, known=known)),
         )
 
-    def _maybe_tuple(self, expr: cst.BaseExpression, path: list) -> bool:
+    def _maybe_tuple(self, expr: cst.BaseExpression, path: PathUp) -> bool:
         """Whether the value may be a tuple of tensors (``x.chunk(2)``, ``torch.max(x, 1)``)."""
         for _ in range(5):
             if isinstance(expr, cst.Name):

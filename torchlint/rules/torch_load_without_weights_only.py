@@ -16,6 +16,8 @@ straight to ``X.load_state_dict(...)``, or a name bound to it whose every use is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import libcst as cst
 
 from torchlint.analysis.compat import fallback_alternatives
@@ -25,6 +27,9 @@ from torchlint.analysis.walk import Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, Replace, add_keyword_argument
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.context import FileContext
 
 _BUFFERS = frozenset({"io.BytesIO"})
 
@@ -55,7 +60,7 @@ def _is_load_state_dict(call: cst.CSTNode) -> bool:
 class _Calls(Walker):
     """Calls of a function (nested ``def``/``class`` excluded) matching a predicate."""
 
-    def __init__(self, context, root: cst.CSTNode) -> None:  # noqa: ANN001 - FileContext
+    def __init__(self, context: FileContext, root: cst.CSTNode) -> None:
         super().__init__()
         self.context = context
         self.root = root
@@ -71,7 +76,7 @@ class _Calls(Walker):
         self.calls.append(node)
 
 
-def _calls(context, root: cst.CSTNode) -> list[cst.Call]:  # noqa: ANN001 - FileContext
+def _calls(context: FileContext, root: cst.CSTNode) -> list[cst.Call]:
     walker = _Calls(context, root)
     walker.walk(root)
     return walker.calls

@@ -12,7 +12,7 @@ import libcst as cst
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.spelling import spell
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
-from torchlint.fixes import AddImport, FixPlan, Replace
+from torchlint.fixes import AddImport, Change, FixPlan, Replace
 from torchlint.rule import Rule
 
 _PACKAGES = ("detection", "segmentation", "video", "optical_flow", "quantization")
@@ -251,11 +251,11 @@ class TorchvisionPretrained(Rule):
             if text is None:
                 new_args.append(arg)
                 continue
-            keyword, value = text.split("=", 1)
+            keyword, spelled_value = text.split("=", 1)
             new_args.append(
                 arg.with_changes(
                     keyword=cst.Name(keyword),
-                    value=cst.parse_expression(value),
+                    value=cst.parse_expression(spelled_value),
                     equal=cst.AssignEqual(
                         whitespace_before=cst.SimpleWhitespace(""),
                         whitespace_after=cst.SimpleWhitespace(""),
@@ -264,7 +264,7 @@ class TorchvisionPretrained(Rule):
                     else arg.equal,
                 )
             )
-        changes = (
+        changes: tuple[Change, ...] = (
             Replace(call, call.with_changes(args=new_args), self.context.block_indent()),
             *(AddImport(m) for m in sorted(imports)),
         )

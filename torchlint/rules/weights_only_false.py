@@ -67,7 +67,10 @@ class WeightsOnlyFalse(Rule):
         """A path written in the program: literals, ``__file__`` and path operations on them."""
         if depth > _MAX_DEPTH:
             return False
-        again = lambda e: self._fixed_path(e, depth + 1)  # noqa: E731
+
+        def again(sub: cst.BaseExpression) -> bool:
+            return self._fixed_path(sub, depth + 1)
+
         if string_value(expr) is not None:
             return True
         if isinstance(expr, cst.FormattedString):

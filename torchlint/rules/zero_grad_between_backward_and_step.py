@@ -7,7 +7,8 @@ the model never learns (only momentum and weight decay move the weights), and no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -25,6 +26,9 @@ from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import FixPlan, InsertAfter, RemoveStatement
 from torchlint.rule import Rule
 
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
+
 _PARAMETER_METHODS = ("parameters", "named_parameters")
 
 
@@ -38,7 +42,7 @@ class _Step:
 class _StatementCalls:
     """The BACKWARD and OPTIMIZER STEP calls of one statement (nested scopes excluded)."""
 
-    def __init__(self, statement: cst.CSTNode, facts) -> None:  # noqa: ANN001 - TorchFacts
+    def __init__(self, statement: cst.CSTNode, facts: TorchFacts) -> None:
         self.backwards: list[cst.Call] = []
         self.steps: list[_Step] = []
         stack: list[cst.CSTNode] = []
@@ -70,8 +74,8 @@ def _line(stack: list[cst.CSTNode]) -> cst.SimpleStatementLine | None:
             return node if isinstance(parent, cst.IndentedBlock) else None
         if isinstance(node, cst.BaseCompoundStatement):
             return None
-    node = stack[0] if stack else None
-    return node if isinstance(node, cst.SimpleStatementLine) else None
+    first = stack[0] if stack else None
+    return first if isinstance(first, cst.SimpleStatementLine) else None
 
 
 class ZeroGradBetweenBackwardAndStep(Rule):
@@ -168,7 +172,9 @@ class ZeroGradBetweenBackwardAndStep(Rule):
             walk(params, visit)
         return out
 
-    def _backward_before(self, before: list[cst.CSTNode], clears: Callable[[str], bool]) -> bool:
+    def _backward_before(
+        self, before: Sequence[cst.CSTNode], clears: Callable[[str], bool]
+    ) -> bool:
         """A BACKWARD precedes, with no step of the cleared optimizer after it."""
         for statement in reversed(before):
             calls = self._statement_calls(statement)
@@ -178,7 +184,9 @@ class ZeroGradBetweenBackwardAndStep(Rule):
                 return True
         return False
 
-    def _step_after(self, after: list[cst.CSTNode], clears: Callable[[str], bool]) -> _Step | None:
+    def _step_after(
+        self, after: Sequence[cst.CSTNode], clears: Callable[[str], bool]
+    ) -> _Step | None:
         """The next step of the cleared optimizer, with no BACKWARD before it."""
         for statement in after:
             calls = self._statement_calls(statement)
@@ -203,7 +211,7 @@ class ZeroGradBetweenBackwardAndStep(Rule):
         )
 
 
-def _has_closure(step: cst.Call, facts) -> bool:  # noqa: ANN001 - TorchFacts
+def _has_closure(step: cst.Call, facts: TorchFacts) -> bool:
     recv = receiver(step)
     if recv is not None and is_scaler(recv, facts):
         return len(step.args) > 1
