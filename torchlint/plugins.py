@@ -90,29 +90,24 @@ def _allowed() -> set[str] | None:
 def plugin_distributions() -> list[PluginDistribution]:
     """Every distribution registering rules (those ``TORCHLINT_PLUGINS`` allows), by name."""
     allowed = _allowed()
-    grouped: dict[str, tuple[Distribution | None, list[EntryPoint]]] = {}
+    grouped: dict[str, tuple[str, Distribution | None, list[EntryPoint]]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
-        name = dist.metadata["Name"] if dist is not None else ep.module
+        name = (dist.metadata["Name"] if dist is not None else None) or ep.module
         if allowed is not None and _normalized(name) not in allowed:
             continue
         # entry_points() already keeps only the first of a distribution seen twice on the path.
-        grouped.setdefault(_normalized(name), (dist, []))[1].append(ep)
-    return [
-        _describe(dist, tuple(eps), name) for name, (dist, eps) in sorted(grouped.items()) if eps
-    ]
+        grouped.setdefault(_normalized(name), (name, dist, []))[2].append(ep)
+    return [_describe(*grouped[key]) for key in sorted(grouped)]
 
 
-def _describe(
-    dist: Distribution | None, eps: tuple[EntryPoint, ...], key: str
-) -> PluginDistribution:
-    name = dist.metadata["Name"] if dist is not None else key
+def _describe(name: str, dist: Distribution | None, eps: list[EntryPoint]) -> PluginDistribution:
     version = dist.version if dist is not None else ""
     parts = [name, version, *sorted(f"{ep.name}={ep.value}" for ep in eps)]
     if dist is None or _changes_in_place(dist):
         parts.extend(_file_stamps(ep.module.split(".")[0] for ep in eps))
     digest = hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-    return PluginDistribution(name, version, eps, digest)
+    return PluginDistribution(name, version, tuple(eps), digest)
 
 
 def _changes_in_place(dist: Distribution) -> bool:

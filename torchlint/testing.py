@@ -17,6 +17,8 @@ must change nothing. A case without ``x.fixed.py`` must be left unchanged by the
 
 In a plug-in's tests (the plug-in installed, e.g. ``pip install -e .``)::
 
+    from pathlib import Path
+
     import pytest
     from torchlint.testing import check_case, fixture_cases
 
