@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchlint.diagnostics import Diagnostic, FileResult, FixOutcome, syntax_error
+from torchlint.diagnostics import Diagnostic, FileResult, FixOutcome, Position, syntax_error
 from torchlint.notebook import (
     NotebookProgram,
     WriteBackError,
@@ -25,7 +25,7 @@ from torchlint.notebook import (
     move_boundaries,
     read_program,
 )
-from torchlint.notebook_json import NotebookError, read_notebook
+from torchlint.notebook_json import NotebookError, RawNotebook, read_notebook, stored_position
 from torchlint.notebook_magics import LINE_PLACEHOLDER
 
 if TYPE_CHECKING:
@@ -131,11 +131,35 @@ def _fix_warnings(program: NotebookProgram, outcome: FixOutcome) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _cell_sources(text: str) -> tuple[str, ...]:
+def _read(text: str) -> RawNotebook | None:
     try:
-        return tuple(cell.source for cell in read_notebook(text).cells)
+        return read_notebook(text)
     except NotebookError:
-        return ()
+        return None
+
+
+def _cell_sources(text: str) -> tuple[str, ...]:
+    notebook = _read(text)
+    return tuple(cell.source for cell in notebook.cells) if notebook is not None else ()
+
+
+def as_stored(diagnostic: Diagnostic, notebook_text: str | None) -> Diagnostic:
+    """A finding located by cell, moved to where its code is stored in the notebook's file (for
+    SARIF and the CI formats, which place findings on the file's lines): the message starts with
+    the cell and line, and its fix (in cell lines) is left out."""
+    notebook = _read(notebook_text) if notebook_text is not None else None
+    number = diagnostic.cell
+    if notebook is None or number is None or not 0 < number <= len(notebook.cells):
+        return diagnostic
+    cell = notebook.cells[number - 1]
+    start = Position(
+        *stored_position(notebook, cell, diagnostic.start.line, diagnostic.start.column)
+    )
+    end = Position(*stored_position(notebook, cell, diagnostic.end.line, diagnostic.end.column))
+    if end < start:
+        end = start
+    where = f"cell {number}, line {diagnostic.start.line}: "
+    return replace(diagnostic, start=start, end=end, message=where + diagnostic.message, fix=None)
 
 
 def cell_source(notebook_text: str | None, cell: int) -> str | None:

@@ -282,16 +282,28 @@ def with_sources(notebook: RawNotebook, new_sources: dict[int, str]) -> str:
     return "".join(pieces)
 
 
-def json_line_of(notebook: RawNotebook, cell: RawCell, line: int) -> int:
-    """The line of the notebook's file on which line ``line`` (1-based) of ``cell``'s source
-    starts: where a reviewer reading the raw file (or a diff of it) finds that code."""
-    start, end = cell.span
+def stored_position(
+    notebook: RawNotebook, cell: RawCell, line: int, column: int
+) -> tuple[int, int]:
+    """Where character ``column`` (0-based) of line ``line`` (1-based) of ``cell``'s source is
+    in the notebook's file: (1-based line, 0-based column) of the file's text, inside the JSON
+    string that holds it. A reviewer reading the raw file (or a diff of it) finds the code there."""
     text = notebook.text
-    base = text.count("\n", 0, start) + 1
-    if text[start] == '"' or line <= 1:
-        return base
-    elements = _elements(text, start)
-    if not elements:
-        return base
-    index = min(line, len(elements)) - 1
-    return base + text.count("\n", start, elements[index][0])
+    start, _ = cell.span
+    lines = re.findall(r"[^\n]*\n|[^\n]+$", cell.source) or [""]
+    line = min(max(line, 1), len(lines))
+    ascii_only = _ascii_only(text)
+    if text[start] == '"':
+        before = "".join(lines[: line - 1]) + lines[line - 1][:column]
+        at = start
+    else:
+        elements = _elements(text, start)
+        if len(elements) != len(lines):
+            at = start  # not one element a line: the start of the list
+            before = ""
+        else:
+            at = elements[line - 1][0]
+            before = lines[line - 1][:column]
+    file_line = text.count("\n", 0, at) + 1
+    file_column = at - _line_start(text, at) + len(_encode(before, ascii_only)) - 1
+    return file_line, file_column
