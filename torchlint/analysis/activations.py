@@ -72,7 +72,8 @@ class ActivationCall:
     # The tensor the activation is applied to; None when it cannot be told (``*args``).
     argument: cst.BaseExpression | None
     # "function" (``torch.softmax(x)``), "method" (``x.softmax()``), "module"
-    # (``nn.Softmax()(x)``) or "bound-module" (``self.softmax(x)`` bound to ``nn.Softmax()``).
+    # (``nn.Softmax()(x)``), "bound-module" (``self.softmax(x)`` bound to ``nn.Softmax()``) or
+    # "function-summary" (``self(x)`` whose ``forward`` returns the activation's output).
     form: str
 
 
@@ -107,6 +108,9 @@ def activation_call(
         if facts.names.resolve(func.func) in kind.modules:
             return ActivationCall(expr, _argument(expr), "module")
         return None
+    if path is not None and facts.calls.returns(expr, path) == kind.name:
+        # ``self(x)``, ``predict(x)``: a function of this file or the project returning it.
+        return ActivationCall(expr, None, "function-summary")
     qualified = facts.names.resolve(func)
     if qualified is not None:
         if qualified in kind.functions:

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
 from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
+from torchlint.analysis.callees import CallSummaries
 from torchlint.analysis.dataflow import ScopeBindings, name_counts
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import ClosureDefs, Loop, LoopSummary, summarize_loop
+
+if TYPE_CHECKING:
+    from torchlint.project_index import ProjectIndex
 
 _MODULE_BASES = ("torch.nn.",)
 # Under ``torch.nn`` but not modules: parameters, hooks and helpers (``prune.BasePruningMethod``).
@@ -57,6 +63,12 @@ class TorchFacts:
         self._name_counts: Counter[str] | None = None
         self._scope_bindings: dict[int, ScopeBindings] = {}
         self._closure_defs: ClosureDefs | None = None
+        self._source = source
+        # The project index and this file's path, set by the engine when the run has a project:
+        # then calls and base classes imported from the project's other files are known.
+        self.project: ProjectIndex | None = None
+        self.path: Path | None = None
+        self._calls: CallSummaries | None = None
 
     @property
     def bindings(self) -> Bindings:
@@ -65,6 +77,16 @@ class TorchFacts:
                 self._bindings = Bindings(self.names)
                 self._bindings.walk(self.module)
         return self._bindings
+
+    @property
+    def calls(self) -> CallSummaries:
+        """What the functions this file calls do (its own, and the project's through the index)."""
+        if self._calls is None:
+            with profiling.phase("facts-lazy"):
+                self._calls = CallSummaries(
+                    self.module, self._source, self.bindings.scopes, self.project, self.path
+                )
+        return self._calls
 
     @property
     def name_counts(self) -> Counter[str]:
@@ -127,6 +149,13 @@ class TorchFacts:
     def _derives_from_module(self, cls: cst.ClassDef) -> bool:
         unresolved = False
         for base, qualified, local in self.class_bases(cls):
+            if local is None and self.project is not None:
+                # A class of another project file: the project index knows its bases.
+                verdict = self.calls.base_is_module(base.value)
+                if verdict is not None:
+                    if verdict:
+                        return True
+                    continue
             if qualified is not None:
                 if is_module_base(qualified):
                     return True

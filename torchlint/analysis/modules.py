@@ -326,9 +326,12 @@ def is_proven_module_class(
     """
     if id(cls) in _seen:
         return False
-    for _, qualified, local in facts.class_bases(cls):
+    for base, qualified, local in facts.class_bases(cls):
         if qualified is not None and is_module_base(qualified):
             return True
         if local is not None and is_proven_module_class(local, facts, _seen | {id(cls)}):
             return True
+        if local is None and facts.project is not None:
+            if facts.calls.base_is_module(base.value):  # a module class of another project file
+                return True
     return False

@@ -94,6 +94,7 @@ class FileScopes(Walker):
         # (scope the statement runs in, key, value), resolved once every scope's locals are known.
         self._raw: list[tuple[Scope, str, Value]] = []
         self._class_family: dict[int, list[Scope]] = {}
+        self._loop_scopes: dict[int, Scope] = {}
         self._family_values: dict[tuple[int, str], list[Value]] = {}
         self.classes: dict[str, list[cst.ClassDef]] = {}
         self.walk(module)
@@ -177,7 +178,11 @@ class FileScopes(Walker):
         self._record(node.target, node.value)
 
     def visit_For(self, node: cst.For) -> None:
+        self._loop_scopes[id(node)] = self._current
         self._record(node.target, None)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._loop_scopes[id(node)] = self._current
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         if node.asname is not None:
@@ -261,6 +266,10 @@ class FileScopes(Walker):
 
     def scope_of(self, node: ScopeNode) -> Scope | None:
         return self._scopes.get(id(node))
+
+    def scope_of_loop(self, loop: cst.For | cst.While) -> Scope:
+        """The scope a ``for`` or ``while`` loop runs in."""
+        return self._loop_scopes.get(id(loop), self.module_scope)
 
     # -- queries ------------------------------------------------------------------------------
     def values_at(self, key: str, path: PathUp) -> Sequence[Value]:

@@ -143,15 +143,34 @@ class LoopSummary:
 
 
 class _LoopWalker(Walker):
-    def __init__(self, facts: TorchFacts, summary: LoopSummary) -> None:
+    def __init__(self, facts: TorchFacts, summary: LoopSummary, loop: Loop | None = None) -> None:
         super().__init__()
         self.facts = facts
         self.summary = summary
+        self.loop = loop
         self.allowed_closures: set[int] = set()
         self.walked_functions: set[int] = set()
+        self._called_names: set[str] | None = None
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return id(node) in self.allowed_closures
+        # A def made in the loop and called in it by name runs once per iteration (timm's
+        # ``_forward()`` / ``_backward(loss)``): its body is part of the iteration.
+        return id(node) in self.allowed_closures or node.name.value in self._calls_by_name()
+
+    def _calls_by_name(self) -> set[str]:
+        if self.loop is None:
+            return set()
+        if self._called_names is None:
+            names: set[str] = set()
+
+            def visit(node: cst.CSTNode) -> bool:
+                if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
+                    names.add(node.func.value)
+                return not isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda))
+
+            walk(self.loop.body, visit)
+            self._called_names = names
+        return self._called_names
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
         return False
@@ -194,6 +213,25 @@ class _LoopWalker(Walker):
             # A helper such as ``zero_grad(model)`` or ``self.zero_grad_all()``: it clears
             # something we cannot see, so it counts as clearing every optimizer.
             self.summary.zero_grad_keys.add("*")
+        elif self.loop is not None and _may_be_helper(node.func, self.facts):
+            self.summary.zero_grad_keys.update(self._cleared_by_helper(node))
+
+    def _cleared_by_helper(self, node: cst.Call) -> list[str]:
+        """What a function of this file or the project clears when called here: the arguments
+        passed for the parameters whose ``zero_grad()`` it calls (``reset(opt)``), and the
+        ``self.opt`` it clears (``self.reset()``)."""
+        assert self.loop is not None
+        scope = self.facts.bindings.scopes.scope_of_loop(self.loop)
+        summary = self.facts.calls.function_in(node, scope)
+        if summary is None or not summary.clears_grad:
+            return []
+        arguments = [
+            expr_key(arg.value) if arg.keyword is None and not arg.star else None
+            for arg in node.args
+        ]
+        out = summary.cleared_arguments(arguments)
+        out += [key for key in summary.clears_grad if key.startswith("self.")]
+        return out
 
     def visit_Assign(self, node: cst.Assign) -> None:
         for target in node.targets:
@@ -362,9 +400,20 @@ class ClosureDefs:
         return None
 
 
+def _may_be_helper(func: cst.BaseExpression, facts: TorchFacts) -> bool:
+    """A call that may run a function of this file or the project: a name, or an attribute of
+    ``self`` or of an imported module (cheap to tell, before any summary is read)."""
+    if isinstance(func, cst.Name):
+        return func.value in facts.bindings.functions or facts.project is not None
+    if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+        root = func.value.value
+        return root == "self" or (facts.project is not None and root in facts.names.aliases)
+    return False
+
+
 def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
     summary = LoopSummary()
-    walker = _LoopWalker(facts, summary)
+    walker = _LoopWalker(facts, summary, loop)
     walker.walk(loop.body)
     return summary
 

@@ -78,6 +78,8 @@ class SoftmaxIntoCrossEntropy(Rule):
             if self.context.qualified_name(func.func) in SOFTMAX_MODULES:
                 return self._first_argument(expr)
             return None
+        if self.facts.calls.returns(expr, self.context.path_up()) == "softmax":
+            return expr  # ``self(x)``, ``predict(x)``: a function that returns probabilities
         qualified = self.context.qualified_name(func)
         if qualified is not None:
             if qualified in SOFTMAX_FUNCTIONS:

@@ -1,0 +1,186 @@
+"""Call sites to function summaries: what ``self(x)``, ``self.helper()``, ``helper(opt)`` or
+``utils.seed_everything()`` runs, for the rules that check what a call does.
+
+The file's own functions and classes come from its summary (:mod:`torchlint.analysis.summaries`);
+functions and classes imported from the project's other files come from the project index
+(:mod:`torchlint.project_index`) when the run has one. A method is looked up on the class holding
+the call and then on its bases, in this file or in the project. Anything else (a local function
+value, a parameter, a name the file rebinds) answers None: unknown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from torchlint.analysis.names import dotted_name
+from torchlint.analysis.scopes import FileScopes, PathUp, Scope
+from torchlint.analysis.summaries import (
+    ClassSummary,
+    FunctionSummary,
+    ModuleSummary,
+    summarize_source,
+)
+
+if TYPE_CHECKING:
+    from torchlint.project_index import ProjectIndex
+
+
+class CallSummaries:
+    """Resolves one file's call sites to the summaries of the functions they call."""
+
+    def __init__(
+        self,
+        module: cst.Module,
+        source: str | None,
+        scopes: FileScopes,
+        project: ProjectIndex | None = None,
+        path: Path | None = None,
+    ) -> None:
+        self.project = project
+        self._scopes = scopes
+        text = source if source is not None else module.code
+        own: ModuleSummary | None = None
+        if project is not None and path is not None:
+            own = project.summary_of(path, text)
+        self.own = own if own is not None else summarize_source(text)
+
+    # -- functions ----------------------------------------------------------------------------
+    def function_at(self, call: cst.Call, path: PathUp) -> FunctionSummary | None:
+        """The summary of what ``call`` runs (its ancestors are ``path``), or None."""
+        return self.function_in(call, self._scopes.scope_at(path))
+
+    def function_in(self, call: cst.Call, scope: Scope) -> FunctionSummary | None:
+        """The summary of what ``call``, made in ``scope``, runs; or None."""
+        func = call.func
+        method = self._enclosing_method(scope)
+        if method is not None:
+            self_name, cls, class_scope = method
+            if isinstance(func, cst.Name) and func.value == self_name:
+                return self.method_of(cls, "forward")  # ``self(x)`` runs ``forward``
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.value.value == self_name
+                and not self._assigned_attribute(func.attr.value, class_scope)
+            ):
+                return self.method_of(cls, func.attr.value)
+        dotted = dotted_name(func)
+        if dotted is None:
+            return None
+        root = dotted.split(".", 1)[0]
+        if self._locally_bound(root, scope):
+            return None
+        if "." not in dotted and dotted in self.own.functions and self._defined_here(dotted):
+            return self.own.functions[dotted]
+        qualified = self._imported(dotted)
+        if qualified is None or self.project is None:
+            return None
+        found = self.project.lookup(qualified)
+        return found if isinstance(found, FunctionSummary) else None
+
+    def returns(self, call: cst.Call, path: PathUp) -> str | None:
+        """What the called function returns ("softmax", "sigmoid", "log_softmax"), or None."""
+        found = self.function_at(call, path)
+        return None if found is None else found.returns
+
+    def method_of(self, cls: ClassSummary, name: str) -> FunctionSummary | None:
+        """``cls.name``: the class's own method or one inherited from a base (file or project)."""
+        if name in cls.methods:
+            return cls.methods[name]
+        for base in self._bases(cls):
+            if name in base.methods:
+                return base.methods[name]
+        return None
+
+    def _bases(self, cls: ClassSummary) -> list[ClassSummary]:
+        out: list[ClassSummary] = []
+        seen = {id(cls)}
+        pending: list[tuple[ClassSummary, ModuleSummary]] = [(cls, self.own)]
+        while pending and len(out) < 32:
+            current, where = pending.pop(0)
+            for base in current.bases:
+                found = self._class(base, where)
+                if found is not None and id(found[0]) not in seen:
+                    seen.add(id(found[0]))
+                    out.append(found[0])
+                    pending.append(found)
+        return out
+
+    def _class(self, base: str, where: ModuleSummary) -> tuple[ClassSummary, ModuleSummary] | None:
+        if "." not in base and base in where.classes:
+            return where.classes[base], where
+        if self.project is None:
+            return None
+        return self.project.lookup_class(base)
+
+    # -- classes ------------------------------------------------------------------------------
+    def base_is_module(self, base: cst.BaseExpression) -> bool | None:
+        """Whether a base class expression names a project class deriving from ``nn.Module``:
+        True, False, or None (not a project class, or unknown)."""
+        if self.project is None:
+            return None
+        dotted = dotted_name(base)
+        if dotted is None:
+            return None
+        qualified = self._imported(dotted)
+        if qualified is None:
+            return None
+        found = self.project.lookup_class(qualified)
+        if found is None:
+            return None
+        return self.project.is_module_class(*found)
+
+    def project_class(self, dotted: str) -> tuple[ClassSummary, ModuleSummary] | None:
+        """The project class an imported name (``BaseModel``, ``models.Net``) stands for."""
+        qualified = self._imported(dotted)
+        if qualified is None or self.project is None:
+            return None
+        return self.project.lookup_class(qualified)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _imported(self, dotted: str) -> str | None:
+        """``utils.seed_all`` as the qualified name its module-level import gives it."""
+        root, _, rest = dotted.partition(".")
+        target = self.own.imports.get(root)
+        if target is None:
+            return None
+        return f"{target}.{rest}" if rest else target
+
+    def _enclosing_method(self, scope: Scope) -> tuple[str, ClassSummary, Scope] | None:
+        """(``self``'s name, the class summary, the class scope) of the method holding ``scope``
+        (through nested functions); None outside a method of a top-level class."""
+        current: Scope | None = scope
+        while current is not None and current.kind == "function":
+            parent = current.parent
+            if parent is not None and parent.kind == "class":
+                node = parent.node
+                if current.self_name is None or parent.parent is not self._scopes.module_scope:
+                    return None
+                assert isinstance(node, cst.ClassDef)
+                cls = self.own.classes.get(node.name.value)
+                return None if cls is None else (current.self_name, cls, parent)
+            current = parent
+        return None
+
+    def _locally_bound(self, name: str, scope: Scope) -> bool:
+        """``name`` is bound in a function enclosing ``scope`` (a parameter, a local, a def)."""
+        current: Scope | None = scope
+        while current is not None and current.kind != "module":
+            if current.kind != "class" or current is scope:
+                if name in current.locals and name not in current.outer:
+                    return True
+            current = current.parent
+        return False
+
+    def _assigned_attribute(self, attr: str, class_scope: Scope) -> bool:
+        """``self.attr = ...`` somewhere in the class family: an attribute, not the method."""
+        family = self._scopes.class_family(class_scope)
+        return any(f"self.{attr}" in cls.values for cls in family)
+
+    def _defined_here(self, name: str) -> bool:
+        """Every module-level binding of ``name`` is its ``def``."""
+        values = self._scopes.module_scope.values.get(name, ())
+        return len(values) == 1 and values[0] is None

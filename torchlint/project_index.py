@@ -1,0 +1,389 @@
+"""The project index: the project's own modules, their classes, functions and summaries.
+
+Rules ask what a class imported from another file derives from, or what a helper imported from
+another file does (clears an optimizer's gradients, seeds the generators, returns probabilities).
+The index answers from :class:`~torchlint.analysis.summaries.ModuleSummary` records read with
+Python's ``ast`` (cheap next to the LibCST lint) on first use, one per module, and kept for the run.
+
+Module names come from the ``src`` roots (like ruff's ``src`` setting: by default the project root
+and its ``src/`` folder) and from the package a file sits in (the folders above it that hold an
+``__init__.py``), so ``from models.base import BaseModel``, ``from .base import BaseModel`` and
+``from . import utils`` all lead to the file that defines them. Only files under those roots are
+read: ``torch``, ``numpy`` and other installed packages are never the project.
+
+A file's findings depend on the modules it imports from the project (and those they import): its
+cache key includes :func:`ProjectIndex.dependency_fingerprint`, a digest of those files' contents,
+so editing ``models/base.py`` re-checks ``train.py``. The fingerprint reads import statements with a
+regular expression, without parsing, so a warm run stays cheap.
+
+The language server keeps the index current: :meth:`ProjectIndex.set_source` puts an open (unsaved)
+buffer's text in place of the file on disk, and :meth:`ProjectIndex.forget` drops what it knew of a
+saved or closed file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from torchlint.analysis.summaries import (
+    ClassSummary,
+    FunctionSummary,
+    ModuleSummary,
+    resolve_relative,
+    summarize_source,
+)
+
+# How far a chain of re-exports, base classes or helpers calling helpers is followed.
+_MAX_DEPTH = 4
+_LIGHTNING = ("lightning.", "pytorch_lightning.")
+_NOT_MODULE_BASES = (
+    "torch.nn.Parameter",
+    "torch.nn.parameter.",
+    "torch.nn.utils.",
+    "torch.nn.init.",
+    "torch.nn.functional.",
+)
+# ``import a.b as c`` / ``from .x import (y, z)``: enough of the import grammar to know which
+# modules a file imports, without parsing it.
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+(?P<source>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^#\n;]+)"
+    r"|import[ \t]+(?P<modules>[^#\n;]+))",
+    re.MULTILINE,
+)
+
+
+def default_src(root: Path) -> list[Path]:
+    """The default ``src`` roots: the project root and its ``src/`` folder."""
+    return [root, root / "src"]
+
+
+def is_module_base(qualified: str) -> bool:
+    """``torch.nn.Module`` or one of its torch subclasses, or a LightningModule."""
+    if qualified.startswith(_LIGHTNING):
+        return qualified.rsplit(".", 1)[-1] == "LightningModule"
+    return qualified.startswith("torch.nn.") and not qualified.startswith(_NOT_MODULE_BASES)
+
+
+def _package_root(path: Path) -> Path:
+    """The folder above the topmost package holding ``path`` (its own folder when none)."""
+    folder = path.parent
+    while (folder / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
+class ProjectIndex:
+    """The project's modules by name, each summarized on first use."""
+
+    def __init__(self, roots: Sequence[Path]) -> None:
+        self.roots: list[Path] = []
+        for root in roots:
+            self._add_root(Path(root))
+        self._files: dict[str, tuple[Path, bool] | None] = {}  # module -> (file, is package)
+        self._summaries: dict[Path, ModuleSummary] = {}
+        self._texts: dict[Path, str] = {}  # open buffers, in place of the file on disk
+        self._digests: dict[Path, str] = {}
+        self._imports: dict[Path, list[str]] = {}
+
+    def _add_root(self, root: Path) -> None:
+        resolved = root.resolve()
+        if resolved not in self.roots and resolved.is_dir():
+            self.roots.append(resolved)
+
+    # -- keeping it current -------------------------------------------------------------------
+    def set_source(self, path: Path, text: str) -> None:
+        """Use ``text`` for ``path`` (an editor's unsaved buffer) instead of the file on disk."""
+        resolved = path.resolve()
+        self._texts[resolved] = text
+        self._drop(resolved)
+
+    def forget(self, path: Path) -> None:
+        """Drop what is known of ``path`` (saved, closed, created or deleted): read it again."""
+        resolved = path.resolve()
+        self._texts.pop(resolved, None)
+        self._drop(resolved)
+        self._files.clear()  # a created or deleted file changes which module names exist
+
+    def _drop(self, resolved: Path) -> None:
+        self._summaries.pop(resolved, None)
+        self._digests.pop(resolved, None)
+        self._imports.pop(resolved, None)
+
+    def _text(self, path: Path) -> str | None:
+        text = self._texts.get(path)
+        if text is not None:
+            return text
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    # -- module names -------------------------------------------------------------------------
+    def module_name(self, path: Path) -> tuple[str, bool] | None:
+        """(dotted module name, is a package ``__init__``) of ``path``, or None."""
+        resolved = path.resolve()
+        self._add_root(_package_root(resolved))
+        best: tuple[str, ...] | None = None
+        for root in self.roots:
+            try:
+                parts = resolved.relative_to(root).parts
+            except ValueError:
+                continue
+            if best is None or len(parts) < len(best):
+                best = parts
+        if not best or not best[-1].endswith(".py"):
+            return None
+        stem = best[-1][: -len(".py")]
+        folders = best[:-1]
+        if stem == "__init__":
+            return (".".join(folders), True) if folders else None
+        if not all(p.isidentifier() for p in (*folders, stem)):
+            return None
+        return ".".join((*folders, stem)), False
+
+    def _file_of(self, module: str) -> tuple[Path, bool] | None:
+        if module in self._files:
+            return self._files[module]
+        found: tuple[Path, bool] | None = None
+        parts = module.split(".")
+        if all(p.isidentifier() for p in parts):
+            for root in self.roots:
+                candidate = root.joinpath(*parts)
+                if candidate.with_suffix(".py").is_file():
+                    found = (candidate.with_suffix(".py"), False)
+                    break
+                if (candidate / "__init__.py").is_file():
+                    found = (candidate / "__init__.py", True)
+                    break
+        self._files[module] = found
+        return found
+
+    def _owner(self, qualified: str) -> tuple[str, list[str]] | None:
+        """The longest prefix of ``qualified`` that is a project module, and the rest."""
+        parts = qualified.split(".")
+        for end in range(len(parts), 0, -1):
+            name = ".".join(parts[:end])
+            if self._file_of(name) is not None:
+                return name, parts[end:]
+        return None
+
+    # -- summaries ----------------------------------------------------------------------------
+    def module(self, name: str) -> ModuleSummary | None:
+        located = self._file_of(name)
+        if located is None:
+            return None
+        path, is_package = located
+        found = self._summaries.get(path)
+        if found is None:
+            text = self._text(path)
+            if text is None:
+                return None
+            found = self._summaries[path] = summarize_source(text, name, is_package)
+        return found
+
+    def summary_of(self, path: Path, text: str | None = None) -> ModuleSummary | None:
+        """The summary of the file at ``path`` (its ``text`` when given, for the file being
+        linted), with its relative imports made absolute."""
+        resolved = path.resolve()
+        if text is None:
+            found = self._summaries.get(resolved)
+            if found is not None:
+                return found
+            text = self._text(resolved)
+            if text is None:
+                return None
+        named = self.module_name(resolved)
+        name, is_package = named if named is not None else ("", False)
+        summary = summarize_source(text, name, is_package)
+        self._summaries[resolved] = summary
+        return summary
+
+    def lookup(self, qualified: str, depth: int = 0) -> ClassSummary | FunctionSummary | None:
+        """The project class, function or method ``qualified`` names, following re-exports
+        (``from .base import BaseModel`` in a package's ``__init__``)."""
+        if depth > _MAX_DEPTH:
+            return None
+        owner = self._owner(qualified)
+        if owner is None or not owner[1]:
+            return None
+        name, tail = owner
+        summary = self.module(name)
+        if summary is None:
+            return None
+        first = tail[0]
+        if first in summary.classes:
+            cls = summary.classes[first]
+            if len(tail) == 1:
+                return cls
+            return self.method(cls, summary, tail[1]) if len(tail) == 2 else None
+        if first in summary.functions:
+            return summary.functions[first] if len(tail) == 1 else None
+        target = summary.imports.get(first)
+        if target is not None and target != qualified:
+            return self.lookup(".".join([target, *tail[1:]]), depth + 1)
+        return None
+
+    def lookup_class(self, qualified: str) -> tuple[ClassSummary, ModuleSummary] | None:
+        found = self.lookup(qualified)
+        if not isinstance(found, ClassSummary):
+            return None
+        return self._with_module(found, qualified)
+
+    def _with_module(
+        self, cls: ClassSummary, qualified: str, depth: int = 0
+    ) -> tuple[ClassSummary, ModuleSummary] | None:
+        owner = self._owner(qualified)
+        if owner is None or depth > _MAX_DEPTH:
+            return None
+        summary = self.module(owner[0])
+        if summary is None:
+            return None
+        if summary.classes.get(cls.name) is cls:
+            return cls, summary
+        target = summary.imports.get(owner[1][0]) if owner[1] else None
+        if target is None:
+            return None
+        return self._with_module(cls, ".".join([target, *owner[1][1:]]), depth + 1)
+
+    def base_classes(
+        self, cls: ClassSummary, summary: ModuleSummary
+    ) -> list[tuple[ClassSummary, ModuleSummary]]:
+        """The project classes ``cls`` derives from (itself excluded), nearest first."""
+        out: list[tuple[ClassSummary, ModuleSummary]] = []
+        seen = {id(cls)}
+        pending = [(cls, summary)]
+        while pending and len(out) < 32:
+            current, where = pending.pop(0)
+            for base in current.bases:
+                found = self.resolve_class(base, where)
+                if found is not None and id(found[0]) not in seen:
+                    seen.add(id(found[0]))
+                    out.append(found)
+                    pending.append(found)
+        return out
+
+    def resolve_class(
+        self, base: str, where: ModuleSummary
+    ) -> tuple[ClassSummary, ModuleSummary] | None:
+        """A base as ``where`` spells it (``Base``, ``models.base.Base``) as a project class."""
+        if "." not in base and base in where.classes:
+            return where.classes[base], where
+        return self.lookup_class(base)
+
+    def method(
+        self, cls: ClassSummary, summary: ModuleSummary, name: str
+    ) -> FunctionSummary | None:
+        """``cls.name``: defined by the class or inherited from a project base class."""
+        if name in cls.methods:
+            return cls.methods[name]
+        for base, _ in self.base_classes(cls, summary):
+            if name in base.methods:
+                return base.methods[name]
+        return None
+
+    def is_module_class(self, cls: ClassSummary, summary: ModuleSummary) -> bool | None:
+        """Whether ``cls`` derives from ``torch.nn.Module`` (or a LightningModule) through project
+        classes: True; False when every base is known and none is one; None when unknown."""
+        unknown = False
+        for current, where in [(cls, summary), *self.base_classes(cls, summary)]:
+            for base in current.bases:
+                if is_module_base(base):
+                    return True
+                if self.resolve_class(base, where) is None and not (
+                    base.startswith(("torch.", *_LIGHTNING)) or base in ("object", "abc.ABC")
+                ):
+                    unknown = True
+        return None if unknown else False
+
+    def seeds(self, function: FunctionSummary, depth: int = 0) -> set[str]:
+        """The generators a call of ``function`` seeds, through the project helpers it calls."""
+        out = set(function.seeds)
+        if depth >= _MAX_DEPTH:
+            return out
+        for callee in function.calls:
+            found = self.lookup(callee)
+            if isinstance(found, FunctionSummary) and found is not function:
+                out |= self.seeds(found, depth + 1)
+        return out
+
+    # -- what a file depends on ---------------------------------------------------------------
+    def dependency_fingerprint(self, path: Path, text: str | None = None) -> str:
+        """A digest of the project files ``path`` imports, directly or through each other ("" when
+        it imports none): part of its cache key."""
+        resolved = path.resolve()
+        named = self.module_name(resolved)
+        if named is None:
+            return ""
+        modules = self._imported_modules(resolved, named, text)
+        seen: dict[Path, str] = {}
+        pending = list(modules)
+        visited: set[str] = set()
+        while pending:
+            module = pending.pop()
+            if module in visited:
+                continue
+            visited.add(module)
+            located = self._file_of(module)
+            if located is None or located[0] == resolved or located[0] in seen:
+                continue
+            dep = located[0]
+            seen[dep] = self._digest(dep)
+            dep_named = (module, located[1])
+            pending.extend(self._imported_modules(dep, dep_named, None))
+        if not seen:
+            return ""
+        digest = hashlib.blake2b(digest_size=16)
+        for dep in sorted(seen):
+            digest.update(str(dep).encode())
+            digest.update(seen[dep].encode())
+        return digest.hexdigest()
+
+    def _digest(self, path: Path) -> str:
+        found = self._digests.get(path)
+        if found is None:
+            text = self._text(path)
+            data = b"" if text is None else text.encode("utf-8", "surrogateescape")
+            found = self._digests[path] = hashlib.blake2b(data, digest_size=16).hexdigest()
+        return found
+
+    def _imported_modules(self, path: Path, named: tuple[str, bool], text: str | None) -> list[str]:
+        """Project module names ``path``'s import statements may mean (candidates included:
+        ``from pkg import x`` may import the module ``pkg.x``)."""
+        if text is None:
+            cached = self._imports.get(path)
+            if cached is not None:
+                return cached
+            text = self._text(path) or ""
+        out: list[str] = []
+        for match in _IMPORT.finditer(text):
+            if match.group("modules") is not None:
+                for part in match.group("modules").split(","):
+                    module = part.strip().split(" ", 1)[0]
+                    if module:
+                        out.append(module)
+                continue
+            source = match.group("source")
+            dots = len(source) - len(source.lstrip("."))
+            base: str | None = source
+            if dots:
+                base = resolve_relative(named[0], named[1], dots, source[dots:])
+            if not base:
+                continue
+            out.append(base)
+            names = match.group("names").strip("() \t\n")
+            for item in names.split(","):
+                name = item.strip().split(" ", 1)[0]
+                if name and name != "*":
+                    out.append(f"{base}.{name}")
+        found = [m for m in out if self._owner(m) is not None]
+        self._imports[path] = found
+        return found
+
+
+def project_index(root: Path, src: Iterable[Path] | None = None) -> ProjectIndex:
+    """The index for a project rooted at ``root`` with the ``src`` roots (default: see above)."""
+    roots = list(src) if src is not None else default_src(root)
+    return ProjectIndex(roots)
