@@ -37,16 +37,26 @@ CANONICAL = {
 }
 
 
-def dotted_name(node: cst.BaseExpression) -> str | None:
-    """``a.b.c`` for a chain of names and attributes, else None."""
+def attribute_chain(node: cst.BaseExpression) -> tuple[cst.Name, list[str]] | None:
+    """The root name of a chain of names and attributes and the attributes after it, in order
+    (``a`` and ``["b", "c"]`` for ``a.b.c``); None for anything else."""
     parts: list[str] = []
     while isinstance(node, cst.Attribute):
         parts.append(node.attr.value)
         node = node.value
     if not isinstance(node, cst.Name):
         return None
-    parts.append(node.value)
-    return ".".join(reversed(parts))
+    parts.reverse()
+    return node, parts
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """``a.b.c`` for a chain of names and attributes, else None."""
+    chain = attribute_chain(node)
+    if chain is None:
+        return None
+    root, parts = chain
+    return ".".join([root.value, *parts])
 
 
 def _module_name(node: cst.BaseExpression | None) -> str | None:
@@ -117,25 +127,23 @@ class ImportMap:
 
     def resolve(self, node: cst.BaseExpression) -> str | None:
         """The qualified name of a name or attribute chain, when it comes from an import."""
-        parts: list[str] = []
-        while isinstance(node, cst.Attribute):
-            parts.append(node.attr.value)
-            node = node.value
-        if not isinstance(node, cst.Name):
+        chain = attribute_chain(node)
+        if chain is None:
             return None
+        root, parts = chain
         local = self._local
         if local is None and self._module is not None:
             if self._source is not None and not may_rebind(self._source, self.aliases.keys()):
                 local = self._local = {}
             else:
                 local = self._local = local_resolutions(self._module)
-        if local is not None and id(node) in local:
-            target = local[id(node)]
+        if local is not None and id(root) in local:
+            target = local[id(root)]
         else:
-            target = self.aliases.get(node.value)
+            target = self.aliases.get(root.value)
         if target is None:
             return None
-        full = ".".join([target, *reversed(parts)]) if parts else target
+        full = ".".join([target, *parts]) if parts else target
         return canonical(full)
 
     def imports_from(self, prefix: str) -> bool:

@@ -134,3 +134,17 @@ class Walker:
 
     def walk(self, node: cst.CSTNode) -> None:
         walk(node, self._visit, self._leave)
+
+
+class ScopeWalker(Walker):
+    """A walker that stays in the scope it starts in: nested functions, classes and lambdas (their
+    bodies run at another time, with other names) are not entered."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False

@@ -11,6 +11,8 @@ setup or export step, at module level) or a handful of constant elements costs n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import libcst as cst
 
 from torchlint.analysis.data import has_star_kwargs, keyword_arg
@@ -91,7 +93,7 @@ def _literal_numel(kind: str, factory: cst.Call) -> int | None:
 class _ModuleMoves(Walker):
     """Whether a function moves a model to a device (``model.to(device)``, ``net = net.cuda()``)."""
 
-    def __init__(self, is_module: object) -> None:
+    def __init__(self, is_module: Callable[[cst.BaseExpression], bool]) -> None:
         super().__init__()
         self.is_module = is_module
         self.found = False
@@ -105,7 +107,7 @@ class _ModuleMoves(Walker):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value in ("to", "cuda"):
-            if self.is_module(func.value):  # type: ignore[operator]
+            if self.is_module(func.value):
                 self.found = True
 
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -117,14 +119,14 @@ class _ModuleMoves(Walker):
             and value.func.attr.value in ("to", "cuda")
         ):
             return
-        if any(self.is_module(t.target) for t in node.targets):  # type: ignore[operator]
+        if any(self.is_module(t.target) for t in node.targets):
             self.found = True
 
 
 class _ModuleAliases(Walker):
     """Names a function binds to a model: ``diffuse = diffusion_model``, ``net = build_net()``."""
 
-    def __init__(self, is_module: object) -> None:
+    def __init__(self, is_module: Callable[[cst.BaseExpression], bool]) -> None:
         super().__init__()
         self.is_module = is_module
         self.names: set[str] = set()
@@ -135,7 +137,7 @@ class _ModuleAliases(Walker):
     def visit_Assign(self, node: cst.Assign) -> None:
         value = node.value
         candidates = [value.body, value.orelse] if isinstance(value, cst.IfExp) else [value]
-        if any(self.is_module(c) for c in candidates):  # type: ignore[operator]
+        if any(self.is_module(c) for c in candidates):
             for target in node.targets:
                 if isinstance(target.target, cst.Name):
                     self.names.add(target.target.value)
@@ -144,7 +146,7 @@ class _ModuleAliases(Walker):
 class _ModelCalls(Walker):
     """Whether a loop calls a model (``diffusion_model(x, t)``, ``self.net(x)``, an alias)."""
 
-    def __init__(self, is_module: object, aliases: set[str]) -> None:
+    def __init__(self, is_module: Callable[[cst.BaseExpression], bool], aliases: set[str]) -> None:
         super().__init__()
         self.is_module = is_module
         self.aliases = aliases
@@ -157,7 +159,7 @@ class _ModelCalls(Walker):
         func = node.func
         if isinstance(func, cst.Name) and func.value in self.aliases:
             self.found = True
-        elif isinstance(func, (cst.Name, cst.Attribute)) and self.is_module(func):  # type: ignore[operator]
+        elif isinstance(func, (cst.Name, cst.Attribute)) and self.is_module(func):
             self.found = True
 
 
@@ -250,7 +252,10 @@ class CreateThenMove(Rule):
         statements: list[cst.CSTNode] = list(body.body)
         if top is None or top not in statements:
             return False
-        is_module = lambda expr: is_module_like(expr, self.facts)  # noqa: E731
+
+        def is_module(expr: cst.BaseExpression) -> bool:
+            return is_module_like(expr, self.facts)
+
         aliases = _ModuleAliases(is_module)
         aliases.walk(body)
         for statement in statements[statements.index(top) + 1 :]:

@@ -16,6 +16,7 @@ raises at the backward, and one made through ``.data`` still goes unseen.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import libcst as cst
 
@@ -29,9 +30,12 @@ from torchlint.analysis.tensors import (
     scope_tensor_names,
 )
 from torchlint.analysis.training_loops import is_backward
-from torchlint.analysis.walk import SCOPES, PathUp, Walker
+from torchlint.analysis.walk import SCOPES, PathUp, ScopeWalker, Walker
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.analysis.facts import TorchFacts
 
 # ``m.weight.data``: attributes that hold parameters or buffers of a module.
 PARAMETER_ATTRIBUTES = frozenset({"weight", "bias", "running_mean", "running_var"})
@@ -100,25 +104,16 @@ def _statements_after(body: object, child: cst.CSTNode) -> Sequence[cst.CSTNode]
     return ()
 
 
-class _FindBackward(Walker):
-    def __init__(self, facts: object) -> None:
+class _FindBackward(ScopeWalker):
+    def __init__(self, facts: TorchFacts) -> None:
         super().__init__()
         self.facts = facts
         self.found: cst.Call | None = None
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
     def visit_Call(self, node: cst.Call) -> bool | None:
         if self.found is not None:
             return False
-        if is_backward(node, self.facts):  # type: ignore[arg-type]
+        if is_backward(node, self.facts):
             self.found = node
             return False
         return None
