@@ -27,6 +27,9 @@ from torchlint.analysis.summaries import (
 if TYPE_CHECKING:
     from torchlint.project_index import ProjectIndex
 
+# How far a chain of helpers calling helpers is followed.
+_MAX_DEPTH = 4
+
 
 class CallSummaries:
     """Resolves one file's call sites to the summaries of the functions they call."""
@@ -85,6 +88,27 @@ class CallSummaries:
         """What the called function returns ("softmax", "sigmoid", "log_softmax"), or None."""
         found = self.function_at(call, path)
         return None if found is None else found.returns
+
+    def seeds(self, function: FunctionSummary, depth: int = 0) -> set[str]:
+        """The generators a call of ``function`` seeds, through the helpers it calls (of this
+        file, or of the project)."""
+        out = set(function.seeds)
+        if depth >= _MAX_DEPTH:
+            return out
+        for callee in function.calls:
+            found: object = self.own.functions.get(self._own_name(callee))
+            if found is None and self.project is not None:
+                found = self.project.lookup(callee)
+            if isinstance(found, FunctionSummary) and found is not function:
+                out |= self.seeds(found, depth + 1)
+            elif found is None and _named_like_seeding(callee):
+                out.add("unknown")  # a helper we cannot see into, named like one that seeds
+        return out
+
+    def _own_name(self, qualified: str) -> str:
+        """``pkg.mod.helper`` as ``helper`` when ``pkg.mod`` is this file."""
+        prefix = self.own.module + "." if self.own.module else ""
+        return qualified[len(prefix) :] if prefix and qualified.startswith(prefix) else qualified
 
     def method_of(self, cls: ClassSummary, name: str) -> FunctionSummary | None:
         """``cls.name``: the class's own method or one inherited from a base (file or project)."""
@@ -184,3 +208,14 @@ class CallSummaries:
         """Every module-level binding of ``name`` is its ``def``."""
         values = self._scopes.module_scope.values.get(name, ())
         return len(values) == 1 and values[0] is None
+
+
+def _named_like_seeding(qualified: str) -> bool:
+    """``seed_everything``, ``set_seed``, a framework's ``default_setup``: not numpy's or
+    Python's own generators, nor ``get_seed``-like readers."""
+    if qualified.startswith(("numpy.", "random.")):
+        return False
+    last = qualified.rsplit(".", 1)[-1].lower()
+    if last.startswith(("get", "generate", "make", "new", "read", "parse", "load")):
+        return False
+    return "seed" in last or "setup" in last

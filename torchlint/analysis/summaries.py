@@ -145,14 +145,21 @@ def summarize_source(source: str, module: str = "", is_package: bool = False) ->
 
 def summarize_tree(tree: ast.Module, module: str = "", is_package: bool = False) -> ModuleSummary:
     imports = _module_imports(tree, module, is_package)
+    top = _top_level(tree.body)
+    # Inside the file, its own functions and classes are called by their plain names: qualify
+    # them with the module's, so that a project index can follow one helper into the next.
+    names = dict(imports)
+    for node in top:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names[node.name] = f"{module}.{node.name}" if module else node.name
     classes: dict[str, ClassSummary] = {}
     functions: dict[str, FunctionSummary] = {}
-    for node in _top_level(tree.body):
+    for node in top:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            functions[node.name] = _summarize_function(node, imports)
+            functions[node.name] = _summarize_function(node, names)
         elif isinstance(node, ast.ClassDef):
             methods = {
-                item.name: _summarize_function(item, imports, method=True)
+                item.name: _summarize_function(item, names, method=True)
                 for item in node.body
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))
             }
@@ -246,6 +253,7 @@ class _FunctionReader(ast.NodeVisitor):
 
     def __init__(self, imports: dict[str, str], params: tuple[str, ...], method: bool) -> None:
         self.imports = imports
+        self.roots = {name.split(".", 1)[0] for name in imports.values()}
         self.params = params
         self.self_name = params[0] if method and params else None
         self.assigned: dict[str, list[ast.expr | None]] = {}
@@ -317,8 +325,8 @@ class _FunctionReader(ast.NodeVisitor):
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
         qualified = _qualified(func, self.imports)
-        if qualified is not None:
-            self.calls.append(qualified)
+        if qualified is not None and qualified.split(".", 1)[0] in self.roots:
+            self.calls.append(qualified)  # an import or a function of the file: followable
             self.seeds.extend(_SEEDS.get(qualified, ()))
         if isinstance(func, ast.Attribute):
             receiver = _dotted(func.value)

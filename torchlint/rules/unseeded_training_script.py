@@ -13,6 +13,7 @@ from __future__ import annotations
 import libcst as cst
 
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.summaries import FunctionSummary
 from torchlint.diagnostics import Category, Precision, Severity
 from torchlint.rule import Rule
 
@@ -65,6 +66,11 @@ class UnseededTrainingScript(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         if self._seeded:
             return
+        helper = self._helper(node)
+        if helper is not None:
+            # A function of this file or the project: what it (and the helpers it calls) seeds.
+            self._seeded = bool(self.facts.calls.seeds(helper) & {"torch", "unknown"})
+            return
         qualified = self.context.qualified_name(node.func)
         spelled = qualified or dotted_name(node.func)
         if spelled is None:
@@ -78,6 +84,15 @@ class UnseededTrainingScript(Rule):
         if qualified is not None and qualified.startswith(_NOT_TORCH):
             return  # np.random.seed / random.seed leave torch's generator unseeded
         self._seeded = True
+
+    def _helper(self, node: cst.Call) -> FunctionSummary | None:
+        """The summary of the called function when it is one of this file's or the project's."""
+        func = node.func
+        own = isinstance(func, cst.Name) and func.value in self.facts.bindings.functions
+        project = self.facts.project is not None and isinstance(func, (cst.Name, cst.Attribute))
+        if not (own or project):
+            return None
+        return self.facts.calls.function_at(node, self.context.path_up())
 
     def _imported(self, func: cst.BaseExpression, qualified: str | None) -> bool:
         """The callee comes from another module (its body is not in this file)."""
