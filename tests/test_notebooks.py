@@ -184,3 +184,17 @@ def test_the_parallel_runner_and_the_cache_cover_notebooks(tmp_path: Path) -> No
         (f["cell"], f["location"]) for f in cold_findings
     ]
     assert {f["cell"] for f in warm_findings} == {6}
+
+
+def test_verify_runs_a_notebooks_code_cells_as_one_script() -> None:
+    pytest.importorskip("torch")
+    from torchlint.runtime import verify
+
+    result = verify(
+        NOTEBOOKS / "verify" / "mlp_notebook.ipynb", unsafe_fixes=True, device="cpu", steps=20
+    )
+    assert result.exit_code == 0, result.warnings
+    assert {"TL002", "TL107"} <= {fix.code for fix in result.fixes}
+    # The magics were masked: both runs trained on the CPU.
+    (cpu,) = [v for v in result.devices if v.device == "cpu"]
+    assert cpu.passed, cpu.summary

@@ -232,3 +232,28 @@ def test_fix_hook_applies_safe_fixes_by_default(project: Path, hooks: Hooks) -> 
     assert proc.returncode == 0, output
     assert "Passed" in output
     assert bad.read_text(encoding="utf-8") == CURRENT_SCALER
+
+
+NOTEBOOK = ROOT / "fixtures" / "notebooks" / "TL201" / "checkpoint.ipynb"
+
+
+def test_hooks_check_and_fix_a_staged_notebook(project: Path, hooks: Hooks) -> None:
+    """`types_or: [python, pyi, jupyter]`: pre-commit hands the hooks `.ipynb` files."""
+    notebook = project / "checkpoint.ipynb"
+    shutil.copyfile(NOTEBOOK, notebook)
+    (project / "pyproject.toml").write_text(
+        '[tool.torchlint]\nselect = ["TL201"]\nunsafe-fixes = true\n', encoding="utf-8"
+    )
+    proc = run_hook(project, hooks, "torchlint")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "checkpoint.ipynb:cell 6:1:23: TL201" in output
+
+    proc = run_hook(project, hooks, "torchlint-fix")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1, output
+    assert "files were modified by this hook" in output
+    assert notebook.read_bytes() == NOTEBOOK.with_suffix(".fixed.ipynb").read_bytes()
+
+    proc = run_hook(project, hooks, "torchlint")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
