@@ -43,7 +43,7 @@ sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 from torchlint.config import Overrides, SettingsResolver  # noqa: E402
 from torchlint.files import discover  # noqa: E402
-from torchlint.runner import Mode, run_paths  # noqa: E402
+from torchlint.runner import RunMode, run_paths  # noqa: E402
 
 SELECTION = ("--preview", "--select", "ALL")
 
@@ -145,7 +145,7 @@ def lint_with_cli(root: Path, summary: Summary, jobs: int) -> None:
 
 def fix_copy(copy: Path, summary: Summary, jobs: int) -> None:
     start = time.perf_counter()
-    run = run_paths([copy], resolver(), Mode(fix=True, write=True, unsafe=True), jobs=jobs,
+    run = run_paths([copy], resolver(), RunMode(fix=True, write=True, unsafe=True), jobs=jobs,
                     use_cache=False)  # fmt: skip
     summary.fix_seconds = time.perf_counter() - start
     for path, message in run.errors:
@@ -178,7 +178,7 @@ def verify_copy(root: Path, copy: Path, files: list[Path], summary: Summary, job
             summary.unparsable.append(str(fixed.relative_to(copy)))
         elif compiles(before, str(original)) and not compiles(after, str(fixed)):
             summary.not_compiling.append(str(fixed.relative_to(copy)))
-    again = run_paths([copy], resolver(), Mode(fix=True, write=False, unsafe=True), jobs=jobs,
+    again = run_paths([copy], resolver(), RunMode(fix=True, write=False, unsafe=True), jobs=jobs,
                       use_cache=False)  # fmt: skip
     for error in again.internal_errors:
         summary.crashes.append(f"second fix: internal error in {error.rule} on {error.path}")

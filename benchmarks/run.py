@@ -313,8 +313,9 @@ def run_profile(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from torchlint import profiling
     from torchlint.config import Settings
+    from torchlint.diagnostics import RunResult
     from torchlint.report import ReportOptions, render
-    from torchlint.runner import Mode, RunResult, process_source
+    from torchlint.runner import RunMode, process_source
     from torchlint.sources import read_source
 
     cache = Path(args.cache).expanduser()
@@ -329,7 +330,7 @@ def run_profile(args: argparse.Namespace) -> dict:
         for path in sorted(root.rglob("*.py")):
             with timer.phase("read"):
                 source = read_source(path)
-            run.files.append(process_source(source.text, str(path), settings, Mode()))
+            run.files.append(process_source(source.text, str(path), settings, RunMode()))
         with timer.phase("report"):
             render("text", run, ReportOptions())
         total = time.perf_counter() - start

@@ -47,8 +47,8 @@ def test_summaries_are_one_sentence() -> None:
 
 
 def test_syntax_error_rule_is_the_engines_code() -> None:
-    from torchlint.engine import SYNTAX_ERROR
+    from torchlint.diagnostics import SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME
     from torchlint.rules.syntax_error import SyntaxErrorRule
 
-    assert (SyntaxErrorRule.code, SyntaxErrorRule.name) == SYNTAX_ERROR
+    assert (SyntaxErrorRule.code, SyntaxErrorRule.name) == (SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME)
     assert "TL000" in [r.code for r in RULES]

@@ -22,7 +22,7 @@ from torchlint.cli import main
 from torchlint.registry import find_rule
 from torchlint.runtime import verify
 from torchlint.runtime.api import VerifyResult
-from torchlint.runtime.compare import Mode, Outcome, first_difference, judge
+from torchlint.runtime.compare import CompareMode, Outcome, first_difference, judge
 from torchlint.runtime.report import markdown_table, render_text
 from torchlint.runtime.runs import RunOutcome
 
@@ -75,7 +75,13 @@ def test_unsafe_fixes_still_train(script: Path):
     expected = {code for code in _marked_codes(script) if _fixable(code, unsafe=True)}
     assert expected <= applied, f"fixes not applied: {expected - applied}\n{report}"
     unsafe = any(fix.applicability == "unsafe" for fix in result.fixes)
-    assert result.mode == (Mode.TRAIN if unsafe else Mode.MATCH if result.fixes else Mode.UNCHANGED)
+    assert result.mode == (
+        CompareMode.TRAIN
+        if unsafe
+        else CompareMode.MATCH
+        if result.fixes
+        else CompareMode.UNCHANGED
+    )
     for verdict in _devices(result):
         assert verdict.outcome == Outcome.PASS, report
         assert verdict.original.status == verdict.fixed.status == "completed", report
@@ -101,9 +107,9 @@ def test_safe_fixes_keep_the_trajectory(script: Path):
     result = verify(script, unsafe_fixes=False, device=DEVICE, steps=STEPS)
     report = render_text(result)
     assert all(fix.applicability == "safe" for fix in result.fixes)
-    assert result.mode in (Mode.MATCH, Mode.UNCHANGED)
+    assert result.mode in (CompareMode.MATCH, CompareMode.UNCHANGED)
     assert result.exit_code == 0, report
-    if result.mode == Mode.MATCH:
+    if result.mode == CompareMode.MATCH:
         for verdict in _devices(result):
             assert next(c for c in verdict.checks if c.name == "matches").ok, report
 
@@ -123,7 +129,7 @@ def test_softmax_fix_trains_better():
 
 def _broken(name: str, **options):
     result = verify(MLP, DATA / name, device=DEVICE, steps=STEPS, **options)
-    assert result.fixed_path and result.mode in (Mode.TRAIN, Mode.MATCH)
+    assert result.fixed_path and result.mode in (CompareMode.TRAIN, CompareMode.MATCH)
     return result, result.device("cpu"), render_text(result)
 
 
@@ -160,7 +166,7 @@ def test_fix_that_diverges_is_caught():
 
 def test_behaviour_preserving_fix_must_match():
     result, cpu, report = _broken("mlp_trains_worse.py", compare="match")
-    assert result.mode == Mode.MATCH
+    assert result.mode == CompareMode.MATCH
     assert result.exit_code == 1, report
     matches = next(c for c in cpu.checks if c.name == "matches")
     assert matches.ok is False and "first difference at backward #1" in matches.detail
@@ -248,7 +254,7 @@ def test_original_with_a_nan_loss_is_inconclusive():
     # Nothing to fix, and the original does not train: that is no pass.
     result = verify(DATA / "nan_loss.py", device="cpu", steps=STEPS)
     cpu = result.device("cpu")
-    assert result.mode == Mode.UNCHANGED
+    assert result.mode == CompareMode.UNCHANGED
     assert cpu.outcome == Outcome.INCONCLUSIVE and result.exit_code == 2, render_text(result)
     assert "the original does not train: its final loss is nan" in cpu.summary
 
@@ -482,7 +488,7 @@ def test_two_optimizer_trajectories_are_judged_separately():
     g = [0.6 + 0.01 * i for i in range(10)]
     original = _run([v for pair in zip(d, g, strict=True) for v in pair], [0, 1] * 10)
     fixed = _run([v * 0.99 for v in original.losses], [0, 1] * 10)
-    verdict = judge("cpu", original, fixed, Mode.TRAIN)
+    verdict = judge("cpu", original, fixed, CompareMode.TRAIN)
     assert verdict.outcome == Outcome.PASS, verdict.summary
     assert "trajectory 2" in next(c for c in verdict.checks if c.name == "trains").detail
 
@@ -490,14 +496,14 @@ def test_two_optimizer_trajectories_are_judged_separately():
 def test_near_zero_losses_use_the_initial_scale():
     original = _run([2.0] * 5 + [1e-4] * 20)
     fixed = _run([2.0] * 5 + [3e-4] * 20)  # +200% of a tiny number: still fine
-    assert judge("cpu", original, fixed, Mode.TRAIN).outcome == Outcome.PASS
+    assert judge("cpu", original, fixed, CompareMode.TRAIN).outcome == Outcome.PASS
 
 
 def _result(*verdicts):
     return VerifyResult(
         script="train.py",
         fixed_path=None,
-        mode=Mode.MATCH,
+        mode=CompareMode.MATCH,
         steps=10,
         seed=0,
         devices=list(verdicts),
@@ -507,11 +513,11 @@ def _result(*verdicts):
 def test_exit_code_is_0_only_when_every_verdict_passes():
     trained = _run([2.0 - 0.1 * i for i in range(10)])
     crashed = RunOutcome(status="crashed", device="cpu", error={"message": "RuntimeError: x"})
-    passed = judge("cuda", trained, _run(trained.losses), Mode.MATCH)
-    inconclusive = judge("cpu", crashed, crashed, Mode.MATCH)
-    failed = judge("cpu", trained, _run([2.0] * 10), Mode.MATCH)
+    passed = judge("cuda", trained, _run(trained.losses), CompareMode.MATCH)
+    inconclusive = judge("cpu", crashed, crashed, CompareMode.MATCH)
+    failed = judge("cpu", trained, _run([2.0] * 10), CompareMode.MATCH)
     skipped = judge(
-        "cuda", RunOutcome(status="no-cuda", device="cuda"), None, Mode.MATCH, required=False
+        "cuda", RunOutcome(status="no-cuda", device="cuda"), None, CompareMode.MATCH, required=False
     )
     assert (passed.outcome, inconclusive.outcome, failed.outcome, skipped.outcome) == (
         Outcome.PASS,
@@ -530,8 +536,10 @@ def test_exit_code_is_0_only_when_every_verdict_passes():
 
 def test_no_worse_tells_identical_from_within_tolerance():
     original = _run([2.0 - 0.1 * i for i in range(10)])
-    same = judge("cpu", original, _run(original.losses), Mode.TRAIN)
-    close = judge("cpu", original, _run([v * (1 + 1e-4) for v in original.losses]), Mode.TRAIN)
+    same = judge("cpu", original, _run(original.losses), CompareMode.TRAIN)
+    close = judge(
+        "cpu", original, _run([v * (1 + 1e-4) for v in original.losses]), CompareMode.TRAIN
+    )
     assert same.outcome == close.outcome == Outcome.PASS
     same_detail, close_detail = (
         next(c.detail for c in v.checks if c.name == "no-worse") for v in (same, close)

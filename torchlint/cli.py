@@ -22,7 +22,7 @@ from torchlint.config import (
     check_patterns,
     real_path,
 )
-from torchlint.diagnostics import Applicability
+from torchlint.diagnostics import Applicability, FileResult, RunResult, syntax_error
 from torchlint.docs import rule_doc
 from torchlint.lines import source_lines
 from torchlint.measured import label as precision_label
@@ -31,9 +31,7 @@ from torchlint.progress import Progress
 from torchlint.registry import find_rule, rule_catalog
 from torchlint.report import FORMATS, ReportOptions, render
 from torchlint.runner import (
-    FileResult,
-    Mode,
-    RunResult,
+    RunMode,
     apply_syntax_error_policy,
     display_path,
     process_source,
@@ -234,7 +232,7 @@ def check(
         _fail(str(exc))
 
     fix = fix or fix_only
-    mode = Mode(
+    mode = RunMode(
         fix=fix or diff,
         write=fix and not diff,
         unsafe=unsafe_fixes,
@@ -368,7 +366,7 @@ def _is_dir(path: Path) -> bool:
 
 
 def _run_stdin(
-    resolver: SettingsResolver, mode: Mode, stdin_filename: Path | None
+    resolver: SettingsResolver, mode: RunMode, stdin_filename: Path | None
 ) -> tuple[RunResult, bytes | None]:
     """Lint standard input; with --fix, also the bytes to print: the code, fixed or not.
 
@@ -384,13 +382,11 @@ def _run_stdin(
     try:
         text, encoding = decode_source(data, display)
     except SourceError as exc:
-        from torchlint.engine import syntax_error
-
         finding = syntax_error(display, str(exc), exc.line, exc.column)
         unreadable = FileResult(path=display, diagnostics=[finding])
         return RunResult(files=[apply_syntax_error_policy(unreadable, settings, where)]), echo
     result = process_source(
-        text, display, settings, Mode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
+        text, display, settings, RunMode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
     )
     run = RunResult(files=[result])
     if echo is not None and result.fixed is not None:

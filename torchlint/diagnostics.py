@@ -1,4 +1,6 @@
-"""The values every part of torchlint passes around: findings, their fixes, and their kinds."""
+"""The values every part of torchlint passes around: findings, their fixes and kinds, and the
+results of linting or fixing a text, a file and a run (what reporters, the LSP and the runner share).
+"""
 
 from __future__ import annotations
 
@@ -81,3 +83,99 @@ class Diagnostic:
     @property
     def sort_key(self) -> tuple[str, int, int, str]:
         return (self.path, self.start.line, self.start.column, self.code)
+
+
+# The finding of a text that cannot be parsed or read as Python; the engine reports it without any
+# rule (its rule record, torchlint/rules/syntax_error.py, lets users name it).
+SYNTAX_ERROR_CODE = "TL000"
+SYNTAX_ERROR_NAME = "syntax-error"
+
+
+def syntax_error(path: str, message: str, line: int = 1, column: int = 0) -> Diagnostic:
+    """A TL000 finding at ``line``/``column``."""
+    return Diagnostic(
+        code=SYNTAX_ERROR_CODE,
+        name=SYNTAX_ERROR_NAME,
+        message=message,
+        severity=Severity.ERROR,
+        path=path,
+        start=Position(line, column),
+        end=Position(line, column),
+        category=Category.CORRECTNESS.value,
+    )
+
+
+@dataclass(frozen=True)
+class InternalError:
+    """A rule (or the engine) that failed on a file: a torchlint bug, not a finding."""
+
+    path: str
+    rule: str
+    message: str
+
+
+@dataclass
+class LintOutcome:
+    """What linting one text found."""
+
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    internal_errors: list[InternalError] = field(default_factory=list)
+    parsed: bool = True
+
+
+@dataclass
+class FixPass:
+    """One lint of the fix loop: the text it read, what it found, the fixes applied from it."""
+
+    source: str
+    lint: LintOutcome
+    applied: list[Diagnostic] = field(default_factory=list)
+
+
+@dataclass
+class FixOutcome:
+    """What fixing one text did, and what is left in the fixed text."""
+
+    source: str
+    applied: list[Diagnostic] = field(default_factory=list)
+    remaining: LintOutcome = field(default_factory=LintOutcome)
+    converged: bool = True
+    rejected: list[Diagnostic] = field(default_factory=list)  # fixes dropped: output did not parse
+    # Every lint the loop ran, in order, with the fixes it applied from it: the record of how the
+    # fixed text came about (the property tests check every pass, not only the end result).
+    passes: list[FixPass] = field(default_factory=list)
+
+
+@dataclass
+class FileResult:
+    """One file (or stdin, or an editor's document) linted or fixed."""
+
+    path: str  # as shown to the user
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    internal_errors: list[InternalError] = field(default_factory=list)
+    error: str | None = None  # could not be read or written
+    warnings: list[str] = field(default_factory=list)
+    applied: list[Diagnostic] = field(default_factory=list)  # fixes applied (or that would be)
+    original: str | None = None
+    fixed: str | None = None  # set when fixing changed the text
+
+
+@dataclass
+class RunResult:
+    """Every file of one run, and the problems of the run itself."""
+
+    files: list[FileResult] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)  # path-level problems
+    warnings: list[str] = field(default_factory=list)  # about the run (its cache), not a file
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        return [d for f in self.files for d in f.diagnostics]
+
+    @property
+    def internal_errors(self) -> list[InternalError]:
+        return [e for f in self.files for e in f.internal_errors]
+
+    @property
+    def has_errors(self) -> bool:
+        return bool(self.errors or self.internal_errors or any(f.error for f in self.files))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState
 
 from torchlint.diagnostics import Applicability
 
@@ -73,13 +72,15 @@ class FixPlan:
 
 def render(node: cst.CSTNode, module: cst.Module, indent: str = "") -> str:
     """The code of ``node`` as it would appear inside a block indented by ``indent``."""
-    state = CodegenState(
-        default_indent=module.default_indent, default_newline=module.default_newline
-    )
-    if indent:
-        state.indent_tokens = [indent]
-    node._codegen(state)
-    return "".join(state.tokens)
+    if not indent:
+        return module.code_for_node(node)
+    # Code generation indents a line (a statement's, a bracket's continuation line) by the
+    # blocks around it: rendered inside a block of ``indent``, ``node``'s lines get it. The block
+    # only sets the indentation (the code generator writes whatever its body holds), and its
+    # header adds one newline before the body.
+    block = cst.IndentedBlock(body=[node], indent=indent)  # type: ignore[list-item]
+    header = module.code_for_node(block.header)
+    return module.code_for_node(block)[len(header) :]
 
 
 def add_keyword_argument(call: cst.Call, keyword: str, value: str) -> cst.Call:

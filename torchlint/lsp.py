@@ -64,7 +64,7 @@ from torchlint.lsp_convert import (
     to_lsp_diagnostic,
 )
 from torchlint.registry import find_rule
-from torchlint.runner import Mode, process_source
+from torchlint.runner import RunMode, process_source
 from torchlint.selection import SelectorError, validate_selectors
 
 log = logging.getLogger("torchlint.lsp")
@@ -484,7 +484,7 @@ class TorchlintServer(LanguageServer):
         else:
             parser = self.parsers.setdefault(uri, IncrementalParser())
             result = process_source(
-                text, str(path), settings, Mode(), rules_path=path, reuse=parser
+                text, str(path), settings, RunMode(), rules_path=path, reuse=parser
             )
             if uri not in self.latest:
                 self.parsers.pop(uri, None)  # closed while it was linted
@@ -689,7 +689,7 @@ class TorchlintServer(LanguageServer):
                     published.text,
                     str(path),
                     published.settings,
-                    Mode(fix=True, unsafe=unsafe),
+                    RunMode(fix=True, unsafe=unsafe),
                     rules_path=path,
                 ),
             )

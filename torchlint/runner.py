@@ -14,58 +14,32 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from torchlint.cache import CACHE_DIR_NAME, Cache, cache_dir_problem, entry_key
 from torchlint.config import Settings, SettingsResolver
-from torchlint.diagnostics import Diagnostic
+from torchlint.diagnostics import (
+    SYNTAX_ERROR_CODE,
+    SYNTAX_ERROR_NAME,
+    Diagnostic,
+    FileResult,
+    InternalError,
+    RunResult,
+    syntax_error,
+)
 from torchlint.files import discover
 from torchlint.registry import load_rules
 from torchlint.sources import SourceError, SourceFile, WriteRefused, read_source, write_source
 
 if TYPE_CHECKING:
-    # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
-    # a run answered from the cache never needs it.
-    from torchlint.engine import InternalError
     from torchlint.incremental import IncrementalParser
 
 
-@dataclass
-class FileResult:
-    path: str  # as shown to the user
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    internal_errors: list[InternalError] = field(default_factory=list)
-    error: str | None = None  # could not be read or written
-    warnings: list[str] = field(default_factory=list)
-    applied: list[Diagnostic] = field(default_factory=list)  # fixes applied (or that would be)
-    original: str | None = None
-    fixed: str | None = None  # set when fixing changed the text
-
-
-@dataclass
-class RunResult:
-    files: list[FileResult] = field(default_factory=list)
-    errors: list[tuple[str, str]] = field(default_factory=list)  # path-level problems
-    warnings: list[str] = field(default_factory=list)  # about the run (its cache), not a file
-
-    @property
-    def diagnostics(self) -> list[Diagnostic]:
-        return [d for f in self.files for d in f.diagnostics]
-
-    @property
-    def internal_errors(self) -> list[InternalError]:
-        return [e for f in self.files for e in f.internal_errors]
-
-    @property
-    def has_errors(self) -> bool:
-        return bool(self.errors or self.internal_errors or any(f.error for f in self.files))
-
-
 @dataclass(frozen=True)
-class Mode:
+class RunMode:
     fix: bool = False  # compute fixes
     write: bool = False  # write fixed files back
     unsafe: bool | None = None  # None: from settings
@@ -86,13 +60,15 @@ def process_source(
     source: str,
     display: str,
     settings: Settings,
-    mode: Mode,
+    mode: RunMode,
     rules_path: Path | None = None,
     reuse: IncrementalParser | None = None,
 ) -> FileResult:
     """Lint or fix one text; used for files, stdin and editors (which pass ``reuse``, the
     parse state of the document's earlier versions)."""
     result = FileResult(path=display, original=source)
+    # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
+    # a run answered from the cache never needs it.
     from torchlint.engine import fix_source, lint_source
 
     rules = settings.rules_for(rules_path or Path(display))
@@ -152,7 +128,7 @@ def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
     )
 
 
-def _answers(cached: list[Diagnostic], settings: Settings, mode: Mode) -> bool:
+def _answers(cached: list[Diagnostic], settings: Settings, mode: RunMode) -> bool:
     """Whether cached findings answer this run: a fix run must still lint a file it can fix."""
     unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
     return not (
@@ -160,7 +136,9 @@ def _answers(cached: list[Diagnostic], settings: Settings, mode: Mode) -> bool:
     )
 
 
-def cached_result(path: Path, settings: Settings, mode: Mode, cache_dir: Path) -> FileResult | None:
+def cached_result(
+    path: Path, settings: Settings, mode: RunMode, cache_dir: Path
+) -> FileResult | None:
     """The cached result for ``path`` when one is valid; None means the file must be linted."""
     display = display_path(path)
     try:
@@ -176,7 +154,7 @@ def cached_result(path: Path, settings: Settings, mode: Mode, cache_dir: Path) -
 
 
 def process_file(
-    path: Path, settings: Settings, mode: Mode, cache_dir: Path | None = None
+    path: Path, settings: Settings, mode: RunMode, cache_dir: Path | None = None
 ) -> FileResult:
     """Lint (or fix) one file; ``cache_dir`` enables the results cache."""
     display = display_path(path)
@@ -184,8 +162,6 @@ def process_file(
         source: SourceFile = read_source(path)
     except SourceError as exc:
         if exc.is_content_problem:
-            from torchlint.engine import syntax_error
-
             finding = syntax_error(display, str(exc), exc.line, exc.column)
             unreadable = FileResult(path=display, diagnostics=[finding])
             return apply_syntax_error_policy(unreadable, settings, path)
@@ -206,7 +182,7 @@ def process_file(
         except (WriteRefused, OSError) as exc:
             # Nothing was written, so the file still holds every finding of the text as read:
             # report those (as a run without --fix would), not what the unwritten fixes left.
-            lint = Mode(fix=False, unsafe=mode.unsafe)
+            lint = RunMode(fix=False, unsafe=mode.unsafe)
             result = process_source(source.text, display, settings, lint, rules_path=path)
             result.error = f"fixes not written: {exc}"
             if cache is not None and not result.internal_errors:
@@ -214,7 +190,7 @@ def process_file(
     return result
 
 
-def _check_link_target(path: Path, settings: Settings, mode: Mode) -> None:
+def _check_link_target(path: Path, settings: Settings, mode: RunMode) -> None:
     if not mode.write_within or settings.follows_symlinks:
         return
     target = os.path.realpath(path)
@@ -226,9 +202,6 @@ def _check_link_target(path: Path, settings: Settings, mode: Mode) -> None:
             f"it leads to {target}, outside the paths given, through a symbolic link "
             "(fix-follow-symlinks is off, as under CI=true)"
         )
-
-
-SYNTAX_ERROR_CODE, SYNTAX_ERROR_NAME = "TL000", "syntax-error"
 
 
 def apply_syntax_error_policy(result: FileResult, settings: Settings, path: Path) -> FileResult:
@@ -312,7 +285,7 @@ def worker_limit() -> tuple[int, str]:
 # Below this many files a process pool costs more than it saves.
 PARALLEL_THRESHOLD = 8
 
-Task = tuple[Path, Settings, Mode, Path | None]
+Task = tuple[Path, Settings, RunMode, Path | None]
 
 
 def _work(task: Task) -> FileResult:
@@ -322,7 +295,7 @@ def _work(task: Task) -> FileResult:
 def run_paths(
     paths: Sequence[Path],
     resolver: SettingsResolver,
-    mode: Mode,
+    mode: RunMode,
     *,
     force_exclude: bool = False,
     jobs: int | None = None,
@@ -581,8 +554,6 @@ def _stop(live: list[_Worker]) -> None:
 
 
 def _failed(task: Task, message: str) -> FileResult:
-    from torchlint.engine import InternalError
-
     display = display_path(task[0])
     return FileResult(path=display, internal_errors=[InternalError(display, "engine", message)])
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from torchlint.runner import RunResult
+from torchlint.diagnostics import RunResult
 
 # format name -> module under torchlint.report
 FORMATS: dict[str, str] = {

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from torchlint.diagnostics import Diagnostic
+from torchlint.diagnostics import Diagnostic, FileResult, RunResult
 from torchlint.lines import source_lines
 from torchlint.registry import find_rule
 from torchlint.rule import Rule
-from torchlint.runner import FileResult, RunResult
 
 _SPACE = re.compile(r"\s+")
 

@@ -9,9 +9,8 @@ exclusive (as in the JSON format). Values are escaped as the workflow-command ru
 
 from __future__ import annotations
 
-from torchlint.diagnostics import Severity
+from torchlint.diagnostics import RunResult, Severity
 from torchlint.report._ci import column, display_path, findings, source_root
-from torchlint.runner import RunResult
 
 COMMANDS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 

@@ -10,9 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from torchlint.diagnostics import Category, Severity
+from torchlint.diagnostics import Category, RunResult, Severity
 from torchlint.report._ci import Finding, findings, source_root
-from torchlint.runner import RunResult
 
 SEVERITY = {Severity.ERROR: "major", Severity.WARNING: "minor", Severity.INFO: "info"}
 CATEGORIES = {

@@ -12,8 +12,7 @@ import os
 from functools import cache
 from typing import Any
 
-from torchlint.diagnostics import Diagnostic, Position
-from torchlint.runner import RunResult
+from torchlint.diagnostics import Diagnostic, Position, RunResult
 
 
 def _location(position: Position) -> dict[str, int]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from torchlint.diagnostics import RunResult
 from torchlint.report.json_format import diagnostic_to_dict
-from torchlint.runner import RunResult
 
 
 def render(run: RunResult, options: object) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 
+from torchlint.diagnostics import RunResult
 from torchlint.report._ci import Finding, column, display_path, findings, source_root, xml_safe
-from torchlint.runner import RunResult
 
 
 def _suite(parent: ET.Element, name: str, cases: int, failures: int, errors: int) -> ET.Element:

@@ -19,13 +19,20 @@ from pathlib import Path
 from typing import Any
 
 from torchlint import __version__
-from torchlint.diagnostics import Applicability, Category, Diagnostic, Edit, Precision, Severity
+from torchlint.diagnostics import (
+    Applicability,
+    Category,
+    Diagnostic,
+    Edit,
+    Precision,
+    RunResult,
+    Severity,
+)
 from torchlint.docs import doc_section, rule_doc
 from torchlint.measured import sarif_precision
 from torchlint.registry import all_rules
 from torchlint.report._ci import column, findings, source_root, uri_of
 from torchlint.rule import Rule
-from torchlint.runner import RunResult
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

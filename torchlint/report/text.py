@@ -6,9 +6,8 @@ from collections import Counter
 
 import click
 
-from torchlint.diagnostics import Applicability, Diagnostic
+from torchlint.diagnostics import Applicability, Diagnostic, FileResult, RunResult
 from torchlint.lines import source_lines
-from torchlint.runner import FileResult, RunResult
 from torchlint.terminal import printable
 
 

@@ -15,9 +15,8 @@ from typing import Any
 
 from torchlint.config import ConfigError, Overrides, SettingsResolver
 from torchlint.diagnostics import Applicability
-from torchlint.runner import Mode as FixMode
-from torchlint.runner import display_path, process_source
-from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome, judge
+from torchlint.runner import RunMode, display_path, process_source
+from torchlint.runtime.compare import CompareMode, DeviceVerdict, Outcome, judge
 from torchlint.runtime.runs import RunOutcome, RunSpec, run_script
 from torchlint.sources import SourceError, read_source
 
@@ -52,7 +51,7 @@ class AppliedFix:
 class VerifyResult:
     script: str
     fixed_path: str | None  # the fixed version given by the caller (None: torchlint fixed it)
-    mode: str  # compare.Mode
+    mode: str  # CompareMode
     steps: int
     seed: int
     devices: list[DeviceVerdict] = field(default_factory=list)
@@ -142,7 +141,7 @@ def fix_script(
         source,
         display_path(path),
         settings,
-        FixMode(fix=True, unsafe=unsafe_fixes),
+        RunMode(fix=True, unsafe=unsafe_fixes),
         rules_path=path,
     )
     fixes = [
@@ -305,14 +304,16 @@ def verify(
         fixed_source = _read(fixed_path)
         fixes: list[AppliedFix] = []
         notes: list[str] = []
-        mode = Mode.TRAIN  # what changed is unknown: hold it to the behaviour-changing criterion
+        mode = (
+            CompareMode.TRAIN
+        )  # what changed is unknown: hold it to the behaviour-changing criterion
     else:
         fixed_path = None
         fixed_source, fixes, notes = fix_script(script_path, original, unsafe_fixes, config_path)
         unsafe = any(f.applicability == Applicability.UNSAFE.value for f in fixes)
-        mode = Mode.TRAIN if unsafe else Mode.MATCH
+        mode = CompareMode.TRAIN if unsafe else CompareMode.MATCH
     if fixed_source == original:
-        mode = Mode.UNCHANGED
+        mode = CompareMode.UNCHANGED
     elif compare != "auto":
         mode = compare
 
@@ -335,7 +336,7 @@ def verify(
         work = Path(folder)
         fixed_file = fixed_path
         label = None  # tracebacks of a given fixed file name it; torchlint's fixed copy is this
-        if mode != Mode.UNCHANGED and fixed_file is None:
+        if mode != CompareMode.UNCHANGED and fixed_file is None:
             fixed_file = work / "fixed" / script_path.name
             fixed_file.parent.mkdir()
             # In the original's encoding: its coding cookie (or BOM) comes along in the text.

@@ -33,7 +33,7 @@ from torchlint.runtime.runs import RunOutcome
 MIN_DECREASE = 0.01  # a loss "went down" when it fell by more than 1% of its starting value
 
 
-class Mode:
+class CompareMode:
     MATCH = "match"  # behaviour-preserving fixes: trajectories must agree
     TRAIN = "train"  # behaviour-changing fixes: must train at least as well
     UNCHANGED = "unchanged"  # no fix applied: only the original runs
@@ -283,7 +283,7 @@ def judge(
     checks.append(_trains_check(original, fixed))
 
     difference = first_difference(original.losses, fixed.losses, match_rtol)
-    if mode == Mode.MATCH:
+    if mode == CompareMode.MATCH:
         if difference is None:
             checks.append(Check("matches", True, _agreement_text(original, fixed, match_rtol)))
         else:
@@ -430,7 +430,7 @@ def _no_worse_check(
 
 
 def _pass_summary(mode: str, checks: list[Check], original: RunOutcome, fixed: RunOutcome) -> str:
-    if mode == Mode.MATCH:
+    if mode == CompareMode.MATCH:
         return "the fixed version trains and its loss trajectory matches the original's"
     no_worse = next(c for c in checks if c.name == "no-worse")
     if no_worse.detail.startswith("trajectories identical"):

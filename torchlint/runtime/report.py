@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from torchlint.runtime.api import VerifyResult
-from torchlint.runtime.compare import DeviceVerdict, Mode, Outcome
+from torchlint.runtime.compare import CompareMode, DeviceVerdict, Outcome
 from torchlint.runtime.runs import RunOutcome
 from torchlint.runtime.timing import timed_speed, timing_lines
 
@@ -17,10 +17,10 @@ TRAJECTORY_ROWS = 8
 _SHOW_OUTPUT = ("timeout", "harness-error", "killed", "exited")
 
 _CRITERIA = {
-    Mode.MATCH: "behaviour-preserving fixes: the loss trajectories must match (rtol {rtol:g})",
-    Mode.TRAIN: "behaviour-changing fixes: the fixed version must train at least as well "
+    CompareMode.MATCH: "behaviour-preserving fixes: the loss trajectories must match (rtol {rtol:g})",
+    CompareMode.TRAIN: "behaviour-changing fixes: the fixed version must train at least as well "
     "(tolerance {tol:.0%})",
-    Mode.UNCHANGED: "no fix changes the script: only the original is run",
+    CompareMode.UNCHANGED: "no fix changes the script: only the original is run",
 }
 
 
