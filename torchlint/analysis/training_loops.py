@@ -18,7 +18,7 @@ from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import ScopeBindings
 from torchlint.analysis.names import dotted_name
 from torchlint.analysis.signatures import has_parameter
-from torchlint.analysis.walk import SCOPES, Walker, walk
+from torchlint.analysis.walk import SCOPES, ScopeWalker, Walker, walk
 
 if TYPE_CHECKING:
     from torchlint.analysis.facts import TorchFacts
@@ -260,21 +260,12 @@ class _LoopWalker(Walker):
                 self.walk(fn.body)
 
 
-class _SelfMethodCalls(Walker):
+class _SelfMethodCalls(ScopeWalker):
     """Names of the ``self.name(...)`` calls in a block, outside nested functions and classes."""
 
     def __init__(self) -> None:
         super().__init__()
         self.names: list[str] = []
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
