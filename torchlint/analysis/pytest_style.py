@@ -20,6 +20,13 @@ def is_test_function(name: str) -> bool:
     return name.startswith("test")
 
 
+def is_test_routine(name: str) -> bool:
+    """A test, or a helper tests share (``_test_lora``, ``TestHelper``): a name starting with
+    ``test`` once leading underscores and case are set aside. Wider than :func:`is_test_function`,
+    for test code, where such helpers run the tests' own checks."""
+    return name.lower().lstrip("_").startswith("test")
+
+
 def is_test_class(name: str) -> bool:
     """A class name pytest collects tests from (its default ``python_classes = Test*``)."""
     return name.startswith("Test")

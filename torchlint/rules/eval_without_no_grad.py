@@ -17,7 +17,7 @@ from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.evaluation import is_eval_loader, is_eval_name
 from torchlint.analysis.grad_mode import grad_disabled_at, grad_mode_of
 from torchlint.analysis.names import dotted_name
-from torchlint.analysis.pytest_style import is_test_function
+from torchlint.analysis.pytest_style import is_test_routine
 from torchlint.analysis.training_loops import call_attr, is_backward, receiver
 from torchlint.analysis.walk import SCOPES, PathUp, walk
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
@@ -220,8 +220,8 @@ class EvalWithoutNoGrad(Rule):
         name = function.name.value
         if not is_eval_name(name):
             return False
-        if self.context.test_code and is_test_function(name):
-            return False  # a pytest test, not an evaluation routine
+        if self.context.test_code and is_test_routine(name):
+            return False  # a test or a tests' helper, not an evaluation routine
         return not self._function_wants_grad(function)
 
     def _eval_loop(self, path: PathUp, by_name: bool) -> cst.For | cst.While | None:
