@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -274,10 +275,11 @@ class NotebookSync:
         return types.CodeAction(title=title, kind=kind, edit=_edit(changes))
 
 
-def _wanted(only: list[str] | None, kind: str) -> bool:
+def _wanted(only: Sequence[str] | None, kind: str) -> bool:
+    """Whether the client asked for actions of ``kind`` (no ``only``: quick fixes)."""
     if only is None:
         return kind == types.CodeActionKind.QuickFix
-    return any(kind == wanted or kind.startswith(wanted + ".") for wanted in only)
+    return any(kind == str(wanted) or kind.startswith(f"{wanted}.") for wanted in only)
 
 
 def _edit(changes: dict[str, tuple[int, list[types.TextEdit]]]) -> types.WorkspaceEdit:
