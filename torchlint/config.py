@@ -87,6 +87,8 @@ KNOWN_KEYS = {
     "torch-version": 'string such as "2.1"',
     "fix-follow-symlinks": "boolean: may --fix write through links to files outside the paths given",
     "rules": "table of rule name -> options",
+    "src": "list of folders (relative to the project root) that hold the project's top-level "
+    "modules and packages",
 }
 
 
@@ -110,6 +112,15 @@ class Settings:
     rule_options: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     test_code: tuple[str, ...] = DEFAULT_TEST_CODE
     fix_follow_symlinks: bool | None = None  # None: yes, unless CI=true (see follows_symlinks)
+    # Folders holding the project's top-level modules, like ruff's ``src``: imports of the
+    # project's own modules resolve from them. None: the project root and its ``src/``.
+    src: tuple[str, ...] | None = None
+
+    @property
+    def src_roots(self) -> tuple[Path, ...]:
+        """The ``src`` folders as paths (relative entries are relative to the project root)."""
+        entries = self.src if self.src is not None else (".", "src")
+        return tuple(self.root / entry for entry in entries)
 
     @property
     def follows_symlinks(self) -> bool:
@@ -280,6 +291,8 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
             values[key.replace("-", "_")] = value
         elif key == "torch-version":
             values["torch_version"] = parse_version(value, where)
+        elif key == "src":
+            values["src"] = _string_list(value, where)
         elif key == "per-file-ignores":
             if not isinstance(value, dict):
                 raise ConfigError(f"{where}: expected a table of pattern = [rules]")
