@@ -90,7 +90,7 @@ def _snapshot(
             "python",
         )
         source = document.source
-        raw.append(RawCell(number, "code" if is_python else "markdown", source, (0, 0)))
+        raw.append(RawCell(number, "code" if is_python else "markdown", source))
         if is_python:
             cells[cell.document] = CellState(cell.document, number, document.version or 0, source)
     program = build_program(RawNotebook("", tuple(raw), None))

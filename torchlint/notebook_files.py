@@ -74,7 +74,7 @@ def process_notebook_text(
         outcome = fix_source(program.source, display, rules, unsafe=mode.unsafe, **options)  # type: ignore[arg-type]
         try:
             new_text = _written_back(program, outcome)
-        except WriteBackError as exc:
+        except (WriteBackError, NotebookError) as exc:
             result.warnings.append(f"fixes not applied: {exc}")
             new_text = text
         if new_text != text:
@@ -152,6 +152,10 @@ def as_stored(diagnostic: Diagnostic, notebook_text: str | None) -> Diagnostic:
     if notebook is None or number is None or not 0 < number <= len(notebook.cells):
         return diagnostic
     cell = notebook.cells[number - 1]
+    try:
+        notebook.span(cell)
+    except NotebookError:
+        return diagnostic
     start = Position(
         *stored_position(notebook, cell, diagnostic.start.line, diagnostic.start.column)
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
@@ -33,13 +34,11 @@ class NotebookError(Exception):
 
 @dataclass(frozen=True)
 class RawCell:
-    """One cell as stored: its 1-based number among all cells, kind, source text and the span
-    of its ``source`` value in the notebook's text."""
+    """One cell as stored: its 1-based number among all cells, kind and source text."""
 
     number: int
     kind: str  # "code", "markdown", "raw"
     source: str
-    span: tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,18 @@ class RawNotebook:
     text: str
     cells: tuple[RawCell, ...]
     language: str | None  # metadata.language_info.name or kernelspec.language, if stated
+
+    @cached_property
+    def spans(self) -> tuple[tuple[int, int], ...]:
+        """Where each cell's ``source`` value is in ``text``. Found only when asked for (to write
+        fixes back, or to place a finding on the file's lines): a lint never needs them."""
+        spans = _source_spans(self.text)
+        if len(spans) != len(self.cells) or any(span is None for span in spans):
+            raise NotebookError("not a valid notebook: a cell's `source` cannot be found")
+        return tuple(span for span in spans if span is not None)
+
+    def span(self, cell: RawCell) -> tuple[int, int]:
+        return self.spans[cell.number - 1]
 
 
 def read_notebook(text: str) -> RawNotebook:
@@ -80,7 +91,6 @@ def read_notebook(text: str) -> RawNotebook:
         if major is None:
             raise NotebookError("not a valid notebook: no `nbformat` version and `cells` list")
         raise NotebookError(f"nbformat {major!r} notebook: torchlint reads nbformat 4")
-    spans = _source_spans(text)
     cells: list[RawCell] = []
     for index, cell in enumerate(document["cells"]):
         number = index + 1
@@ -91,11 +101,7 @@ def read_notebook(text: str) -> RawNotebook:
             source = "".join(source)
         if not isinstance(source, str):
             raise NotebookError(f"not a valid notebook: cell {number} has no `source` text")
-        if index >= len(spans) or spans[index] is None:
-            raise NotebookError(f"not a valid notebook: cell {number} has no `source`")
-        span = spans[index]
-        assert span is not None
-        cells.append(RawCell(number, cell["cell_type"], source, span))
+        cells.append(RawCell(number, cell["cell_type"], source))
     return RawNotebook(text, tuple(cells), _language(document))
 
 
@@ -274,9 +280,9 @@ def with_sources(notebook: RawNotebook, new_sources: dict[int, str]) -> str:
     for cell in notebook.cells:
         if cell.number not in new_sources or new_sources[cell.number] == cell.source:
             continue
-        start, end = cell.span
+        start, end = notebook.span(cell)
         pieces.append(notebook.text[position:start])
-        pieces.append(source_value(notebook.text, cell.span, new_sources[cell.number]))
+        pieces.append(source_value(notebook.text, (start, end), new_sources[cell.number]))
         position = end
     pieces.append(notebook.text[position:])
     return "".join(pieces)
@@ -289,7 +295,7 @@ def stored_position(
     in the notebook's file: (1-based line, 0-based column) of the file's text, inside the JSON
     string that holds it. A reviewer reading the raw file (or a diff of it) finds the code there."""
     text = notebook.text
-    start, _ = cell.span
+    start, _ = notebook.span(cell)
     lines = re.findall(r"[^\n]*\n|[^\n]+$", cell.source) or [""]
     line = min(max(line, 1), len(lines))
     ascii_only = _ascii_only(text)

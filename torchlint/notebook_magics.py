@@ -127,8 +127,15 @@ def _close(text: str, start: int, quote: str) -> int:
         position = found + 1
 
 
+# What any IPython line has somewhere: a line starting with %, ! or ?, one ending with ?, or an
+# assignment from % or !. A cell with none of these (most cells) is Python as it stands.
+_MAYBE_IPYTHON = re.compile(r"^[ \t]*[%!?]|\?[ \t]*\r?$|=[ \t]*[%!]", re.MULTILINE)
+
+
 def mask_cell(source: str, first_id: int) -> MaskedCell:
     """``source`` with its IPython syntax replaced by placeholders numbered from ``first_id``."""
+    if _MAYBE_IPYTHON.search(source) is None:
+        return MaskedCell(source)
     lines = re.findall(r"[^\n]*\n|[^\n]+$", source)
     out: list[str] = []
     originals: dict[str, str] = {}
