@@ -5,8 +5,8 @@ another file does (clears an optimizer's gradients, seeds the generators, return
 The index answers from :class:`~torchlint.analysis.summaries.ModuleSummary` records read with
 Python's ``ast`` (cheap next to the LibCST lint) on first use, one per module, and kept for the run.
 
-Module names come from the ``src`` roots (like ruff's ``src`` setting: by default the project root
-and its ``src/`` folder) and from the package a file sits in (the folders above it that hold an
+Module names come from the ``src`` roots (``Settings.src_roots``, like ruff's ``src`` setting: by
+default the project root and its ``src/`` folder) and from the package a file sits in (the folders above it that hold an
 ``__init__.py``), so ``from models.base import BaseModel``, ``from .base import BaseModel`` and
 ``from . import utils`` all lead to the file that defines them. Only files under those roots are
 read: ``torch``, ``numpy`` and other installed packages are never the project.
@@ -55,11 +55,6 @@ _IMPORT = re.compile(
 )
 
 
-def default_src(root: Path) -> list[Path]:
-    """The default ``src`` roots: the project root and its ``src/`` folder."""
-    return [root, root / "src"]
-
-
 def is_module_base(qualified: str) -> bool:
     """``torch.nn.Module`` or one of its torch subclasses, or a LightningModule."""
     if qualified.startswith(_LIGHTNING):
@@ -80,18 +75,22 @@ class ProjectIndex:
 
     def __init__(self, roots: Sequence[Path]) -> None:
         self.roots: list[Path] = []
+        self._files: dict[str, tuple[Path, bool] | None] = {}  # module -> (file, is package)
         for root in roots:
             self._add_root(Path(root))
-        self._files: dict[str, tuple[Path, bool] | None] = {}  # module -> (file, is package)
         self._summaries: dict[Path, ModuleSummary] = {}
         self._texts: dict[Path, str] = {}  # open buffers, in place of the file on disk
         self._digests: dict[Path, str] = {}
         self._imports: dict[Path, list[str]] = {}
+        # What was read of each file on disk, by (size, mtime): a file changed since is read again.
+        self._stamps: dict[Path, tuple[int, int]] = {}
 
     def _add_root(self, root: Path) -> None:
         resolved = root.resolve()
         if resolved not in self.roots and resolved.is_dir():
             self.roots.append(resolved)
+            # A module not found under the old roots may be under this one.
+            self._files = {k: v for k, v in self._files.items() if v is not None}
 
     # -- keeping it current -------------------------------------------------------------------
     def set_source(self, path: Path, text: str) -> None:
@@ -107,6 +106,9 @@ class ProjectIndex:
         self._drop(resolved)
         self._files.clear()  # a created or deleted file changes which module names exist
 
+    def forget_module_names(self) -> None:
+        self._files.clear()
+
     def _drop(self, resolved: Path) -> None:
         self._summaries.pop(resolved, None)
         self._digests.pop(resolved, None)
@@ -120,6 +122,19 @@ class ProjectIndex:
             return path.read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
+
+    def _current(self, path: Path) -> None:
+        """Forget what was read of ``path`` when the file on disk changed since."""
+        if path in self._texts:
+            return
+        try:
+            info = path.stat()
+            stamp = (info.st_size, info.st_mtime_ns)
+        except OSError:
+            stamp = (-1, -1)
+        if self._stamps.get(path) != stamp:
+            self._drop(path)
+            self._stamps[path] = stamp
 
     # -- module names -------------------------------------------------------------------------
     def module_name(self, path: Path) -> tuple[str, bool] | None:
@@ -176,6 +191,7 @@ class ProjectIndex:
         if located is None:
             return None
         path, is_package = located
+        self._current(path)
         found = self._summaries.get(path)
         if found is None:
             text = self._text(path)
@@ -189,6 +205,7 @@ class ProjectIndex:
         linted), with its relative imports made absolute."""
         resolved = path.resolve()
         if text is None:
+            self._current(resolved)
             found = self._summaries.get(resolved)
             if found is not None:
                 return found
@@ -342,6 +359,7 @@ class ProjectIndex:
         return digest.hexdigest()
 
     def _digest(self, path: Path) -> str:
+        self._current(path)
         found = self._digests.get(path)
         if found is None:
             text = self._text(path)
@@ -353,6 +371,7 @@ class ProjectIndex:
         """Project module names ``path``'s import statements may mean (candidates included:
         ``from pkg import x`` may import the module ``pkg.x``)."""
         if text is None:
+            self._current(path)
             cached = self._imports.get(path)
             if cached is not None:
                 return cached
@@ -383,7 +402,22 @@ class ProjectIndex:
         return found
 
 
-def project_index(root: Path, src: Iterable[Path] | None = None) -> ProjectIndex:
-    """The index for a project rooted at ``root`` with the ``src`` roots (default: see above)."""
-    roots = list(src) if src is not None else default_src(root)
-    return ProjectIndex(roots)
+_SHARED: dict[tuple[Path, ...], ProjectIndex] = {}
+
+
+def shared_index(roots: Iterable[Path]) -> ProjectIndex:
+    """This process's index for the ``src`` roots (``Settings.src_roots``), kept between files.
+
+    What it read of a file is read again once the file changes on disk; which module names exist
+    is asked afresh in each run (:func:`new_run`)."""
+    key = tuple(Path(r) for r in roots)
+    found = _SHARED.get(key)
+    if found is None:
+        found = _SHARED[key] = ProjectIndex(key)
+    return found
+
+
+def new_run() -> None:
+    """A new run over the files: files may have been created or deleted since the last one."""
+    for index in _SHARED.values():
+        index.forget_module_names()
