@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -27,8 +27,9 @@ from torchlint.docs import rule_doc
 from torchlint.lines import source_lines
 from torchlint.measured import label as precision_label
 from torchlint.measured import measurement
+from torchlint.output import OutputError, write_report
 from torchlint.progress import Progress
-from torchlint.registry import find_rule, rule_catalog
+from torchlint.registry import RuleInfo, find_rule, rule_catalog
 from torchlint.report import FORMATS, ReportOptions, render
 from torchlint.runner import (
     RunMode,
@@ -40,6 +41,9 @@ from torchlint.runner import (
 from torchlint.selection import SelectorError, validate_selectors
 from torchlint.sources import SourceError, decode_source
 from torchlint.terminal import printable
+
+if TYPE_CHECKING:
+    from torchlint.rule import Rule
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -417,14 +421,10 @@ def _unified_diff(files: list[FileResult]) -> str:
 
 
 def _emit(text: str, output_file: Path | None, err: bool = False) -> None:
-    if output_file is not None:
-        try:
-            output_file.parent.mkdir(parents=True, exist_ok=True)
-            output_file.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            _fail(f"cannot write {output_file}: {exc.strerror or exc}")
-        return
-    click.echo(text, nl=False, err=err)
+    try:
+        write_report(text, output_file, err)
+    except OutputError as exc:
+        _fail(str(exc))
 
 
 @main.command("rule")
@@ -441,7 +441,7 @@ def rule_command(rule_id: str, output_format: str) -> None:
         click.echo(rule_doc(rule).rstrip("\n"))
 
 
-def _rule_record(rule) -> dict:  # noqa: ANN001 - type[Rule]
+def _rule_record(rule: type[Rule] | RuleInfo) -> dict[str, Any]:
     fix = rule.fix_applicability.value if rule.fix_applicability is not None else None
     return {
         "code": rule.code,

@@ -25,7 +25,7 @@ from torchlint.selection import SelectorError, ignored_by, match_selector, selec
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 CONFIG_FILES = ("torchlint.toml", ".torchlint.toml", "pyproject.toml")
 
@@ -132,7 +132,7 @@ class Settings:
         return os.environ.get("CI", "").strip().lower() not in ("true", "1", "yes")
 
     @cached_property
-    def _test_spec(self) -> pathspec.PathSpec:
+    def _test_spec(self) -> pathspec.GitIgnoreSpec:
         return pathspec.GitIgnoreSpec.from_lines(self.test_code)
 
     def is_test_code(self, path: Path | str) -> bool:
@@ -197,7 +197,7 @@ def _table_of(path: Path) -> dict[str, Any] | None:
     """The torchlint table of a config file, or None when the file has none."""
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
+            data: dict[str, Any] = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -208,9 +208,11 @@ def _table_of(path: Path) -> dict[str, Any] | None:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if path.name == "pyproject.toml":
         tool = data.get("tool", {})
-        return tool.get("torchlint") if isinstance(tool, dict) else None
+        table: dict[str, Any] | None = tool.get("torchlint") if isinstance(tool, dict) else None
+        return table
     if "tool" in data and isinstance(data["tool"], dict) and "torchlint" in data["tool"]:
-        return data["tool"]["torchlint"]
+        nested: dict[str, Any] = data["tool"]["torchlint"]
+        return nested
     return data
 
 
@@ -309,7 +311,9 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
     return Settings(**values)
 
 
-def _rule_options(value: Any, path: Path, prefix: str) -> tuple:
+def _rule_options(
+    value: Any, path: Path, prefix: str
+) -> tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]:
     if not isinstance(value, dict):
         raise ConfigError(f"{path}: `{prefix}rules`: expected a table of rule name -> options")
     out = []
@@ -420,10 +424,9 @@ class SettingsResolver:
         self.explicit = config
         self._by_config: dict[Path | None, Settings] = {}
         self._by_dir: dict[Path, Path | None] = {}
+        self._fixed: Settings | None = None
         if config is not None:
             self._fixed = self.overrides.apply(load_settings(config))
-        else:
-            self._fixed = None
 
     def for_path(self, path: Path) -> Settings:
         if self._fixed is not None:
@@ -437,8 +440,3 @@ class SettingsResolver:
             base = load_settings(config) if config is not None else Settings()
             self._by_config[config] = self.overrides.apply(base)
         return self._by_config[config]
-
-    def validate(self) -> None:
-        """Resolve selections eagerly so selector errors surface before any file is read."""
-        for settings in self._by_config.values():
-            _ = settings.rules

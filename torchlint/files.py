@@ -21,7 +21,7 @@ class Discovery:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (path, message)
 
 
-def _spec(patterns: Iterable[str]) -> pathspec.PathSpec:
+def _spec(patterns: Iterable[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(list(patterns))
 
 
@@ -39,7 +39,7 @@ def _exists(path: Path) -> bool:
         return False
 
 
-class _Excluder:
+class Excluder:
     """Applies settings excludes (relative to the config root) and .gitignore files.
 
     Everything that depends only on a directory (its real path, its settings, the .gitignore
@@ -48,12 +48,12 @@ class _Excluder:
 
     def __init__(self, settings_for: Callable[[Path], Settings]) -> None:
         self.settings_for = settings_for
-        self._specs: dict[tuple[str, ...], pathspec.PathSpec] = {}
-        self._gitignores: dict[str, pathspec.PathSpec | None] = {}
+        self._specs: dict[tuple[str, ...], pathspec.GitIgnoreSpec] = {}
+        self._gitignores: dict[str, pathspec.GitIgnoreSpec | None] = {}
         self._real: dict[Path, str] = {}
-        self._chains: dict[str, list[tuple[str, pathspec.PathSpec]]] = {}
+        self._chains: dict[str, list[tuple[str, pathspec.GitIgnoreSpec]]] = {}
 
-    def _excludes(self, settings: Settings) -> pathspec.PathSpec:
+    def _excludes(self, settings: Settings) -> pathspec.GitIgnoreSpec:
         key = settings.all_excludes
         if key not in self._specs:
             self._specs[key] = _spec(key)
@@ -80,7 +80,7 @@ class _Excluder:
         suffix = "/" if is_dir else ""
         return spec.match_file(relative + suffix) or spec.match_file(path.name + suffix)
 
-    def _gitignore(self, directory: str) -> pathspec.PathSpec | None:
+    def _gitignore(self, directory: str) -> pathspec.GitIgnoreSpec | None:
         if directory not in self._gitignores:
             candidate = Path(directory) / ".gitignore"
             spec = None
@@ -94,7 +94,7 @@ class _Excluder:
             self._gitignores[directory] = spec
         return self._gitignores[directory]
 
-    def _chain(self, directory: str) -> list[tuple[str, pathspec.PathSpec]]:
+    def _chain(self, directory: str) -> list[tuple[str, pathspec.GitIgnoreSpec]]:
         """The .gitignore specs that apply inside ``directory``, nearest first."""
         chain = self._chains.get(directory)
         if chain is None:
@@ -129,7 +129,7 @@ def discover(
 ) -> Discovery:
     """Files to lint, in a stable order. Explicit files are kept unless ``force_exclude``."""
     result = Discovery()
-    excluder = _Excluder(settings_for)
+    excluder = Excluder(settings_for)
     # One file reached by several paths (a symlink beside its target, a path given twice) is
     # linted and fixed once. It is shown by its first path that is not a symlink, if any.
     seen: dict[Path, int] = {}
@@ -205,7 +205,7 @@ def path_problem(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def _walk(root: Path, excluder: _Excluder, result: Discovery) -> Iterable[Path]:
+def _walk(root: Path, excluder: Excluder, result: Discovery) -> Iterable[Path]:
     def on_error(error: OSError) -> None:
         result.errors.append((error.filename or str(root), path_problem(error)))
 

@@ -21,24 +21,12 @@ import libcst as cst
 from libcst.metadata import CodeRange
 
 from torchlint.lines import source_lines
-from torchlint.positions import statement_lines
+from torchlint.statement_starts import Statement, statement_lines, statement_starts
 
 Located = tuple[Mapping[cst.CSTNode, CodeRange], int]
 
 # Below this size a whole parse is cheap and chunking buys nothing.
 MIN_LINES = 200
-
-
-def statement_starts(tree: ast.Module) -> list[int]:
-    """First line of each top-level statement group: decorators count, and statements that share
-    a line (``a = 1; b = 2``) form one group, as LibCST keeps them in one statement line."""
-    starts: list[int] = []
-    for node in tree.body:
-        decorators = getattr(node, "decorator_list", ())
-        line = min([node.lineno, *(d.lineno for d in decorators)])
-        if not starts or line > starts[-1]:
-            starts.append(line)
-    return starts
 
 
 def _has_indented_block(statement: cst.CSTNode) -> bool:
@@ -71,7 +59,7 @@ class IncrementalParser:
         self._chunks: dict[str, cst.Module] = {}
         # (previous chunk, chunk) -> the chunk's first statement with the previous chunk's
         # trailing lines moved in front of it, where the whole-text parse puts them.
-        self._joined: dict[tuple[int, int], cst.BaseStatement] = {}
+        self._joined: dict[tuple[int, int], Statement] = {}
         # statement -> (positions that include its nodes, the statement's first line in them)
         self._positions: dict[int, tuple[cst.CSTNode, Located]] = {}
         self._node_ids: dict[int, tuple[cst.CSTNode, set[int]]] = {}  # statement -> its nodes
@@ -145,7 +133,7 @@ class IncrementalParser:
                 return None
             if chunk is not chunks[-1] and chunk.footer and not chunk.has_trailing_newline:
                 return None
-        body: list[cst.BaseStatement] = list(first.body)
+        body: list[Statement] = list(first.body)
         for previous, chunk in zip(chunks, chunks[1:], strict=False):
             if not chunk.body:
                 return None

@@ -29,15 +29,13 @@ error is logged once. Any other exception inside a handler is logged and the ser
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import inspect
 import logging
 import math
-import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -47,21 +45,30 @@ from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
 
 from torchlint import __version__
-from torchlint.config import CONFIG_FILES, ConfigError, Overrides, Settings, SettingsResolver
-from torchlint.diagnostics import Applicability, Diagnostic
-from torchlint.files import PYTHON_SUFFIXES, _Excluder
+from torchlint.config import CONFIG_FILES, ConfigError, Overrides, Settings
+from torchlint.diagnostics import SYNTAX_ERROR_CODE, Applicability, Diagnostic
+from torchlint.docs import doc_href
+from torchlint.files import PYTHON_SUFFIXES
 from torchlint.incremental import IncrementalParser
 from torchlint.lsp_convert import (
     SOURCE,
     LineIndex,
     contains,
-    doc_href,
     fix_title,
     minimal_edit,
     noqa_edit,
     same_range,
     text_edit,
     to_lsp_diagnostic,
+)
+from torchlint.lsp_state import (
+    DEFAULT_DEBOUNCE_MS,
+    ClientSettings,
+    ConfigFiles,
+    FixAllEntry,
+    LintJobs,
+    OpenDocuments,
+    Published,
 )
 from torchlint.registry import find_rule
 from torchlint.runner import RunMode, process_source
@@ -70,21 +77,9 @@ from torchlint.selection import SelectorError, validate_selectors
 log = logging.getLogger("torchlint.lsp")
 
 FIX_ALL_KIND = "source.fixAll.torchlint"
-DEFAULT_DEBOUNCE_MS = 50
 # Documents past this are not linted: parsing costs seconds per megabyte, on every edit.
 MAX_DOCUMENT_BYTES = 1024 * 1024
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Published:
-    """What was last published for a document: the version, the text and the findings."""
-
-    version: int | None
-    text: str
-    settings: Settings
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    lsp: list[types.Diagnostic] = field(default_factory=list)
 
 
 @dataclass
@@ -105,23 +100,6 @@ class LintFailure:
 
     version: int | None
     message: str
-
-
-@dataclass
-class FixAllEntry:
-    """The fix-all action computed (or being computed) for one version of one document."""
-
-    version: int | None
-    text: str
-    settings: Settings
-    task: asyncio.Future[types.CodeAction | None]
-
-    def matches(self, published: Published) -> bool:
-        return (
-            self.version == published.version
-            and self.settings is published.settings
-            and self.text == published.text
-        )
 
 
 def _as_list(value: Any, key: str) -> tuple[str, ...]:
@@ -169,8 +147,9 @@ def torchlint_section(settings: Any) -> dict[str, Any] | None:
     only (``{"python": {...}}``) are not torchlint's.
     """
     while isinstance(settings, dict):
-        if isinstance(settings.get("torchlint"), dict):
-            return settings["torchlint"]
+        section = settings.get("torchlint")
+        if isinstance(section, dict):
+            return section
         if isinstance(settings.get("settings"), dict):
             settings = settings["settings"]
             continue
@@ -246,31 +225,10 @@ def parse_options(options: Any) -> ServerOptions:
 class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
         super().__init__("torchlint", __version__)
-        self.overrides = Overrides()
-        # The settings as the client gave them (OPTION_KEYS spellings): initializationOptions, and
-        # on top of them every key named since by didChangeConfiguration / workspace/configuration.
-        self.initial_options: dict[str, Any] = {}
-        self.changed_options: dict[str, Any] = {}
-        self.debounce = DEFAULT_DEBOUNCE_MS / 1000
-        self.log_timings = False
-        self.resolver = SettingsResolver(self.overrides)
-        self.excluder = _Excluder(self.settings_for)
-        self.latest: dict[str, int | None] = {}  # open Python documents -> newest version seen
-        self.published: dict[str, Published] = {}
-        # Parse state of each open document's last version: an edit re-parses only what changed.
-        self.parsers: dict[str, IncrementalParser] = {}
-        self.pending: dict[str, asyncio.Task[None]] = {}
-        # uri -> the lint on the worker thread: ((version, text, resolver), its future), shared by
-        # whoever asks for that version with the same settings meanwhile (the debounced lint, a
-        # fix-all request).
-        self.inflight: dict[str, tuple[tuple[Any, ...], asyncio.Future[Any]]] = {}
-        self.fix_all_cache: dict[str, FixAllEntry] = {}
-        self.reported: dict[str, set[str]] = {}  # uri -> internal errors already logged
-        self.config_messages: set[str] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="torchlint-lint"
-        )
+        self.client = ClientSettings()
+        self.config = ConfigFiles(self.client.overrides, self.settings_for)
+        self.documents = OpenDocuments()
+        self.jobs = LintJobs()
 
     # -- messages to the client ----------------------------------------------------------------
 
@@ -291,9 +249,9 @@ class TorchlintServer(LanguageServer):
 
     def show_once(self, message: str, kind: types.MessageType) -> None:
         self.log(message, kind)
-        if message in self.config_messages:
+        if message in self.config.shown:
             return
-        self.config_messages.add(message)
+        self.config.shown.add(message)
         try:
             self.window_show_message(types.ShowMessageParams(type=kind, message=message))
         except Exception:
@@ -305,7 +263,7 @@ class TorchlintServer(LanguageServer):
         """Take torchlint's settings section: ``initializationOptions`` when ``initial``, else a
         later change that replaces only the keys it names. True when the rule selection changed
         (the open documents need linting again); invalid settings are reported and not taken."""
-        initial_options, changed_options = self.initial_options, self.changed_options
+        initial_options, changed_options = self.client.initial, self.client.changed
         if initial:
             initial_options = merge_options({}, section)
         else:
@@ -315,21 +273,19 @@ class TorchlintServer(LanguageServer):
         except ValueError as exc:
             self.show_once(f"torchlint: ignoring invalid settings: {exc}", types.MessageType.Error)
             return False
-        self.initial_options, self.changed_options = initial_options, changed_options
+        self.client.initial, self.client.changed = initial_options, changed_options
         debounce_ms = DEFAULT_DEBOUNCE_MS if parsed.debounce_ms is None else parsed.debounce_ms
-        self.debounce = debounce_ms / 1000
-        self.log_timings = bool(parsed.log_timings)
-        if parsed.overrides == self.overrides:
+        self.client.debounce = debounce_ms / 1000
+        self.client.log_timings = bool(parsed.log_timings)
+        if parsed.overrides == self.client.overrides:
             return False
-        self.overrides = parsed.overrides
+        self.client.overrides = parsed.overrides
         self.reload()
         return True
 
     def reload(self) -> None:
         """Forget every config file read so far; the next lint reads them again."""
-        self.resolver = SettingsResolver(self.overrides)
-        self.excluder = _Excluder(self.settings_for)
-        self.config_messages.clear()
+        self.config = ConfigFiles(self.client.overrides, self.settings_for)
 
     def root(self) -> Path:
         try:
@@ -343,7 +299,7 @@ class TorchlintServer(LanguageServer):
         return Path(path) if path else self.root() / "untitled.py"
 
     def settings_for(self, path: Path) -> Settings:
-        resolver = self.resolver
+        resolver = self.config.resolver
         try:
             return resolver.for_path(path)
         except ConfigError as exc:
@@ -352,11 +308,11 @@ class TorchlintServer(LanguageServer):
                 f"torchlint: configuration error, using the defaults: {exc}",
                 types.MessageType.Error,
             )
-            return self.overrides.apply(Settings(root=path.parent))
+            return self.client.overrides.apply(Settings(root=path.parent))
 
     def loop_call(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn`` on the event loop: messages are sent from there only."""
-        loop = self._loop
+        loop = self.jobs.loop
         try:
             on_loop = loop is None or asyncio.get_running_loop() is loop
         except RuntimeError:  # no running loop: this is the worker thread
@@ -373,26 +329,26 @@ class TorchlintServer(LanguageServer):
         return language_id == "python" or self.path_of(uri).suffix in PYTHON_SUFFIXES
 
     def schedule(self, uri: str, delay: float) -> None:
-        if uri not in self.latest:
+        if uri not in self.documents.versions:
             return
-        previous = self.pending.pop(uri, None)
+        previous = self.jobs.pending.pop(uri, None)
         if previous is not None:
             previous.cancel()
-        self._loop = asyncio.get_running_loop()
-        self.pending[uri] = asyncio.create_task(self._lint_later(uri, delay))
+        self.jobs.loop = asyncio.get_running_loop()
+        self.jobs.pending[uri] = asyncio.create_task(self._lint_later(uri, delay))
 
     def relint_all(self) -> None:
-        for uri in list(self.latest):
+        for uri in list(self.documents.versions):
             self.schedule(uri, 0)
 
     async def _lint_later(self, uri: str, delay: float) -> None:
         try:
             await asyncio.sleep(delay)
-            if uri not in self.latest:
+            if uri not in self.documents.versions:
                 return
             document = self.workspace.get_text_document(uri)
             version, text = document.version, document.source
-            if self.latest.get(uri) != version:
+            if self.documents.versions.get(uri) != version:
                 return
             await self._lint_and_publish(uri, version, text)
         except asyncio.CancelledError:
@@ -400,40 +356,46 @@ class TorchlintServer(LanguageServer):
         except Exception:
             self.log_exception(f"linting {uri}")
         finally:
-            if self.pending.get(uri) is asyncio.current_task():
-                del self.pending[uri]
+            if self.jobs.pending.get(uri) is asyncio.current_task():
+                del self.jobs.pending[uri]
 
     async def lint_now(self, uri: str) -> Published | None:
         """Lint the document's newest version now (on the worker thread, no debounce) and publish
         it; the findings for it, or None when it cannot be linted (closed, edited meanwhile)."""
-        if uri not in self.latest:
+        if uri not in self.documents.versions:
             return None
         document = self.workspace.get_text_document(uri)
-        if self.latest[uri] != document.version:
+        if self.documents.versions[uri] != document.version:
             return None
-        task = self.pending.pop(uri, None)
+        task = self.jobs.pending.pop(uri, None)
         if task is not None:
             task.cancel()  # a lint of this version it has started is shared through `inflight`
         await self._lint_and_publish(uri, document.version, document.source)
         return self.current(uri)
 
     async def _lint_and_publish(self, uri: str, version: int | None, text: str) -> None:
-        key = (version, text, self.resolver)  # a new resolver: the settings changed
-        job = self.inflight.get(uri)
-        if job is None or job[0] != key:
+        key = (version, text, self.config.resolver)  # a new resolver: the settings changed
+        shared = self.jobs.inflight.get(uri)
+        if shared is not None and shared[0] == key:
+            job = shared
+        else:
             encoding = str(self.workspace.position_encoding or types.PositionEncodingKind.Utf16)
             future = asyncio.get_running_loop().run_in_executor(
-                self.executor, self._guarded_lint_job, uri, version, text, encoding
+                self.jobs.executor, self._guarded_lint_job, uri, version, text, encoding
             )
             job = (key, future)
-            self.inflight[uri] = job
+            self.jobs.inflight[uri] = job
         try:
             # Shielded: a caller cancelled by a newer edit leaves the others their result.
             result = await asyncio.shield(job[1])
         finally:
-            if self.inflight.get(uri) is job and job[1].done():
-                del self.inflight[uri]
-        if result is None or uri not in self.latest or self.latest[uri] != version:
+            if self.jobs.inflight.get(uri) is job and job[1].done():
+                del self.jobs.inflight[uri]
+        if (
+            result is None
+            or uri not in self.documents.versions
+            or self.documents.versions[uri] != version
+        ):
             return  # closed or edited meanwhile: a newer run publishes
         if isinstance(result, LintFailure):
             self._publish_failure(uri, result)
@@ -447,7 +409,7 @@ class TorchlintServer(LanguageServer):
         try:
             return self._lint_job(uri, version, text, encoding)
         except Exception:
-            self.parsers.pop(uri, None)  # the next version starts from a whole parse
+            self.documents.parsers.pop(uri, None)  # the next version starts from a whole parse
             # Formatted here, from this frame down: the same crash gives the same message.
             return LintFailure(
                 version,
@@ -459,7 +421,7 @@ class TorchlintServer(LanguageServer):
         self, uri: str, version: int | None, text: str, encoding: str
     ) -> LintResult | None:
         """On the worker thread: lint one version of one document."""
-        if self.latest.get(uri) != version:
+        if self.documents.versions.get(uri) != version:
             return None  # already stale: skip the work
         path = self.path_of(uri)
         settings = self.settings_for(path)
@@ -475,19 +437,19 @@ class TorchlintServer(LanguageServer):
             )
             return LintResult(version, text, settings, [], [], [note], note)
         started = time.perf_counter()
-        previous = self.published.get(uri)
+        previous = self.documents.published.get(uri)
         errors: list[str] = []
         if previous is not None and previous.text == text and previous.settings is settings:
             # Saved, or edited back to what was linted, with the same settings: same findings.
             diagnostics = previous.diagnostics
             engine = "reused"
         else:
-            parser = self.parsers.setdefault(uri, IncrementalParser())
+            parser = self.documents.parsers.setdefault(uri, IncrementalParser())
             result = process_source(
                 text, str(path), settings, RunMode(), rules_path=path, reuse=parser
             )
-            if uri not in self.latest:
-                self.parsers.pop(uri, None)  # closed while it was linted
+            if uri not in self.documents.versions:
+                self.documents.parsers.pop(uri, None)  # closed while it was linted
             diagnostics = result.diagnostics
             errors = [
                 f"torchlint: internal error in rule {e.rule} on {uri} (the other rules' findings "
@@ -507,47 +469,41 @@ class TorchlintServer(LanguageServer):
 
     def _excluded(self, path: Path) -> bool:
         try:
-            return self.excluder.by_settings(path, False)
+            return self.config.excluder.by_settings(path, False)
         except Exception:
             return False
 
     def _publish(self, uri: str, result: LintResult) -> None:
         result.published = True
-        self.published[uri] = Published(
+        self.documents.published[uri] = Published(
             result.version, result.text, result.settings, result.diagnostics, result.lsp
         )
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=result.lsp, version=result.version)
         )
-        if self.log_timings:
+        if self.client.log_timings:
             self.log(result.timing, types.MessageType.Log)
-        seen = self.reported.setdefault(uri, set())
+        seen = self.documents.reported.setdefault(uri, set())
         current = set(result.internal_errors)
         for message in result.internal_errors:
             if message not in seen:
                 self.log(message, types.MessageType.Error)
-        self.reported[uri] = current
+        self.documents.reported[uri] = current
 
     def _publish_failure(self, uri: str, failure: LintFailure) -> None:
         """Linting this version failed: clear its findings (the previous version's would stay on
         edited lines) and log the error, once while the same error repeats."""
-        self.published.pop(uri, None)
+        self.documents.published.pop(uri, None)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[], version=failure.version)
         )
-        if failure.message not in self.reported.get(uri, set()):
+        if failure.message not in self.documents.reported.get(uri, set()):
             self.log(failure.message, types.MessageType.Error)
-        self.reported[uri] = {failure.message}
+        self.documents.reported[uri] = {failure.message}
 
     def close(self, uri: str) -> None:
-        self.latest.pop(uri, None)
-        self.published.pop(uri, None)
-        self.reported.pop(uri, None)
-        self.fix_all_cache.pop(uri, None)
-        self.parsers.pop(uri, None)
-        task = self.pending.pop(uri, None)
-        if task is not None:
-            task.cancel()
+        self.documents.forget(uri)
+        self.jobs.cancel(uri)
         self.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
@@ -556,10 +512,10 @@ class TorchlintServer(LanguageServer):
 
     def current(self, uri: str) -> Published | None:
         """The findings published for the document's current version, if any."""
-        published = self.published.get(uri)
-        if published is None or uri not in self.latest:
+        published = self.documents.published.get(uri)
+        if published is None or uri not in self.documents.versions:
             return None
-        if published.version != self.latest[uri]:
+        if published.version != self.documents.versions[uri]:
             return None
         return published
 
@@ -623,7 +579,7 @@ class TorchlintServer(LanguageServer):
                             ),
                         )
                     )
-                if code != "TL000":
+                if code != SYNTAX_ERROR_CODE:
                     edit = noqa_edit(index, diagnostic.range.start.line, code)
                     if edit is not None:
                         silences.append(
@@ -650,7 +606,7 @@ class TorchlintServer(LanguageServer):
                     actions.append(action)
         return actions
 
-    def _data_of(self, diagnostic: types.Diagnostic, published: Published) -> dict | None:
+    def _data_of(self, diagnostic: types.Diagnostic, published: Published) -> dict[str, Any] | None:
         if isinstance(diagnostic.data, dict) and "version" in diagnostic.data:
             return diagnostic.data
         # A client that does not send `data` back: find the finding in what was published.
@@ -664,14 +620,14 @@ class TorchlintServer(LanguageServer):
     ) -> types.CodeAction | None:
         """The fix-all action for the published version: computed once per version and settings
         (on the worker thread), then shared by every request for it."""
-        entry = self.fix_all_cache.get(uri)
+        entry = self.documents.fix_all.get(uri)
         if entry is None or not entry.matches(published):
             task = asyncio.ensure_future(self._compute_fix_all(uri, published, unsafe, encoding))
             entry = FixAllEntry(published.version, published.text, published.settings, task)
-            self.fix_all_cache[uri] = entry
+            self.documents.fix_all[uri] = entry
         # Shielded: a cancelled request does not cancel the work the next request reuses.
         action = await asyncio.shield(entry.task)
-        if uri not in self.latest or self.latest[uri] != published.version:
+        if uri not in self.documents.versions or self.documents.versions[uri] != published.version:
             return None  # edited while fixing
         return action
 
@@ -683,7 +639,7 @@ class TorchlintServer(LanguageServer):
         started = time.perf_counter()
         try:
             result = await loop.run_in_executor(
-                self.executor,
+                self.jobs.executor,
                 functools.partial(
                     process_source,
                     published.text,
@@ -696,7 +652,7 @@ class TorchlintServer(LanguageServer):
         except Exception:
             self.log_exception(f"fixing all of {uri}")  # once: the None is what is cached
             return None
-        if self.log_timings:
+        if self.client.log_timings:
             self.log(
                 f"torchlint: {uri} v{published.version}: fix all computed in "
                 f"{(time.perf_counter() - started) * 1000:.1f} ms",
@@ -782,7 +738,7 @@ class TorchlintServer(LanguageServer):
             self.relint_all()
 
 
-def _wanted(only: list[str] | None, kind: str) -> bool:
+def _wanted(only: Sequence[str] | None, kind: str) -> bool:
     if only is None:
         return True
     return any(kind == o or kind.startswith(f"{o}.") for o in only)
@@ -862,40 +818,40 @@ def create_server() -> TorchlintServer:
 
     @feature(types.INITIALIZED)
     async def initialized(params: types.InitializedParams) -> None:
-        server._loop = asyncio.get_running_loop()
+        server.jobs.loop = asyncio.get_running_loop()
         await server.register_watchers()
 
     @feature(types.SHUTDOWN)
     def shutdown(params: None) -> None:
-        for task in server.pending.values():
+        for task in server.jobs.pending.values():
             task.cancel()
-        server.executor.shutdown(wait=False, cancel_futures=True)
+        server.jobs.executor.shutdown(wait=False, cancel_futures=True)
 
     @feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
         document = params.text_document
         if server.is_python(document.uri, document.language_id):
-            server.latest[document.uri] = document.version
+            server.documents.versions[document.uri] = document.version
             server.schedule(document.uri, 0)
 
     @feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(params: types.DidChangeTextDocumentParams) -> None:
         uri = params.text_document.uri
-        if uri in server.latest:
-            server.latest[uri] = params.text_document.version
-            server.schedule(uri, server.debounce)
+        if uri in server.documents.versions:
+            server.documents.versions[uri] = params.text_document.version
+            server.schedule(uri, server.client.debounce)
 
     @feature(types.TEXT_DOCUMENT_DID_SAVE)
     def did_save(params: types.DidSaveTextDocumentParams) -> None:
         uri = params.text_document.uri
         if server.path_of(uri).name in CONFIG_FILES:
             server.config_changed([uri])
-        elif uri in server.latest:
+        elif uri in server.documents.versions:
             server.schedule(uri, 0)
 
     @feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
-        if params.text_document.uri in server.latest:
+        if params.text_document.uri in server.documents.versions:
             server.close(params.text_document.uri)
 
     @feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
@@ -930,19 +886,6 @@ def create_server() -> TorchlintServer:
     return server
 
 
-def serve() -> None:
-    """Speak LSP on stdin/stdout until the client says exit."""
-    from torchlint.lsp_io import serve_stdio
-
-    logging.basicConfig(
-        level=logging.WARNING, stream=sys.stderr, format="torchlint lsp: %(levelname)s %(message)s"
-    )
-    protocol_out = sys.stdout.buffer
-    # Whatever a rule or plug-in prints must not corrupt the protocol stream.
-    sys.stdout = sys.stderr
-    serve_stdio(create_server(), sys.stdin.buffer, protocol_out)
-
-
 __all__ = [
     "FIX_ALL_KIND",
     "ServerOptions",
@@ -950,6 +893,5 @@ __all__ = [
     "create_server",
     "merge_options",
     "parse_options",
-    "serve",
     "torchlint_section",
 ]

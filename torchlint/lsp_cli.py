@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 import click
@@ -30,6 +31,18 @@ def lsp_command(stdio: bool) -> None:
             err=True,
         )
         sys.exit(2)
-    from torchlint.lsp import serve
-
     serve()
+
+
+def serve() -> None:
+    """Speak LSP on stdin/stdout until the client says exit."""
+    from torchlint.lsp import create_server
+    from torchlint.lsp_io import serve_stdio
+
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="torchlint lsp: %(levelname)s %(message)s"
+    )
+    protocol_out = sys.stdout.buffer
+    # Whatever a rule or plug-in prints must not corrupt the protocol stream.
+    sys.stdout = sys.stderr
+    serve_stdio(create_server(), sys.stdin.buffer, protocol_out)

@@ -13,7 +13,6 @@ import functools
 import io
 import re
 import tokenize
-from collections.abc import Iterable
 from typing import Any
 
 from lsprotocol import types
@@ -275,14 +274,3 @@ def minimal_edit(old: str, new: str, encoding: str) -> types.TextEdit | None:
         ),
         new_text=replacement,
     )
-
-
-def first_lines(message: str, count: int = 1) -> str:
-    return "\n".join(message.splitlines()[:count])
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    seen: dict[str, None] = {}
-    for item in items:
-        seen.setdefault(item, None)
-    return list(seen)

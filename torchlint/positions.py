@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
 from torchlint.analysis.walk import walk
 from torchlint.formfeed import indentation_form_feeds
+from torchlint.statement_starts import Statement, statement_lines
 
 if TYPE_CHECKING:
     from torchlint.incremental import IncrementalParser
@@ -31,19 +32,6 @@ def _statement_lines(module: cst.Module, source: str) -> list[int] | None:
     return statement_lines(module, tree)
 
 
-def statement_lines(module: cst.Module, tree: ast.Module) -> list[int] | None:
-    """The first line of each statement of ``module.body``, from CPython's ``tree`` of the same
-    text (a LibCST statement line may hold several of its statements), or None if they differ."""
-    lines: list[int] = []
-    index = 0
-    for statement in module.body:
-        if index >= len(tree.body):
-            return None
-        lines.append(tree.body[index].lineno)
-        index += len(statement.body) if isinstance(statement, cst.SimpleStatementLine) else 1
-    return lines if index == len(tree.body) else None
-
-
 def _full(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
     """LibCST's positions for every node of ``module``.
 
@@ -53,7 +41,7 @@ def _full(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
     try:
         provider = PositionProvider()
         provider._gen_impl(module)
-        return provider._computed
+        return cast("Mapping[cst.CSTNode, CodeRange]", provider._computed)
     except AttributeError:  # a LibCST whose internals moved
         return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
 
@@ -106,7 +94,7 @@ def _node_positions(
         return _full(module)
     if reuse is not None:
         return _positions_reusing(module, starts, wanted, reuse)
-    holders: list[tuple[cst.BaseStatement, int]] = []
+    holders: list[tuple[Statement, int]] = []
     for statement, first_line in zip(module.body, starts, strict=True):
         hit = False
 
@@ -142,12 +130,16 @@ def _positions_reusing(
     held a finding, their positions: an unchanged statement is neither walked nor located again."""
     by_id = {id(node): node for node in wanted}
     wanted_ids = by_id.keys()
-    holders: list[tuple[cst.BaseStatement, int, set[int]]] = []
+    holders: list[tuple[Statement, int, set[int]]] = []
     for statement, first_line in zip(module.body, starts, strict=True):
         ids = reuse.node_ids(statement)
         if ids is None:
             ids = set()
-            walk(statement, lambda node, ids=ids: ids.add(id(node)))
+
+            def record(node: cst.CSTNode, ids: set[int] = ids) -> None:
+                ids.add(id(node))
+
+            walk(statement, record)
             reuse.keep_node_ids(statement, ids)
         hits = ids & wanted_ids
         if hits:

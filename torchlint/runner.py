@@ -65,17 +65,30 @@ def process_source(
     reuse: IncrementalParser | None = None,
 ) -> FileResult:
     """Lint or fix one text; used for files, stdin and editors (which pass ``reuse``, the
-    parse state of the document's earlier versions)."""
+    parse state of the document's earlier versions). ``rules_path`` (else ``display``) is the
+    path the settings are applied for."""
+    path = rules_path or Path(display)
+    return _process(source, display, settings, mode, path, settings.is_test_code(path), reuse)
+
+
+def _process(
+    source: str,
+    display: str,
+    settings: Settings,
+    mode: RunMode,
+    path: Path,
+    test_code: bool,
+    reuse: IncrementalParser | None = None,
+) -> FileResult:
     result = FileResult(path=display, original=source)
     # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
     # a run answered from the cache never needs it.
     from torchlint.engine import fix_source, lint_source
 
-    rules = settings.rules_for(rules_path or Path(display))
-    test_code = settings.is_test_code(rules_path or Path(display))
+    rules = settings.rules_for(path)
     unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
     if mode.fix:
-        outcome = fix_source(
+        fixed = fix_source(
             source,
             display,
             rules,
@@ -84,23 +97,23 @@ def process_source(
             rule_options=settings.options,
             test_code=test_code,
         )
-        result.diagnostics = outcome.remaining.diagnostics
-        result.internal_errors = outcome.remaining.internal_errors
-        result.applied = outcome.applied
-        if outcome.source != source:
-            result.fixed = outcome.source
-        if not outcome.converged:
+        result.diagnostics = fixed.remaining.diagnostics
+        result.internal_errors = fixed.remaining.internal_errors
+        result.applied = fixed.applied
+        if fixed.source != source:
+            result.fixed = fixed.source
+        if not fixed.converged:
             result.warnings.append(
-                f"fixes did not converge after {len(outcome.applied)} edits; "
+                f"fixes did not converge after {len(fixed.applied)} edits; "
                 "some findings are left for a later run"
             )
-        for rejected in outcome.rejected:
+        for rejected in fixed.rejected:
             result.warnings.append(
                 f"{rejected.code} fix at line {rejected.start.line} was not applied: "
                 "the result would not parse"
             )
     else:
-        outcome = lint_source(
+        linted = lint_source(
             source,
             display,
             rules,
@@ -109,12 +122,12 @@ def process_source(
             test_code=test_code,
             reuse=reuse,
         )
-        result.diagnostics = outcome.diagnostics
-        result.internal_errors = outcome.internal_errors
-    return apply_syntax_error_policy(result, settings, rules_path or Path(display))
+        result.diagnostics = linted.diagnostics
+        result.internal_errors = linted.internal_errors
+    return apply_syntax_error_policy(result, settings, path)
 
 
-def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
+def _cache_key(source: SourceFile, settings: Settings, path: Path, test_code: bool) -> str:
     # The resolved path is in the key: rules read the path (test files, torch/utils/data/), so
     # the same content elsewhere is another entry. Resolved, so the cwd or a symlink spelling of
     # one file does not matter.
@@ -123,7 +136,7 @@ def _cache_key(source: SourceFile, settings: Settings, path: Path) -> str:
         os.path.realpath(path),
         settings.rules_for(path),
         settings.torch_version,
-        (settings.rule_options, settings.is_test_code(path)),
+        (settings.rule_options, test_code),
         "check",
     )
 
@@ -145,7 +158,8 @@ def cached_result(
         source = read_source(path)
     except SourceError:
         return None  # the worker reports it
-    cached = Cache(cache_dir).load(_cache_key(source, settings, path), display)
+    key = _cache_key(source, settings, path, settings.is_test_code(path))
+    cached = Cache(cache_dir).load(key, display)
     if cached is None:
         return None
     if not _answers(cached, settings, mode):
@@ -167,12 +181,13 @@ def process_file(
             return apply_syntax_error_policy(unreadable, settings, path)
         return FileResult(path=display, error=str(exc))
     cache = Cache(cache_dir) if cache_dir is not None else None
-    key = _cache_key(source, settings, path) if cache is not None else ""
+    test_code = settings.is_test_code(path)
+    key = _cache_key(source, settings, path, test_code) if cache is not None else ""
     if cache is not None:
         cached = cache.load(key, display)
         if cached is not None and _answers(cached, settings, mode):
             return FileResult(path=display, diagnostics=cached, original=source.text)
-    result = process_source(source.text, display, settings, mode, rules_path=path)
+    result = _process(source.text, display, settings, mode, path, test_code)
     if cache is not None and result.fixed is None and not result.internal_errors:
         cache.store(key, result.diagnostics)
     if mode.write and result.fixed is not None:
@@ -183,7 +198,7 @@ def process_file(
             # Nothing was written, so the file still holds every finding of the text as read:
             # report those (as a run without --fix would), not what the unwritten fixes left.
             lint = RunMode(fix=False, unsafe=mode.unsafe)
-            result = process_source(source.text, display, settings, lint, rules_path=path)
+            result = _process(source.text, display, settings, lint, path, test_code)
             result.error = f"fixes not written: {exc}"
             if cache is not None and not result.internal_errors:
                 cache.store(key, result.diagnostics)
@@ -387,10 +402,11 @@ def run_paths(
     return run
 
 
-def _context() -> multiprocessing.context.BaseContext:
+def _context() -> multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext:
     # fork shares the already-imported LibCST with the workers: no per-worker import cost.
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    if "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
 
 
 # -- the worker pool ----------------------------------------------------------------------------
@@ -457,7 +473,11 @@ def _worker_main(conn: Connection, tasks: Sequence[Task], parent: int) -> None:
 
 
 class _Worker:
-    def __init__(self, context: multiprocessing.context.BaseContext, tasks: Sequence[Task]):
+    def __init__(
+        self,
+        context: multiprocessing.context.ForkContext | multiprocessing.context.SpawnContext,
+        tasks: Sequence[Task],
+    ) -> None:
         self.conn, child = context.Pipe()
         _PARENT_ENDS.add(self.conn)
         self.process = context.Process(
@@ -567,8 +587,8 @@ def _crashed(task: Task, exitcode: int | None) -> FileResult:
         except ValueError:
             name = "unknown"
         why = {
-            signal.SIGKILL: ": killed, perhaps for lack of memory",
-            signal.SIGSEGV: ": a crash in native code",
+            int(signal.SIGKILL): ": killed, perhaps for lack of memory",
+            int(signal.SIGSEGV): ": a crash in native code",
         }.get(number, "")
         what = f"crashed (signal {number}, {name}{why})"
     else:

@@ -11,13 +11,19 @@ import difflib
 from collections.abc import Iterable, Sequence
 from typing import Protocol, TypeVar
 
+from torchlint.diagnostics import SYNTAX_ERROR_CODE
 from torchlint.registry import RuleRef, all_rule_refs
 
 
 class _Named(Protocol):
-    code: str
-    name: str
-    preview: bool
+    """A rule class or record (read-only attributes: records are frozen)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def preview(self) -> bool: ...
 
 
 R = TypeVar("R", bound=_Named)
@@ -28,7 +34,7 @@ class SelectorError(ValueError):
 
 
 # Reported whatever the selection; turned off only by an exact selector in ``ignore``.
-ALWAYS_ON = frozenset({"TL000"})
+ALWAYS_ON = frozenset({SYNTAX_ERROR_CODE})
 
 
 def match_selector(selector: str, rules: Sequence[R]) -> tuple[list[R], bool]:

@@ -56,10 +56,6 @@ class SourceFile:
     encoding: str
     digest: str  # sha256 of the bytes as read
 
-    @property
-    def has_bom(self) -> bool:
-        return self.encoding == "utf-8-sig"
-
 
 def digest_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()

@@ -38,4 +38,5 @@ def render(format_name: str, run: RunResult, options: ReportOptions) -> str:
     module = importlib.import_module(f"torchlint.report.{FORMATS[format_name]}")
     if format_name == "concise":
         options = ReportOptions(**{**options.__dict__, "concise": True})
-    return module.render(run, options)
+    text: str = module.render(run, options)
+    return text

@@ -23,8 +23,6 @@ from urllib.parse import quote
 
 from torchlint.diagnostics import Diagnostic, FileResult, RunResult
 from torchlint.lines import source_lines
-from torchlint.registry import find_rule
-from torchlint.rule import Rule
 
 _SPACE = re.compile(r"\s+")
 
@@ -112,10 +110,6 @@ def findings(run: RunResult, root: Path) -> Iterator[Finding]:
     for file in run.files:
         for d, (digest, occurrence) in zip(file.diagnostics, line_hashes(file), strict=True):
             yield Finding(d, display_path(d.path, root), f"{digest}:{occurrence}")
-
-
-def rule_of(d: Diagnostic) -> type[Rule] | None:
-    return find_rule(d.code)
 
 
 def column(column0: int) -> int:

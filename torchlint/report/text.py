@@ -8,6 +8,7 @@ import click
 
 from torchlint.diagnostics import Applicability, Diagnostic, FileResult, RunResult
 from torchlint.lines import source_lines
+from torchlint.report import ReportOptions
 from torchlint.terminal import printable
 
 
@@ -159,7 +160,7 @@ def statistics(run: RunResult, unsafe: bool) -> list[str]:
     ]
 
 
-def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
+def render(run: RunResult, options: ReportOptions) -> str:
     lines: list[str] = []
     if options.statistics:
         lines.extend(statistics(run, options.unsafe_fixes))
@@ -173,7 +174,7 @@ def render(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
     return "\n".join(lines) + "\n" if lines else ""
 
 
-def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
+def _file_lines(file: FileResult, options: ReportOptions) -> list[str]:
     source = file.fixed if file.fixed is not None else file.original
     out: list[str] = []
     for d in file.diagnostics:
@@ -183,7 +184,7 @@ def _file_lines(file: FileResult, options) -> list[str]:  # noqa: ANN001
     return out
 
 
-def render_fix_only(run: RunResult, options) -> str:  # noqa: ANN001 - ReportOptions
+def render_fix_only(run: RunResult, options: ReportOptions) -> str:
     """``--fix-only``: the fixes applied (with ``--show-fixes``) and their count, no findings."""
     lines = applied_fixes(run) if options.show_fixes else []
     if not options.quiet:

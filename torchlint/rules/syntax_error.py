@@ -14,16 +14,19 @@ the engine's findings.
 
 from __future__ import annotations
 
-from torchlint.diagnostics import Category, Precision, Severity
+from torchlint.diagnostics import (
+    SYNTAX_ERROR_CODE,
+    SYNTAX_ERROR_NAME,
+    Category,
+    Precision,
+    Severity,
+)
 from torchlint.rule import Rule
-
-CODE = "TL000"
-NAME = "syntax-error"
 
 
 class SyntaxErrorRule(Rule):
-    code = "TL000"
-    name = "syntax-error"
+    code = SYNTAX_ERROR_CODE
+    name = SYNTAX_ERROR_NAME
     summary = (
         "The file cannot be parsed as Python (or read as Python text), so no other rule checks it"
     )

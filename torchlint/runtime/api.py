@@ -301,7 +301,7 @@ def verify(
     config_path = Path(config) if config is not None else None
     if fixed is not None:
         fixed_path: Path | None = Path(fixed)
-        fixed_source = _read(fixed_path)
+        fixed_source = _read(Path(fixed))
         fixes: list[AppliedFix] = []
         notes: list[str] = []
         mode = (

@@ -6,13 +6,14 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 import click
 
+from torchlint.output import OutputError, write_report
 from torchlint.runtime.api import COMPARE, DEVICES, EXIT_ERROR, VerifyError, verify
 from torchlint.runtime.runs import shutdown_servers
 
@@ -32,24 +33,32 @@ STOP_SIGNALS = tuple(
 
 
 @contextmanager
-def stopped_by_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into :class:`Stopped`: their default action would end torchlint
-    at once and leave the training script running (with no timeout) and its folder behind."""
+def _stop_signals_handled_by(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Run the block with ``handler`` for SIGTERM and SIGHUP, then restore the previous handlers
+    (only the main thread can set them: elsewhere the block runs as it is)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for number, handler_before in previous.items():
+            signal.signal(number, handler_before)
+
+
+@contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGHUP into :class:`Stopped`: their default action would end torchlint
+    at once and leave the training script running (with no timeout) and its folder behind."""
 
     def stop(signum: int, frame: FrameType | None) -> None:
         for number in STOP_SIGNALS:  # a second signal must not cut the clean-up short
             signal.signal(number, signal.SIG_IGN)
         raise Stopped(signum)
 
-    previous = {number: signal.signal(number, stop) for number in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(stop):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @click.command("verify")
@@ -207,12 +216,10 @@ def verify_command(
             )
             # Still under the handlers: a signal while the report is written ends the command
             # the same way (exit 128 + signal, saying so), not by the signal's default action.
-            from torchlint.cli import _emit  # the check command's writer (stdout or -o FILE)
-
             text = render_json(result) if output_format == "json" else render_text(result)
-            _emit(text, output_file)
+            write_report(text, output_file)
             sys.stdout.flush()
-    except VerifyError as exc:
+    except (VerifyError, OutputError) as exc:
         click.echo(f"torchlint: error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except Stopped as stop:
@@ -230,18 +237,10 @@ def verify_command(
 
 @contextmanager
 def _exit_on_stop_signals() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
     def leave(signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         os.write(2, f"torchlint: stopped by {name}; the runs had ended\n".encode())
         os._exit(128 + signum)
 
-    previous = {number: signal.signal(number, leave) for number in STOP_SIGNALS}
-    try:
+    with _stop_signals_handled_by(leave):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)

@@ -57,6 +57,11 @@ _NEEDS_CUDA = re.compile(
 )
 
 
+def _folder(module: types.ModuleType) -> str:
+    """The folder of ``module``'s file, with a trailing separator (for prefix tests)."""
+    return os.path.dirname(os.path.abspath(module.__file__ or "")) + os.sep
+
+
 class StopTraining(BaseException):
     """Raised from the optimizer step hook once the requested number of steps has been made."""
 
@@ -87,9 +92,9 @@ class Watcher:
         self.sync_steps = 0
         self.sync_start_step = 0
         # torch's own files, the standard library's (warnings) and this file are not sites.
-        self.ignored_dirs = tuple(
-            os.path.dirname(os.path.abspath(m.__file__)) + os.sep for m in (torch, warnings)
-        ) + (os.path.abspath(__file__),)
+        self.ignored_dirs = tuple(_folder(m) for m in (torch, warnings)) + (
+            os.path.abspath(__file__),
+        )
 
     # -- where the user's code is -----------------------------------------------------------------
 
@@ -276,8 +281,7 @@ def _install(torch: Any, watcher: Watcher) -> None:
 def _seed(torch: Any, seed: int) -> None:
     random.seed(seed)
     try:
-        import numpy
-
+        numpy = importlib.import_module("numpy")  # optional: seeded when the script has it
         numpy.random.seed(seed)
     except ImportError:
         pass
@@ -304,7 +308,7 @@ def _error(exc: BaseException, script: str, label: str | None = None) -> dict[st
         and isinstance(exc.filename, str)
         and os.path.abspath(exc.filename) == script_path
     )
-    if uncompiled:
+    if uncompiled and isinstance(exc, SyntaxError):
         # compile() takes the line it shows from the file the name points to, which for a fixed
         # version is the original: show the line of the code that was compiled instead.
         if exc.lineno:
@@ -322,8 +326,7 @@ def _error(exc: BaseException, script: str, label: str | None = None) -> dict[st
             if os.path.abspath(frame.filename) == script_path:
                 frame.filename = label
     library = tuple(
-        os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-        for m in (traceback, *(sys.modules[n] for n in ("torch",) if n in sys.modules))
+        _folder(m) for m in (traceback, *(sys.modules[n] for n in ("torch",) if n in sys.modules))
     )
     user = [i for i, f in enumerate(frames) if not os.path.abspath(f.filename).startswith(library)]
     keep = sorted(set(user[-USER_FRAMES:]) | ({len(frames) - 1} if frames else set()))
@@ -476,7 +479,8 @@ def run(
     sys.path[0] = search_path or os.path.dirname(script)
     if on_start is not None:
         on_start({**record, "status": "running"})
-    status, error = "finished", None
+    status = "finished"
+    error: dict[str, Any] | None = None
     began = time.perf_counter()
     try:
         execute(script, source)
@@ -640,7 +644,8 @@ def serve() -> None:
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
             job = json.loads(line)
-            if torch.cuda.is_initialized():
+            cuda_initialized: Callable[[], bool] = torch.cuda.is_initialized
+            if cuda_initialized():
                 send({"refused": job["id"], "why": "CUDA is initialised in the fork server"})
                 continue
             sys.stdout.flush()

@@ -296,7 +296,7 @@ class ForkServer:
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
-        message = json.loads(line)
+        message: dict[str, Any] = json.loads(line)
         if "exit" in message:
             self.exits[message["exit"]] = message["code"]
         return message
