@@ -198,3 +198,23 @@ def test_verify_runs_a_notebooks_code_cells_as_one_script() -> None:
     # The magics were masked: both runs trained on the CPU.
     (cpu,) = [v for v in result.devices if v.device == "cpu"]
     assert cpu.passed, cpu.summary
+
+
+def test_extend_include_adds_files_a_walk_lints(tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "train").write_text('import torch\nstate = torch.load("m.pt")\n')
+    assert json_findings("--select", "TL201", ".", cwd=tmp_path) == []
+    (tmp_path / "pyproject.toml").write_text('[tool.torchlint]\nextend-include = ["bin/*"]\n')
+    findings = json_findings("--select", "TL201", ".", cwd=tmp_path)
+    assert [(Path(str(f["filename"])).name, f["cell"]) for f in findings] == [("train", None)]
+
+
+def test_a_notebook_on_standard_input(tmp_path: Path) -> None:
+    notebook = NOTEBOOKS / "TL201" / "checkpoint.ipynb"
+    result = CliRunner().invoke(
+        main,
+        ["check", "--select", "TL201", "--stdin-filename", "nb.ipynb", "-"],
+        input=notebook.read_text(encoding="utf-8"),
+        catch_exceptions=False,
+    )
+    assert "nb.ipynb:cell 6:1:23: TL201" in result.output

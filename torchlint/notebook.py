@@ -172,7 +172,7 @@ def build_program(notebook: RawNotebook) -> NotebookProgram:
         ends_with_newline = raw.source.endswith("\n") or not raw.source
         if text and not text.endswith("\n"):
             text += "\n"
-        count = len(source_lines(text))
+        count = text.count("\n") if "\r" not in text else len(source_lines(text))
         cells.append(
             ProgramCell(
                 raw, line, count, offset, offset + len(text), ends_with_newline, masked.originals

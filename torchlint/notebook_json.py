@@ -97,8 +97,11 @@ def read_notebook(text: str) -> RawNotebook:
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
             raise NotebookError(f"not a valid notebook: cell {number} has no `cell_type`")
         source = cell.get("source")
-        if isinstance(source, list) and all(isinstance(part, str) for part in source):
-            source = "".join(source)
+        if isinstance(source, list):
+            try:
+                source = "".join(source)
+            except TypeError:  # an element that is not a string
+                source = None
         if not isinstance(source, str):
             raise NotebookError(f"not a valid notebook: cell {number} has no `source` text")
         cells.append(RawCell(number, cell["cell_type"], source))

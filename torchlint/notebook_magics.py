@@ -134,7 +134,9 @@ _MAYBE_IPYTHON = re.compile(r"^[ \t]*[%!?]|\?[ \t]*\r?$|=[ \t]*[%!]", re.MULTILI
 
 def mask_cell(source: str, first_id: int) -> MaskedCell:
     """``source`` with its IPython syntax replaced by placeholders numbered from ``first_id``."""
-    if _MAYBE_IPYTHON.search(source) is None:
+    if ("%" not in source and "!" not in source and "?" not in source) or (
+        _MAYBE_IPYTHON.search(source) is None
+    ):
         return MaskedCell(source)
     lines = re.findall(r"[^\n]*\n|[^\n]+$", source)
     out: list[str] = []
