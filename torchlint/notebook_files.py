@@ -81,8 +81,8 @@ def process_notebook_text(
             result.fixed = new_text
             result.applied = [program.to_cells(d) for d in outcome.applied]
             final = read_program(new_text)
-        remaining = outcome.remaining
-        if new_text == text or final.source != outcome.source:
+        remaining = outcome.remaining  # the lint of outcome.source
+        if final.source != outcome.source:  # fixes not written back, or read back otherwise
             remaining = lint_source(final.source, display, rules, **options)  # type: ignore[arg-type]
         result.warnings += _fix_warnings(program, outcome)
     else:
