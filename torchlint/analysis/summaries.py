@@ -28,8 +28,6 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from torchlint.analysis.names import canonical
-
 _ACTIVATIONS: dict[str, str] = {
     "torch.softmax": "softmax",
     "torch.nn.functional.softmax": "softmax",
@@ -240,6 +238,10 @@ def _qualified(node: ast.expr, imports: dict[str, str]) -> str | None:
     target = imports.get(root)
     if target is None:
         return dotted
+    # Imported here, not at the top: the warm run's cache keys read the project index without
+    # LibCST, which ``names`` imports.
+    from torchlint.analysis.names import canonical
+
     return canonical(f"{target}.{rest}" if rest else target)
 
 
