@@ -12,11 +12,13 @@ cell; fix-all edits every cell it changes, in one workspace edit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
@@ -39,8 +41,30 @@ from torchlint.notebook import (
 from torchlint.notebook_json import RawCell, RawNotebook
 
 if TYPE_CHECKING:
+    from pygls.workspace import Workspace
+
     from torchlint.config import Settings
-    from torchlint.lsp import TorchlintServer
+
+
+class TorchlintServer(Protocol):
+    """What this module uses of the language server (torchlint.lsp.TorchlintServer), which
+    imports this module."""
+
+    @property
+    def workspace(self) -> Workspace: ...
+    @property
+    def debounce(self) -> float: ...
+    @property
+    def log_timings(self) -> bool: ...
+    @property
+    def executor(self) -> concurrent.futures.Executor: ...
+
+    def path_of(self, uri: str) -> Path: ...
+    def settings_for(self, path: Path) -> Settings: ...
+    def log(self, message: str, kind: types.MessageType = ...) -> None: ...
+    def log_exception(self, where: str) -> None: ...
+    def text_document_publish_diagnostics(self, params: types.PublishDiagnosticsParams) -> None: ...
+
 
 SOURCE = "torchlint"
 NOTEBOOK_FIX_ALL_KIND = "notebook.source.fixAll.torchlint"
