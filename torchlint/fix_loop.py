@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torchlint.diagnostics import Diagnostic, Edit, FixOutcome, FixPass, LintOutcome
 from torchlint.edits import Span, apply_edits, fix_spans, line_offsets, overlaps
@@ -12,6 +12,9 @@ from torchlint.lint import lint_source
 from torchlint.parsing import parses
 from torchlint.registry import RuleRef, load_rules
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.project_index import ProjectIndex
 
 MAX_FIX_PASSES = 10
 
@@ -37,6 +40,7 @@ def fix_source(
     torch_version: tuple[int, int] | None = None,
     rule_options: dict[str, dict[str, Any]] | None = None,
     test_code: bool = False,
+    project: ProjectIndex | None = None,
 ) -> FixOutcome:
     """Apply fixes until none is left (bounded); every kept fix leaves code that parses."""
     loaded = load_rules(rules)
@@ -52,6 +56,7 @@ def fix_source(
             torch_version=torch_version,
             rule_options=rule_options,
             test_code=test_code,
+            project=project,
         )
 
     for _ in range(MAX_FIX_PASSES):

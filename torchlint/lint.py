@@ -7,7 +7,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from torchlint.analysis.facts import TorchFacts
 from torchlint.context import FileContext
@@ -25,6 +26,9 @@ from torchlint.parsing import parse, screen
 from torchlint.profiling import phase
 from torchlint.registry import RuleRef, load_rules
 from torchlint.rule import Rule
+
+if TYPE_CHECKING:
+    from torchlint.project_index import ProjectIndex
 
 
 @contextmanager
@@ -50,9 +54,13 @@ def lint_source(
     test_code: bool = False,
     apply_suppressions: bool = True,
     reuse: IncrementalParser | None = None,
+    project: ProjectIndex | None = None,
 ) -> LintOutcome:
     """Lint one source text with the given rules (classes, or records such as
     ``Settings.rules``); never raises for bad input or a broken rule.
+
+    ``project`` is the project index (:mod:`torchlint.project_index`): with it, rules see the
+    classes and functions ``path`` imports from the project's other files.
 
     ``reuse`` is the parse state of earlier versions of the same document (the editor's case):
     unchanged top-level statements are then neither parsed nor located again.
@@ -69,6 +77,7 @@ def lint_source(
             test_code=test_code,
             apply_suppressions=apply_suppressions and not judge,
             reuse=reuse,
+            project=project,
         )
     if judge and outcome.parsed:
         outcome.diagnostics = judged_suppressions(
@@ -87,6 +96,7 @@ def _lint_source(
     test_code: bool,
     apply_suppressions: bool,
     reuse: IncrementalParser | None,
+    project: ProjectIndex | None = None,
 ) -> LintOutcome:
     outcome = LintOutcome()
     if "\x00" in source:
@@ -122,6 +132,8 @@ def _lint_source(
         return outcome
     with phase("facts"):
         facts = TorchFacts(parsed, source)
+        if project is not None:
+            facts.project, facts.path = project, Path(path)
     context = FileContext(
         path=path,
         source=source,

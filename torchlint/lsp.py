@@ -70,6 +70,7 @@ from torchlint.lsp_state import (
     OpenDocuments,
     Published,
 )
+from torchlint.project_index import shared_index
 from torchlint.registry import find_rule
 from torchlint.runner import RunMode, process_source
 from torchlint.selection import SelectorError, validate_selectors
@@ -229,6 +230,8 @@ class TorchlintServer(LanguageServer):
         self.config = ConfigFiles(self.client.overrides, self.settings_for)
         self.documents = OpenDocuments()
         self.jobs = LintJobs()
+        # The project index's generation each document was last linted at (see _lint_job).
+        self.project_generations: dict[str, int] = {}
 
     # -- messages to the client ----------------------------------------------------------------
 
@@ -439,7 +442,17 @@ class TorchlintServer(LanguageServer):
         started = time.perf_counter()
         previous = self.documents.published.get(uri)
         errors: list[str] = []
-        if previous is not None and previous.text == text and previous.settings is settings:
+        # The project index reads this buffer, not the file on disk, for the other documents.
+        project = shared_index(settings.src_roots)
+        project.set_source(path, text)
+        generation = self.project_generations.get(uri)
+        self.project_generations[uri] = project.generation
+        if (
+            previous is not None
+            and previous.text == text
+            and previous.settings is settings
+            and generation == project.generation
+        ):
             # Saved, or edited back to what was linted, with the same settings: same findings.
             diagnostics = previous.diagnostics
             engine = "reused"
@@ -502,6 +515,9 @@ class TorchlintServer(LanguageServer):
         self.documents.reported[uri] = {failure.message}
 
     def close(self, uri: str) -> None:
+        path = self.path_of(uri)
+        shared_index(self.settings_for(path).src_roots).forget(path)  # the file on disk counts
+        self.project_generations.pop(uri, None)
         self.documents.forget(uri)
         self.jobs.cancel(uri)
         self.text_document_publish_diagnostics(
@@ -848,6 +864,10 @@ def create_server() -> TorchlintServer:
             server.config_changed([uri])
         elif uri in server.documents.versions:
             server.schedule(uri, 0)
+            # The other open documents may import it: lint them against what was saved.
+            for other in list(server.documents.versions):
+                if other != uri:
+                    server.schedule(other, 0)
 
     @feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:

@@ -84,6 +84,9 @@ class ProjectIndex:
         self._imports: dict[Path, list[str]] = {}
         # What was read of each file on disk, by (size, mtime): a file changed since is read again.
         self._stamps: dict[Path, tuple[int, int]] = {}
+        # Counts the changes to open buffers and forgotten files: findings computed at another
+        # generation may depend on a file that changed since.
+        self.generation = 0
 
     def _add_root(self, root: Path) -> None:
         resolved = root.resolve()
@@ -96,8 +99,11 @@ class ProjectIndex:
     def set_source(self, path: Path, text: str) -> None:
         """Use ``text`` for ``path`` (an editor's unsaved buffer) instead of the file on disk."""
         resolved = path.resolve()
+        if self._texts.get(resolved) == text:
+            return
         self._texts[resolved] = text
         self._drop(resolved)
+        self.generation += 1
 
     def forget(self, path: Path) -> None:
         """Drop what is known of ``path`` (saved, closed, created or deleted): read it again."""
@@ -105,6 +111,7 @@ class ProjectIndex:
         self._texts.pop(resolved, None)
         self._drop(resolved)
         self._files.clear()  # a created or deleted file changes which module names exist
+        self.generation += 1
 
     def forget_module_names(self) -> None:
         self._files.clear()

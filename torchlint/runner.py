@@ -84,9 +84,12 @@ def _process(
     # The engine (and with it LibCST and every rule) is imported only when a file must be linted:
     # a run answered from the cache never needs it.
     from torchlint.engine import fix_source, lint_source
+    from torchlint.project_index import shared_index
 
     rules = settings.rules_for(path)
     unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
+    # The project's other files, for rules that look at what this one imports from them.
+    project = shared_index(settings.src_roots)
     if mode.fix:
         fixed = fix_source(
             source,
@@ -96,6 +99,7 @@ def _process(
             torch_version=settings.torch_version,
             rule_options=settings.options,
             test_code=test_code,
+            project=project,
         )
         result.diagnostics = fixed.remaining.diagnostics
         result.internal_errors = fixed.remaining.internal_errors
@@ -121,6 +125,7 @@ def _process(
             rule_options=settings.options,
             test_code=test_code,
             reuse=reuse,
+            project=project,
         )
         result.diagnostics = linted.diagnostics
         result.internal_errors = linted.internal_errors
@@ -130,13 +135,17 @@ def _process(
 def _cache_key(source: SourceFile, settings: Settings, path: Path, test_code: bool) -> str:
     # The resolved path is in the key: rules read the path (test files, torch/utils/data/), so
     # the same content elsewhere is another entry. Resolved, so the cwd or a symlink spelling of
-    # one file does not matter.
+    # one file does not matter. The project files it imports are in the key too: rules read what
+    # their classes and functions do (editing models/base.py re-checks train.py).
+    from torchlint.project_index import shared_index
+
+    imported = shared_index(settings.src_roots).dependency_fingerprint(path, source.text)
     return entry_key(
         source.digest,
         os.path.realpath(path),
         settings.rules_for(path),
         settings.torch_version,
-        (settings.rule_options, test_code),
+        (settings.rule_options, test_code, imported),
         "check",
     )
 
@@ -328,6 +337,9 @@ def run_paths(
     be spawned: an interpreter start and every import each), a run that needs one worker lints
     in this process.
     """
+    from torchlint.project_index import new_run
+
+    new_run()  # files may have been created or deleted since the last run in this process
     discovery = discover(paths, resolver.for_path, force_exclude=force_exclude)
     run = RunResult(errors=list(discovery.errors))
     tasks: list[Task] = []

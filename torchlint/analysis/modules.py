@@ -192,6 +192,8 @@ def is_module_proven(
     depth = _depth + 1
     if isinstance(expr, cst.Call):
         func = expr.func
+        if facts.project is not None and facts.calls.base_is_module(func):
+            return True  # a module class of another project file
         qualified = facts.names.resolve(func)
         if qualified is not None:
             if qualified == "torch.compile" and expr.args:

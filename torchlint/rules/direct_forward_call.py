@@ -313,6 +313,10 @@ class DirectForwardCall(Rule):
         return False
 
     def _not_a_module_constructor(self, func: cst.BaseExpression) -> bool:
+        if self.facts.project is not None:
+            verdict = self.facts.calls.base_is_module(func)  # a class of another project file
+            if verdict is not None:
+                return not verdict
         qualified = self.context.qualified_name(func)
         if qualified is not None:
             if qualified.startswith(_NOT_MODULE_CONSTRUCTORS):

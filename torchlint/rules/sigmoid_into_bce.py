@@ -41,7 +41,8 @@ class SigmoidIntoBCE(Rule):
     severity = Severity.WARNING
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
-    needles = ("sigmoid", "Sigmoid", "expit")
+    # The loss too: the sigmoid may be in another function or file (``self(x)``).
+    needles = ("sigmoid", "Sigmoid", "expit", "binary_cross_entropy", "BCELoss")
 
     def setup(self) -> None:
         self._findings: list[_Finding] = []

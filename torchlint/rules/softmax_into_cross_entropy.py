@@ -46,7 +46,8 @@ class SoftmaxIntoCrossEntropy(Rule):
     severity = Severity.ERROR
     precision = Precision.HIGH
     fix_applicability = Applicability.UNSAFE
-    needles = ("softmax", "Softmax")
+    # The loss too: the softmax may be in another function or file (``self(x)``).
+    needles = ("softmax", "Softmax", "cross_entropy", "CrossEntropyLoss")
 
     def setup(self) -> None:
         self._pending: list[_Pending] = []

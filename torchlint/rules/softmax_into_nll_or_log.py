@@ -50,7 +50,8 @@ class SoftmaxIntoNllOrLog(Rule):
     severity = Severity.ERROR
     precision = Precision.HIGH
     fix_applicability = Applicability.SAFE
-    needles = ("softmax", "Softmax")
+    # The loss too: the softmax may be in another function or file (``self(x)``).
+    needles = ("softmax", "Softmax", "nll_loss", "NLLLoss")
 
     def visit_Call(self, node: cst.Call) -> None:
         path = self.context.path_up()
