@@ -24,8 +24,9 @@ saved or closed file.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from torchlint.analysis.summaries import (
@@ -48,10 +49,10 @@ _NOT_MODULE_BASES = (
 )
 # ``import a.b as c`` / ``from .x import (y, z)``: enough of the import grammar to know which
 # modules a file imports, without parsing it.
+_STATEMENT_START = re.compile(r"^[ \t]*((?:from|import)[ \t])", re.MULTILINE)
 _IMPORT = re.compile(
-    r"^[ \t]*(?:from[ \t]+(?P<source>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^#\n;]+)"
-    r"|import[ \t]+(?P<modules>[^#\n;]+))",
-    re.MULTILINE,
+    r"(?:from[ \t]+(?P<source>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^#\n;]+)"
+    r"|import[ \t]+(?P<modules>[^#\n;]+))"
 )
 
 
@@ -76,6 +77,8 @@ class ProjectIndex:
     def __init__(self, roots: Sequence[Path]) -> None:
         self.roots: list[Path] = []
         self._files: dict[str, tuple[Path, bool] | None] = {}  # module -> (file, is package)
+        self._owners: dict[str, tuple[str, list[str]] | None] = {}
+        self._edge_lists: dict[Path, list[Path]] = {}  # file -> the project files it imports
         for root in roots:
             self._add_root(Path(root))
         self._summaries: dict[Path, ModuleSummary] = {}
@@ -87,18 +90,25 @@ class ProjectIndex:
         # Counts the changes to open buffers and forgotten files: findings computed at another
         # generation may depend on a file that changed since.
         self.generation = 0
+        # Within one run (see new_run), a file is stat-ed once and a fingerprint computed once.
+        self._checked: set[Path] = set()
+        self._fingerprints: dict[Path, str] = {}
+        self._named: dict[Path, tuple[str, bool]] = {}  # file -> (module, is package)
+        self._package_roots: dict[Path, Path] = {}  # folder -> the folder above its package
 
     def _add_root(self, root: Path) -> None:
-        resolved = root.resolve()
+        resolved = _absolute(root)
         if resolved not in self.roots and resolved.is_dir():
             self.roots.append(resolved)
             # A module not found under the old roots may be under this one.
             self._files = {k: v for k, v in self._files.items() if v is not None}
+            self._owners.clear()
+            self._edge_lists.clear()
 
     # -- keeping it current -------------------------------------------------------------------
     def set_source(self, path: Path, text: str) -> None:
         """Use ``text`` for ``path`` (an editor's unsaved buffer) instead of the file on disk."""
-        resolved = path.resolve()
+        resolved = _absolute(path)
         if self._texts.get(resolved) == text:
             return
         self._texts[resolved] = text
@@ -107,16 +117,25 @@ class ProjectIndex:
 
     def forget(self, path: Path) -> None:
         """Drop what is known of ``path`` (saved, closed, created or deleted): read it again."""
-        resolved = path.resolve()
+        resolved = _absolute(path)
         self._texts.pop(resolved, None)
         self._drop(resolved)
         self._files.clear()  # a created or deleted file changes which module names exist
+        self._owners.clear()
+        self._edge_lists.clear()
         self.generation += 1
 
     def forget_module_names(self) -> None:
+        """A new run: modules may have appeared or gone, files may have changed."""
         self._files.clear()
+        self._owners.clear()
+        self._edge_lists.clear()
+        self._checked.clear()
+        self._fingerprints.clear()
 
     def _drop(self, resolved: Path) -> None:
+        self._fingerprints.clear()  # any of them may include this file
+        self._edge_lists.clear()
         self._summaries.pop(resolved, None)
         self._digests.pop(resolved, None)
         self._imports.pop(resolved, None)
@@ -132,22 +151,28 @@ class ProjectIndex:
 
     def _current(self, path: Path) -> None:
         """Forget what was read of ``path`` when the file on disk changed since."""
-        if path in self._texts:
+        if path in self._texts or path in self._checked:
             return
+        self._checked.add(path)
         try:
             info = path.stat()
             stamp = (info.st_size, info.st_mtime_ns)
         except OSError:
             stamp = (-1, -1)
-        if self._stamps.get(path) != stamp:
-            self._drop(path)
+        known = self._stamps.get(path)
+        if known != stamp:
+            if known is not None:
+                self._drop(path)  # changed since it was read
             self._stamps[path] = stamp
 
     # -- module names -------------------------------------------------------------------------
     def module_name(self, path: Path) -> tuple[str, bool] | None:
         """(dotted module name, is a package ``__init__``) of ``path``, or None."""
-        resolved = path.resolve()
-        self._add_root(_package_root(resolved))
+        resolved = _absolute(path)
+        folder = resolved.parent
+        if folder not in self._package_roots:
+            self._package_roots[folder] = _package_root(resolved)
+            self._add_root(self._package_roots[folder])
         best: tuple[str, ...] | None = None
         for root in self.roots:
             try:
@@ -185,12 +210,17 @@ class ProjectIndex:
 
     def _owner(self, qualified: str) -> tuple[str, list[str]] | None:
         """The longest prefix of ``qualified`` that is a project module, and the rest."""
+        if qualified in self._owners:
+            return self._owners[qualified]
+        found: tuple[str, list[str]] | None = None
         parts = qualified.split(".")
         for end in range(len(parts), 0, -1):
             name = ".".join(parts[:end])
             if self._file_of(name) is not None:
-                return name, parts[end:]
-        return None
+                found = name, parts[end:]
+                break
+        self._owners[qualified] = found
+        return found
 
     # -- summaries ----------------------------------------------------------------------------
     def module(self, name: str) -> ModuleSummary | None:
@@ -210,7 +240,7 @@ class ProjectIndex:
     def summary_of(self, path: Path, text: str | None = None) -> ModuleSummary | None:
         """The summary of the file at ``path`` (its ``text`` when given, for the file being
         linted), with its relative imports made absolute."""
-        resolved = path.resolve()
+        resolved = _absolute(path)
         if text is None:
             self._current(resolved)
             found = self._summaries.get(resolved)
@@ -337,33 +367,100 @@ class ProjectIndex:
     def dependency_fingerprint(self, path: Path, text: str | None = None) -> str:
         """A digest of the project files ``path`` imports, directly or through each other ("" when
         it imports none): part of its cache key."""
-        resolved = path.resolve()
+        resolved = _absolute(path)
         named = self.module_name(resolved)
         if named is None:
             return ""
-        modules = self._imported_modules(resolved, named, text)
-        seen: dict[Path, str] = {}
-        pending = list(modules)
-        visited: set[str] = set()
-        while pending:
-            module = pending.pop()
-            if module in visited:
-                continue
-            visited.add(module)
-            located = self._file_of(module)
-            if located is None or located[0] == resolved or located[0] in seen:
-                continue
-            dep = located[0]
-            seen[dep] = self._digest(dep)
-            dep_named = (module, located[1])
-            pending.extend(self._imported_modules(dep, dep_named, None))
-        if not seen:
+        self._named[resolved] = named
+        if text is not None:
+            self._imported_modules(resolved, named, text)  # this text's imports, not the disk's
+        if not self._edges(resolved):
             return ""
-        digest = hashlib.blake2b(digest_size=16)
-        for dep in sorted(seen):
-            digest.update(str(dep).encode())
-            digest.update(seen[dep].encode())
-        return digest.hexdigest()
+        found = self._fingerprints.get(resolved)
+        if found is None:
+            self._close_over(resolved)
+            found = self._fingerprints[resolved]
+        return found
+
+    def _edges(self, path: Path) -> list[Path]:
+        """The project files ``path`` imports."""
+        known = self._edge_lists.get(path)
+        if known is not None:
+            return known
+        named = self._named.get(path)
+        if named is None:
+            return []
+        out: list[Path] = []
+        for module in self._imported_modules(path, named, None):
+            located = self._file_of(module)
+            if located is not None and located[0] != path:
+                self._named.setdefault(located[0], (module, located[1]))
+                out.append(located[0])
+        self._edge_lists[path] = out
+        return out
+
+    def _close_over(self, start: Path) -> None:
+        """Fingerprint every file reachable from ``start``: Tarjan's strongly connected components
+        of the import graph (iteratively), each component's digest covering its files and every
+        component it reaches, so each file is visited once per run however many import it."""
+        done: dict[Path, str] = {}  # kept here too: reading a changed file clears the run's
+        index: dict[Path, int] = {}
+        low: dict[Path, int] = {}
+        stack: list[Path] = []
+        on_stack: set[Path] = set()
+        work: list[tuple[Path, Iterator[Path]]] = []
+
+        def push(node: Path) -> None:
+            index[node] = low[node] = len(index)
+            stack.append(node)
+            on_stack.add(node)
+            work.append((node, iter(self._edges(node))))
+
+        push(start)
+        while work:
+            node, children = work[-1]
+            descended = False
+            for child in children:
+                if child in done or child in self._fingerprints:
+                    continue  # finished: its component is done
+                if child not in index:
+                    push(child)
+                    descended = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if descended:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] != index[node]:
+                continue
+            members: list[Path] = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                members.append(member)
+                if member == node:
+                    break
+            inside = set(members)
+            reached = {
+                done.get(child) or self._fingerprints[child]
+                for member in members
+                for child in self._edges(member)
+                if child not in inside
+            }
+            digest = hashlib.blake2b(digest_size=16)
+            for member in sorted(members):
+                digest.update(str(member).encode())
+                digest.update(self._digest(member).encode())
+            for other in sorted(reached):
+                digest.update(other.encode())
+            value = digest.hexdigest()
+            for member in members:
+                done[member] = value
+        self._fingerprints.update(done)
 
     def _digest(self, path: Path) -> str:
         self._current(path)
@@ -384,7 +481,10 @@ class ProjectIndex:
                 return cached
             text = self._text(path) or ""
         out: list[str] = []
-        for match in _IMPORT.finditer(text):
+        for statement in _import_statements(text):
+            match = _IMPORT.match(statement)
+            if match is None:
+                continue
             if match.group("modules") is not None:
                 for part in match.group("modules").split(","):
                     module = part.strip().split(" ", 1)[0]
@@ -407,6 +507,25 @@ class ProjectIndex:
         found = [m for m in out if self._owner(m) is not None]
         self._imports[path] = found
         return found
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute and normalised (links are not followed: cheaper, and a run sees
+    every file several times)."""
+    return Path(os.path.abspath(path))
+
+
+def _import_statements(text: str) -> Iterator[str]:
+    """The import statements of a text, one string each (a parenthesized list joined)."""
+    for match in _STATEMENT_START.finditer(text):
+        start = match.start(1)
+        end = text.find("\n", start)
+        line = text[start : end if end >= 0 else len(text)]
+        if "(" in line and ")" not in line:
+            close = text.find(")", start)
+            line = text[start : close + 1 if close >= 0 else len(text)]
+            line = " ".join(part.split("#", 1)[0] for part in line.split("\n"))
+        yield line
 
 
 _SHARED: dict[tuple[Path, ...], ProjectIndex] = {}
