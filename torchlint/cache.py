@@ -125,6 +125,7 @@ def diagnostic_to_json(d: Diagnostic) -> dict[str, Any]:
         "fix": fix,
         "category": d.category,
         "suggestion": d.suggestion,
+        "cell": d.cell,
     }
 
 
@@ -151,6 +152,7 @@ def diagnostic_from_json(data: dict[str, Any], path: str) -> Diagnostic:
         fix=fix,
         category=str(data["category"]),
         suggestion=data["suggestion"],
+        cell=data.get("cell"),
     )
 
 

@@ -35,7 +35,7 @@ from torchlint.runner import (
     RunMode,
     apply_syntax_error_policy,
     display_path,
-    process_source,
+    process_text,
     run_paths,
 )
 from torchlint.selection import SelectorError, validate_selectors
@@ -389,9 +389,8 @@ def _run_stdin(
         finding = syntax_error(display, str(exc), exc.line, exc.column)
         unreadable = FileResult(path=display, diagnostics=[finding])
         return RunResult(files=[apply_syntax_error_policy(unreadable, settings, where)]), echo
-    result = process_source(
-        text, display, settings, RunMode(fix=mode.fix, unsafe=mode.unsafe), rules_path=where
-    )
+    # A notebook's name (--stdin-filename nb.ipynb): read as a notebook.
+    result = process_text(text, display, settings, RunMode(fix=mode.fix, unsafe=mode.unsafe), where)
     run = RunResult(files=[result])
     if echo is not None and result.fixed is not None:
         try:
@@ -402,6 +401,18 @@ def _run_stdin(
 
 
 def _unified_diff(files: list[FileResult]) -> str:
+    from torchlint.notebook_files import notebook_diff
+
+    notebooks = [f for f in files if f.path.endswith(".ipynb")]
+    patch = "".join(
+        notebook_diff(f.path, f.original, f.fixed)
+        for f in notebooks
+        if f.original is not None and f.fixed is not None
+    )
+    return patch + _unified_python_diff([f for f in files if f not in notebooks])
+
+
+def _unified_python_diff(files: list[FileResult]) -> str:
     chunks: list[str] = []
     for file in files:
         if file.fixed is None or file.original is None:

@@ -81,6 +81,7 @@ KNOWN_KEYS = {
     "per-file-ignores": "table of glob pattern -> list of rules",
     "exclude": "list of path patterns",
     "extend-exclude": "list of path patterns",
+    "extend-include": "list of path patterns",
     "test-code": "list of path patterns (gitignore syntax) that hold test code",
     "preview": "boolean",
     "unsafe-fixes": "boolean",
@@ -106,6 +107,8 @@ class Settings:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
+    # More file patterns a walk lints (.py, .pyi and .ipynb always are); see docs/notebooks.md.
+    extend_include: tuple[str, ...] = ()
     preview: bool = False
     unsafe_fixes: bool | None = None
     torch_version: tuple[int, int] | None = None
@@ -284,7 +287,7 @@ def settings_from_table(table: dict[str, Any], path: Path) -> Settings:
             selectors = _string_list(value, where)
             _check_selectors(selectors, where)
             values[key.replace("-", "_")] = selectors
-        elif key in ("exclude", "extend-exclude", "test-code"):
+        elif key in ("exclude", "extend-exclude", "extend-include", "test-code"):
             values[key.replace("-", "_")] = _string_list(value, where)
             check_patterns(values[key.replace("-", "_")], where)
         elif key in ("preview", "unsafe-fixes", "fix-follow-symlinks"):

@@ -79,10 +79,12 @@ class Diagnostic:
     fix: Fix | None = None
     category: str = ""
     suggestion: str | None = field(default=None, compare=False)
+    # In a notebook: the cell (1-based, every cell counted) whose lines ``start``/``end`` count.
+    cell: int | None = None
 
     @property
-    def sort_key(self) -> tuple[str, int, int, str]:
-        return (self.path, self.start.line, self.start.column, self.code)
+    def sort_key(self) -> tuple[str, int, int, int, str]:
+        return (self.path, self.cell or 0, self.start.line, self.start.column, self.code)
 
 
 # The finding of a text that cannot be parsed or read as Python; the engine reports it without any

@@ -13,6 +13,8 @@ import pathspec
 from torchlint.config import Settings, real_path
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+NOTEBOOK_SUFFIX = ".ipynb"
+LINTED_SUFFIXES = (*PYTHON_SUFFIXES, NOTEBOOK_SUFFIX)
 
 
 @dataclass
@@ -117,6 +119,21 @@ class Excluder:
                 return True
         return False
 
+    def included(self, path: Path) -> bool:
+        """Whether ``extend-include`` names a file that is not ``.py``, ``.pyi`` or ``.ipynb``."""
+        settings = self.settings_for(path.parent)
+        if not settings.extend_include:
+            return False
+        key = ("include",) + settings.extend_include
+        if key not in self._specs:
+            self._specs[key] = _spec(settings.extend_include)
+        root = self._real_dir(settings.root)
+        real = self._real_path(path)
+        relative = path.name
+        if real.startswith(root.rstrip(os.sep) + os.sep):
+            relative = Path(os.path.relpath(real, root)).as_posix()
+        return self._specs[key].match_file(relative) or self._specs[key].match_file(path.name)
+
     def excluded(self, path: Path, is_dir: bool) -> bool:
         return self.by_settings(path, is_dir) or self.by_gitignore(path, is_dir)
 
@@ -179,7 +196,7 @@ def discover(
 def _python_file(path: Path) -> bool:
     """A file named on the command line is Python when its name says so or, like an executable
     script (pre-commit's `types: [python]`), its first line is a Python shebang."""
-    if path.name.endswith(PYTHON_SUFFIXES) or path.name == "-":
+    if path.name.endswith(LINTED_SUFFIXES) or path.name == "-":
         return True
     try:
         with open(path, "rb") as handle:
@@ -213,7 +230,7 @@ def _walk(root: Path, excluder: Excluder, result: Discovery) -> Iterable[Path]:
         base = Path(directory)
         dirnames[:] = sorted(d for d in dirnames if not excluder.excluded(base / d, True))
         for name in sorted(filenames):
-            if not name.endswith(PYTHON_SUFFIXES):
+            if not name.endswith(LINTED_SUFFIXES) and not excluder.included(base / name):
                 continue
             path = base / name
             if not excluder.excluded(path, False):

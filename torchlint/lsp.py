@@ -61,6 +61,8 @@ from torchlint.lsp_convert import (
     text_edit,
     to_lsp_diagnostic,
 )
+from torchlint.lsp_notebook import NOTEBOOK_FIX_ALL_KIND, NotebookSync
+from torchlint.lsp_notebook import SYNC_OPTIONS as NOTEBOOK_SYNC
 from torchlint.lsp_state import (
     DEFAULT_DEBOUNCE_MS,
     ClientSettings,
@@ -225,7 +227,8 @@ def parse_options(options: Any) -> ServerOptions:
 
 class TorchlintServer(LanguageServer):
     def __init__(self) -> None:
-        super().__init__("torchlint", __version__)
+        super().__init__("torchlint", __version__, notebook_document_sync=NOTEBOOK_SYNC)
+        self.notebooks = NotebookSync(self)  # open notebooks: see lsp_notebook.py
         self.client = ClientSettings()
         self.config = ConfigFiles(self.client.overrides, self.settings_for)
         self.documents = OpenDocuments()
@@ -343,6 +346,8 @@ class TorchlintServer(LanguageServer):
     def relint_all(self) -> None:
         for uri in list(self.documents.versions):
             self.schedule(uri, 0)
+        for uri in list(self.notebooks.linted):
+            self.notebooks.schedule(uri, 0)
 
     async def _lint_later(self, uri: str, delay: float) -> None:
         try:
@@ -874,6 +879,22 @@ def create_server() -> TorchlintServer:
         if params.text_document.uri in server.documents.versions:
             server.close(params.text_document.uri)
 
+    @feature(types.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_did_open(params: types.DidOpenNotebookDocumentParams) -> None:
+        server.notebooks.schedule(params.notebook_document.uri, 0)
+
+    @feature(types.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def notebook_did_change(params: types.DidChangeNotebookDocumentParams) -> None:
+        server.notebooks.changed(params)
+
+    @feature(types.NOTEBOOK_DOCUMENT_DID_SAVE)
+    def notebook_did_save(params: types.DidSaveNotebookDocumentParams) -> None:
+        server.notebooks.schedule(params.notebook_document.uri, 0)
+
+    @feature(types.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_did_close(params: types.DidCloseNotebookDocumentParams) -> None:
+        server.notebooks.closed(params)
+
     @feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(params: types.DidChangeWatchedFilesParams) -> None:
         server.config_changed([change.uri for change in params.changes])
@@ -892,11 +913,13 @@ def create_server() -> TorchlintServer:
     @feature(
         types.TEXT_DOCUMENT_CODE_ACTION,
         types.CodeActionOptions(
-            code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND],
+            code_action_kinds=[types.CodeActionKind.QuickFix, FIX_ALL_KIND, NOTEBOOK_FIX_ALL_KIND],
             resolve_provider=False,
         ),
     )
     async def code_action(params: types.CodeActionParams) -> list[types.CodeAction] | None:
+        if server.notebooks.owns(params.text_document.uri):
+            return await server.notebooks.code_actions(params)
         return await server.code_actions(params)
 
     @feature(types.TEXT_DOCUMENT_HOVER)

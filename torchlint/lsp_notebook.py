@@ -12,7 +12,6 @@ cell; fix-all edits every cell it changes, in one workspace edit.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import functools
 import time
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ if TYPE_CHECKING:
     from pygls.workspace import Workspace
 
     from torchlint.config import Settings
+    from torchlint.lsp_state import ClientSettings, LintJobs
 
 
 class TorchlintServer(Protocol):
@@ -53,11 +53,9 @@ class TorchlintServer(Protocol):
     @property
     def workspace(self) -> Workspace: ...
     @property
-    def debounce(self) -> float: ...
+    def client(self) -> ClientSettings: ...
     @property
-    def log_timings(self) -> bool: ...
-    @property
-    def executor(self) -> concurrent.futures.Executor: ...
+    def jobs(self) -> LintJobs: ...
 
     def path_of(self, uri: str) -> Path: ...
     def settings_for(self, path: Path) -> Settings: ...
@@ -143,7 +141,7 @@ class NotebookSync:
         structure = cells.structure if cells is not None else None
         for closed in (structure.did_close or []) if structure is not None else []:
             self._clear(closed.uri)  # a deleted cell's findings go with it
-        self.schedule(params.notebook_document.uri, self.server.debounce)
+        self.schedule(params.notebook_document.uri, self.server.client.debounce)
 
     def closed(self, params: types.DidCloseNotebookDocumentParams) -> None:
         uri = params.notebook_document.uri
@@ -183,7 +181,7 @@ class NotebookSync:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         findings = await loop.run_in_executor(
-            self.server.executor, functools.partial(_lint_program, program, path, settings)
+            self.server.jobs.executor, functools.partial(_lint_program, program, path, settings)
         )
         current = _snapshot(self.server, uri)
         if current is None or current[0] != version:
@@ -206,7 +204,7 @@ class NotebookSync:
         unsafe = bool(settings.unsafe_fixes)
         linted = NotebookLint(version, program, settings, cells, unsafe)
         self.linted[uri] = linted
-        if self.server.log_timings:
+        if self.server.client.log_timings:
             self.server.log(
                 f"torchlint: {uri} v{version}: {len(findings)} findings in "
                 f"{(time.perf_counter() - started) * 1000:.1f} ms",
@@ -277,7 +275,7 @@ class NotebookSync:
         path = self.server.path_of(uri)
         loop = asyncio.get_running_loop()
         sources = await loop.run_in_executor(
-            self.server.executor,
+            self.server.jobs.executor,
             functools.partial(_fixed_sources, linted.program, path, linted.settings, linted.unsafe),
         )
         if not sources:
@@ -343,6 +341,7 @@ def _fixed_sources(
 ) -> dict[int, str]:
     """On the worker thread: each cell's source after every applicable fix ({} if none)."""
     from torchlint.engine import fix_source
+    from torchlint.project_index import shared_index
 
     if not program.source.strip():
         return {}
@@ -354,6 +353,7 @@ def _fixed_sources(
         torch_version=settings.torch_version,
         rule_options=settings.options,
         test_code=settings.is_test_code(path),
+        project=shared_index(settings.src_roots),
     )
     if outcome.source == program.source:
         return {}

@@ -17,7 +17,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchlint.diagnostics import Diagnostic, FileResult, FixOutcome, Position, syntax_error
+from torchlint.diagnostics import (
+    Diagnostic,
+    FileResult,
+    FixOutcome,
+    LintOutcome,
+    Position,
+    syntax_error,
+)
 from torchlint.notebook import (
     NotebookProgram,
     WriteBackError,
@@ -62,16 +69,36 @@ def process_notebook_text(
     if not program.is_python or not program.source.strip():
         return result  # nothing to lint: another kernel's language, or no code
     from torchlint.engine import fix_source, lint_source
+    from torchlint.project_index import shared_index
 
     rules = settings.rules_for(rules_path)
-    options = {
-        "torch_version": settings.torch_version,
-        "rule_options": settings.options,
-        "test_code": settings.is_test_code(rules_path),
-    }
+    test_code = settings.is_test_code(rules_path)
+    # The project's other files, for rules that look at what the notebook imports from them.
+    project = shared_index(settings.src_roots)
+
+    def lint(source: str) -> LintOutcome:
+        return lint_source(
+            source,
+            display,
+            rules,
+            torch_version=settings.torch_version,
+            rule_options=settings.options,
+            test_code=test_code,
+            project=project,
+        )
+
     final = program
     if mode.fix:
-        outcome = fix_source(program.source, display, rules, unsafe=mode.unsafe, **options)  # type: ignore[arg-type]
+        outcome = fix_source(
+            program.source,
+            display,
+            rules,
+            unsafe=mode.unsafe,
+            torch_version=settings.torch_version,
+            rule_options=settings.options,
+            test_code=test_code,
+            project=project,
+        )
         try:
             new_text = _written_back(program, outcome)
         except (WriteBackError, NotebookError) as exc:
@@ -83,10 +110,10 @@ def process_notebook_text(
             final = read_program(new_text)
         remaining = outcome.remaining  # the lint of outcome.source
         if final.source != outcome.source:  # fixes not written back, or read back otherwise
-            remaining = lint_source(final.source, display, rules, **options)  # type: ignore[arg-type]
+            remaining = lint(final.source)
         result.warnings += _fix_warnings(program, outcome)
     else:
-        remaining = lint_source(program.source, display, rules, **options)  # type: ignore[arg-type]
+        remaining = lint(program.source)
     in_program = FileResult(path=display, diagnostics=remaining.diagnostics, original=final.source)
     in_program = syntax_policy(in_program, settings, rules_path)
     result.diagnostics = located(final, in_program.diagnostics)

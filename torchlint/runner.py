@@ -30,7 +30,7 @@ from torchlint.diagnostics import (
     RunResult,
     syntax_error,
 )
-from torchlint.files import discover
+from torchlint.files import NOTEBOOK_SUFFIX, discover
 from torchlint.registry import load_rules
 from torchlint.sources import SourceError, SourceFile, WriteRefused, read_source, write_source
 
@@ -132,6 +132,28 @@ def _process(
     return apply_syntax_error_policy(result, settings, path)
 
 
+def process_text(
+    source: str,
+    display: str,
+    settings: Settings,
+    mode: RunMode,
+    path: Path,
+    test_code: bool | None = None,
+) -> FileResult:
+    """Lint or fix a file's text: a notebook (``.ipynb``) through its code cells (see
+    torchlint/notebook_files.py), anything else as Python."""
+    if path.name.endswith(NOTEBOOK_SUFFIX):
+        from torchlint.notebook_files import ProgramMode, process_notebook_text
+
+        unsafe = mode.unsafe if mode.unsafe is not None else bool(settings.unsafe_fixes)
+        program_mode = ProgramMode(mode.fix, unsafe)
+        return process_notebook_text(
+            source, display, settings, program_mode, path, apply_syntax_error_policy
+        )
+    test_code = settings.is_test_code(path) if test_code is None else test_code
+    return _process(source, display, settings, mode, path, test_code)
+
+
 def _cache_key(source: SourceFile, settings: Settings, path: Path, test_code: bool) -> str:
     # The resolved path is in the key: rules read the path (test files, torch/utils/data/), so
     # the same content elsewhere is another entry. Resolved, so the cwd or a symlink spelling of
@@ -196,7 +218,7 @@ def process_file(
         cached = cache.load(key, display)
         if cached is not None and _answers(cached, settings, mode):
             return FileResult(path=display, diagnostics=cached, original=source.text)
-    result = _process(source.text, display, settings, mode, path, test_code)
+    result = process_text(source.text, display, settings, mode, path, test_code)
     if cache is not None and result.fixed is None and not result.internal_errors:
         cache.store(key, result.diagnostics)
     if mode.write and result.fixed is not None:
@@ -207,7 +229,7 @@ def process_file(
             # Nothing was written, so the file still holds every finding of the text as read:
             # report those (as a run without --fix would), not what the unwritten fixes left.
             lint = RunMode(fix=False, unsafe=mode.unsafe)
-            result = _process(source.text, display, settings, lint, path, test_code)
+            result = process_text(source.text, display, settings, lint, path, test_code)
             result.error = f"fixes not written: {exc}"
             if cache is not None and not result.internal_errors:
                 cache.store(key, result.diagnostics)

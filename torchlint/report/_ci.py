@@ -17,7 +17,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
@@ -108,6 +108,12 @@ class Finding:
 
 def findings(run: RunResult, root: Path) -> Iterator[Finding]:
     for file in run.files:
+        if any(d.cell is not None for d in file.diagnostics):
+            # A notebook: each finding on the line of the file that stores its code.
+            from torchlint.notebook_files import as_stored
+
+            stored = [as_stored(d, file.original) for d in file.diagnostics]
+            file = replace(file, diagnostics=stored, fixed=None)
         for d, (digest, occurrence) in zip(file.diagnostics, line_hashes(file), strict=True):
             yield Finding(d, display_path(d.path, root), f"{digest}:{occurrence}")
 

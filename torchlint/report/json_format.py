@@ -52,7 +52,7 @@ def diagnostic_to_dict(d: Diagnostic) -> dict[str, Any]:
             ],
         }
     return {
-        "cell": None,
+        "cell": d.cell,
         "code": d.code,
         "name": d.name,
         "severity": d.severity.value,

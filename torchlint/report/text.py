@@ -59,7 +59,12 @@ def _hint(d: Diagnostic) -> str | None:
 def format_diagnostic(
     d: Diagnostic, source: str | None, color: bool, unsafe: bool, concise: bool
 ) -> list[str]:
-    location = f"{printable(d.path)}:{d.start.line}:{d.start.column + 1}:"
+    cell = f"cell {d.cell}:" if d.cell is not None else ""
+    location = f"{printable(d.path)}:{cell}{d.start.line}:{d.start.column + 1}:"
+    if d.cell is not None:
+        from torchlint.notebook_files import cell_source
+
+        source = cell_source(source, d.cell)
     marker = " [*]" if _applicable(d, unsafe) else ""
     head = (
         f"{_style(location, color, bold=True)} {_style(d.code, color, fg='red', bold=True)}"

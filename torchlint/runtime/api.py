@@ -121,6 +121,18 @@ def _read(path: Path) -> str:
         raise VerifyError(f"{path}: {exc}") from exc
 
 
+def _notebook_script(path: Path, text: str) -> str:
+    """A notebook's code cells as the script that runs (IPython lines masked; see
+    docs/notebooks.md)."""
+    from torchlint.notebook_files import runnable_script
+    from torchlint.notebook_json import NotebookError
+
+    try:
+        return runnable_script(text)
+    except NotebookError as exc:
+        raise VerifyError(f"{path}: {exc}") from exc
+
+
 def _encode_like(text: str, original: Path) -> bytes:
     try:
         return text.encode(read_source(original).encoding)
@@ -298,10 +310,15 @@ def verify(
         raise VerifyError(f"{cwd}: no such directory (--cwd)")
     script_path = Path(script)
     original = _read(script_path)
+    notebook = script_path.name.endswith(".ipynb")
+    if notebook:
+        original = _notebook_script(script_path, original)
     config_path = Path(config) if config is not None else None
     if fixed is not None:
         fixed_path: Path | None = Path(fixed)
         fixed_source = _read(Path(fixed))
+        if fixed_path.name.endswith(".ipynb"):
+            fixed_source = _notebook_script(fixed_path, fixed_source)
         fixes: list[AppliedFix] = []
         notes: list[str] = []
         mode = (
@@ -336,7 +353,14 @@ def verify(
         work = Path(folder)
         fixed_file = fixed_path
         label = None  # tracebacks of a given fixed file name it; torchlint's fixed copy is this
-        if mode != CompareMode.UNCHANGED and fixed_file is None:
+        original_file = None
+        if notebook:  # the runs execute the cells' script under the notebook's name
+            original_file = work / "original" / f"{script_path.stem}.py"
+            original_file.parent.mkdir()
+            original_file.write_text(original, encoding="utf-8")
+        if mode != CompareMode.UNCHANGED and (
+            fixed_file is None or fixed_file.name.endswith(".ipynb")
+        ):
             fixed_file = work / "fixed" / script_path.name
             fixed_file.parent.mkdir()
             # In the original's encoding: its coding cookie (or BOM) comes along in the text.
@@ -367,6 +391,7 @@ def verify(
                 args=tuple(script_args),
                 search_path=script_path.resolve().parent,
                 cwd=cwd_path,
+                source=original_file,
             )
             before = run(spec, f"{name}-original")
             after = None
