@@ -317,8 +317,8 @@ def verify(
     if fixed is not None:
         fixed_path: Path | None = Path(fixed)
         fixed_source = _read(Path(fixed))
-        if fixed_path.name.endswith(".ipynb"):
-            fixed_source = _notebook_script(fixed_path, fixed_source)
+        if str(fixed).endswith(".ipynb"):
+            fixed_source = _notebook_script(Path(fixed), fixed_source)
         fixes: list[AppliedFix] = []
         notes: list[str] = []
         mode = (
