@@ -81,7 +81,7 @@ def plugin_env(tmp_path_factory: pytest.TempPathFactory) -> PluginEnv:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("TORCHLINT_PLUGINS", "PYTHONPATH", "PYTEST_ADDOPTS", "VIRTUAL_ENV")
+        if k not in ("TORCHLINT_IGNORE_PLUGINS", "PYTHONPATH", "PYTEST_ADDOPTS", "VIRTUAL_ENV")
     }
     env["XDG_CACHE_HOME"] = str(base / "user-cache")  # the plug-in index, fresh
     install = subprocess.run(
@@ -158,10 +158,13 @@ def test_plugin_own_tests_pass_with_torchlint_testing(plugin_env: PluginEnv) -> 
 
 def test_torchlint_tests_hold_with_the_plugin_installed(plugin_env: PluginEnv) -> None:
     """The installed plug-in is visible to torchlint, but not to torchlint's own tests, whose
-    conftest sets TORCHLINT_PLUGINS: the expectations about "every rule" still hold."""
+    conftest names the installed plug-ins in TORCHLINT_IGNORE_PLUGINS: the expectations about
+    "every rule" still hold."""
     codes = "from torchlint.registry import all_rule_refs; print([r.code for r in all_rule_refs()])"
     assert "EX001" in plugin_env.run("-c", codes, cwd=ROOT).stdout
-    hidden = plugin_env.run("-c", codes, cwd=ROOT, TORCHLINT_PLUGINS="torchlint-example-plugin")
+    hidden = plugin_env.run(
+        "-c", codes, cwd=ROOT, TORCHLINT_IGNORE_PLUGINS="torchlint-example-rules"
+    )
     assert "EX001" not in hidden.stdout and "TL001" in hidden.stdout
     suite = plugin_env.run(
         "-m",

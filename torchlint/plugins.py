@@ -13,8 +13,8 @@ installer's ``RECORD``, whose files change in place, also the size and mtime of 
 file of the packages its entry points name. It is part of each plug-in rule's cache key, so
 editing a plug-in's helper module invalidates the cached results.
 
-``TORCHLINT_PLUGINS`` restricts which distributions are used: unset, all of them; otherwise a
-comma-separated list of distribution names (empty: none). torchlint's own tests set it.
+``TORCHLINT_IGNORE_PLUGINS`` turns plug-ins off: a comma-separated list of distribution names,
+or ``*`` for all of them. torchlint's own tests set it to the plug-ins installed when they start.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from importlib.metadata import Distribution, EntryPoint, entry_points
 from pathlib import Path
 
 ENTRY_POINT_GROUP = "torchlint.rules"
-ALLOWED_VARIABLE = "TORCHLINT_PLUGINS"
+IGNORE_VARIABLE = "TORCHLINT_IGNORE_PLUGINS"
 _INDEX_FORMAT = 1
 
 
@@ -80,21 +80,20 @@ def _normalized(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _allowed() -> set[str] | None:
-    value = os.environ.get(ALLOWED_VARIABLE)
-    if value is None:
-        return None
+def _ignored() -> set[str]:
+    value = os.environ.get(IGNORE_VARIABLE, "")
     return {_normalized(n.strip()) for n in value.split(",") if n.strip()}
 
 
 def plugin_distributions() -> list[PluginDistribution]:
-    """Every distribution registering rules (those ``TORCHLINT_PLUGINS`` allows), by name."""
-    allowed = _allowed()
+    """Every distribution registering rules (but those ``TORCHLINT_IGNORE_PLUGINS`` names), by
+    name."""
+    ignored = _ignored()
     grouped: dict[str, tuple[str, Distribution | None, list[EntryPoint]]] = {}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = ep.dist
         name = (dist.metadata["Name"] if dist is not None else None) or ep.module
-        if allowed is not None and _normalized(name) not in allowed:
+        if "*" in ignored or _normalized(name) in ignored:
             continue
         # entry_points() already keeps only the first of a distribution seen twice on the path.
         grouped.setdefault(_normalized(name), (name, dist, []))[2].append(ep)
