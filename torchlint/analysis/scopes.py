@@ -216,18 +216,6 @@ class FileScopes(Walker):
             if isinstance(local, cst.Name):
                 self._record(local, None)
 
-    def visit_ListComp(self, node: cst.ListComp) -> bool:
-        return False  # comprehension targets live in their own scope and bind nothing a rule asks
-
-    def visit_SetComp(self, node: cst.SetComp) -> bool:
-        return False
-
-    def visit_DictComp(self, node: cst.DictComp) -> bool:
-        return False
-
-    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
-        return False
-
     # -- where a key lives --------------------------------------------------------------------
     def _home(self, key: str, scope: Scope) -> tuple[Scope, str]:
         """The scope that owns ``key`` read or written in ``scope``, and the key there."""
@@ -257,11 +245,9 @@ class FileScopes(Walker):
     def scope_at(self, path: PathUp) -> Scope:
         """The scope a node runs in, from its ancestors (nearest first)."""
         for ancestor, child in path:
-            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef)):
-                if child is ancestor.body:
+            if isinstance(ancestor, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                if child is ancestor.body and id(ancestor) in self._scopes:
                     return self._scopes[id(ancestor)]
-            elif isinstance(ancestor, cst.Lambda) and child is ancestor.body:
-                return self._scopes[id(ancestor)]
         return self.module_scope
 
     def scope_of(self, node: ScopeNode) -> Scope | None:
