@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
-from torchlint.diagnostics import Applicability, Diagnostic
+from torchlint.diagnostics import SYNTAX_ERROR_CODE, Applicability, Diagnostic
 from torchlint.lsp_convert import (
     LineIndex,
     fix_title,
@@ -251,7 +251,7 @@ class NotebookSync:
                             ),
                         )
                     )
-                if code != "TL000":
+                if code != SYNTAX_ERROR_CODE:
                     edit = noqa_edit(index, diagnostic.range.start.line, code)
                     if edit is not None:
                         actions.append(
