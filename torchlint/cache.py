@@ -14,13 +14,13 @@ import hashlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from torchlint import __version__
+from torchlint.atomic_write import write_atomically
 from torchlint.diagnostics import (
     Applicability,
     Diagnostic,
@@ -204,22 +204,6 @@ class Cache:
             if not _reads(marker, text):
                 write_atomically(marker, text)
         self._prepared = True
-
-
-def write_atomically(target: Path, text: str) -> None:
-    """``target`` holds ``text`` whole, or is as it was: a concurrent reader never sees half,
-    and a failed write (a full disk) leaves no temporary file behind."""
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, target)
-    except BaseException:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise
 
 
 def cache_dir_problem(directory: Path) -> str | None:

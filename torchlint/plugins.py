@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from importlib.metadata import Distribution, EntryPoint, entry_points
 from pathlib import Path
 
+from torchlint.atomic_write import write_atomically
+
 ENTRY_POINT_GROUP = "torchlint.rules"
 IGNORE_VARIABLE = "TORCHLINT_IGNORE_PLUGINS"
 _INDEX_FORMAT = 1
@@ -61,8 +63,6 @@ class PluginDistribution:
             return None
 
     def write_index(self, rules: list[dict[str, object]]) -> None:
-        from torchlint.cache import write_atomically
-
         payload = {"format": _INDEX_FORMAT, "fingerprint": self.fingerprint, "rules": rules}
         try:
             self.index_file.parent.mkdir(parents=True, exist_ok=True)
