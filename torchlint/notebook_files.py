@@ -45,6 +45,8 @@ SyntaxPolicy = Callable[[FileResult, "Settings", Path], FileResult]
 
 @dataclass(frozen=True)
 class ProgramMode:
+    """What a run does with a notebook: lint, or fix (``unsafe`` fixes too)."""
+
     fix: bool
     unsafe: bool
 
@@ -124,7 +126,7 @@ def process_notebook_text(
 def located(program: NotebookProgram, diagnostics: Sequence[Diagnostic]) -> list[Diagnostic]:
     """``diagnostics`` (program lines) located by cell, in cell order."""
     out = [program.to_cells(d) for d in diagnostics]
-    return sorted(out, key=lambda d: (d.cell or 0, d.start.line, d.start.column, d.code))
+    return sorted(out, key=lambda d: d.sort_key)
 
 
 def _written_back(program: NotebookProgram, outcome: FixOutcome) -> str:
