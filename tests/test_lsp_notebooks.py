@@ -173,3 +173,16 @@ async def test_fix_all_edits_the_cells_and_changes_and_close_republish(tmp_path:
             )
         )
         await until(lambda: latest(client, uris[3], published) == [], "cell 4 cleared")
+
+
+@pytest.mark.asyncio
+async def test_a_notebook_excluded_by_the_settings_shows_nothing(tmp_path: Path) -> None:
+    root = workspace(
+        tmp_path, '[tool.torchlint]\nselect = ["TL201"]\nextend-exclude = ["*.ipynb"]\n'
+    )
+    notebook = root / "train.ipynb"
+    notebook.write_text("", encoding="utf-8")
+    async with session(root) as client:
+        uris = open_notebook(client, notebook)
+        await until(lambda: latest(client, uris[3]) is not None, "cell 4 published")
+        assert latest(client, uris[3]) == []

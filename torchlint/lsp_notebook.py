@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from pygls.workspace import Workspace
 
     from torchlint.config import Settings
-    from torchlint.lsp_state import ClientSettings, LintJobs
+    from torchlint.lsp_state import ClientSettings, ConfigFiles, LintJobs
 
 
 class TorchlintServer(Protocol):
@@ -56,6 +56,8 @@ class TorchlintServer(Protocol):
     def client(self) -> ClientSettings: ...
     @property
     def jobs(self) -> LintJobs: ...
+    @property
+    def config(self) -> ConfigFiles: ...
 
     def path_of(self, uri: str) -> Path: ...
     def settings_for(self, path: Path) -> Settings: ...
@@ -178,11 +180,15 @@ class NotebookSync:
         version, program, cells = snapshot
         path = self.server.path_of(uri)
         settings = self.server.settings_for(path)
+        # Excluded by the settings, as a .py file can be: its cells are published empty.
+        excluded = uri.startswith("file:") and self._excluded(path)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
-        findings = await loop.run_in_executor(
-            self.server.jobs.executor, functools.partial(_lint_program, program, path, settings)
-        )
+        findings: list[Diagnostic] = []
+        if not excluded:
+            findings = await loop.run_in_executor(
+                self.server.jobs.executor, functools.partial(_lint_program, program, path, settings)
+            )
         current = _snapshot(self.server, uri)
         if current is None or current[0] != version:
             return None  # edited or closed meanwhile: a newer lint publishes
@@ -211,6 +217,12 @@ class NotebookSync:
                 types.MessageType.Log,
             )
         return linted
+
+    def _excluded(self, path: Path) -> bool:
+        try:
+            return self.server.config.excluder.by_settings(path, False)
+        except Exception:  # a path the settings cannot judge is linted
+            return False
 
     # -- code actions -----------------------------------------------------------------------
 
