@@ -463,11 +463,14 @@ class ProjectIndex:
         self._fingerprints.update(done)
 
     def _digest(self, path: Path) -> str:
+        """A digest of ``path``'s code: comment lines and blank lines left out, so that editing
+        them in an imported file does not re-check every file importing it."""
         self._current(path)
         found = self._digests.get(path)
         if found is None:
             text = self._text(path)
-            data = b"" if text is None else text.encode("utf-8", "surrogateescape")
+            code = "" if text is None else code_only(text)
+            data = code.encode("utf-8", "surrogateescape")
             found = self._digests[path] = hashlib.blake2b(data, digest_size=16).hexdigest()
         return found
 
@@ -507,6 +510,15 @@ class ProjectIndex:
         found = [m for m in out if self._owner(m) is not None]
         self._imports[path] = found
         return found
+
+
+# A line holding only a comment, or nothing.
+_COMMENT_LINE = re.compile(r"^[ \t]*(?:#[^\n]*)?(?:\n|\Z)", re.MULTILINE)
+
+
+def code_only(text: str) -> str:
+    """``text`` without its comment lines and blank lines: no summary depends on them."""
+    return _COMMENT_LINE.sub("", text)
 
 
 def _absolute(path: Path) -> Path:
