@@ -218,3 +218,19 @@ def test_a_notebook_on_standard_input(tmp_path: Path) -> None:
         catch_exceptions=False,
     )
     assert "nb.ipynb:cell 6:1:23: TL201" in result.output
+
+
+def test_a_notebook_with_large_outputs_is_linted(tmp_path: Path) -> None:
+    """Plots stored as images make a notebook far larger than its code (and than the 10 MiB a
+    .py file may have)."""
+    document = json.loads((NOTEBOOKS / "TL201" / "checkpoint.ipynb").read_text(encoding="utf-8"))
+    image = {
+        "data": {"image/png": "A" * (12 * 1024 * 1024)},
+        "metadata": {},
+        "output_type": "display_data",
+    }
+    document["cells"][1]["outputs"].append(image)
+    notebook = tmp_path / "plots.ipynb"
+    notebook.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
+    findings = json_findings("--select", "TL201", str(notebook))
+    assert [(f["code"], f["cell"]) for f in findings] == [("TL201", 6)]

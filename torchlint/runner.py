@@ -32,7 +32,14 @@ from torchlint.diagnostics import (
 )
 from torchlint.files import NOTEBOOK_SUFFIX, discover
 from torchlint.registry import load_rules
-from torchlint.sources import SourceError, SourceFile, WriteRefused, read_source, write_source
+from torchlint.sources import (
+    MAX_FILE_BYTES,
+    SourceError,
+    SourceFile,
+    WriteRefused,
+    read_source,
+    write_source,
+)
 
 if TYPE_CHECKING:
     from torchlint.incremental import IncrementalParser
@@ -154,6 +161,15 @@ def process_text(
     return _process(source, display, settings, mode, path, test_code)
 
 
+# A notebook's outputs (plots as base64 images) make files far larger than their code: the limit
+# that keeps parsing cheap for .py files would turn many notebooks away.
+NOTEBOOK_MAX_BYTES = 64 * 1024 * 1024
+
+
+def _max_bytes(path: Path) -> int:
+    return NOTEBOOK_MAX_BYTES if path.name.endswith(NOTEBOOK_SUFFIX) else MAX_FILE_BYTES
+
+
 def _cache_key(source: SourceFile, settings: Settings, path: Path, test_code: bool) -> str:
     # The resolved path is in the key: rules read the path (test files, torch/utils/data/), so
     # the same content elsewhere is another entry. Resolved, so the cwd or a symlink spelling of
@@ -186,7 +202,7 @@ def cached_result(
     """The cached result for ``path`` when one is valid; None means the file must be linted."""
     display = display_path(path)
     try:
-        source = read_source(path)
+        source = read_source(path, _max_bytes(path))
     except SourceError:
         return None  # the worker reports it
     key = _cache_key(source, settings, path, settings.is_test_code(path))
@@ -204,7 +220,7 @@ def process_file(
     """Lint (or fix) one file; ``cache_dir`` enables the results cache."""
     display = display_path(path)
     try:
-        source: SourceFile = read_source(path)
+        source: SourceFile = read_source(path, _max_bytes(path))
     except SourceError as exc:
         if exc.is_content_problem:
             finding = syntax_error(display, str(exc), exc.line, exc.column)
