@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import libcst as cst
 
@@ -21,9 +21,31 @@ from torchlint.analysis.signatures import has_parameter
 from torchlint.analysis.walk import SCOPES, ScopeWalker, Walker, walk
 
 if TYPE_CHECKING:
-    from torchlint.analysis.facts import TorchFacts
+    from torchlint.analysis.bindings import Bindings
+    from torchlint.analysis.callees import CallSummaries
+    from torchlint.analysis.names import ImportMap
+    from torchlint.project_index import ProjectIndex
 
 Loop = cst.For | cst.While
+
+
+class LoopFacts(Protocol):
+    """What this module reads of a file's facts: analysis/facts.py's ``TorchFacts`` provides it
+    (described here, not imported: that module summarizes loops with this one)."""
+
+    @property
+    def names(self) -> ImportMap: ...
+    @property
+    def bindings(self) -> Bindings: ...
+    @property
+    def calls(self) -> CallSummaries: ...
+    @property
+    def closure_defs(self) -> ClosureDefs: ...
+    @property
+    def project(self) -> ProjectIndex | None: ...
+    def loop(self, loop: Loop) -> LoopSummary: ...
+    def scope_bindings(self, scope: cst.CSTNode) -> ScopeBindings: ...
+
 
 _OPTIMIZER_NAME = re.compile(
     # ``optimizerD`` / ``optG``: the capital stays case-sensitive, or "options" would match.
@@ -55,14 +77,14 @@ def receiver(call: cst.Call) -> cst.BaseExpression | None:
     return call.func.value if isinstance(call.func, cst.Attribute) else None
 
 
-def is_backward(call: cst.Call, facts: TorchFacts) -> bool:
+def is_backward(call: cst.Call, facts: LoopFacts) -> bool:
     """``E.backward()``, ``scaler.scale(E).backward()``, ``accelerator.backward(E)``, ..."""
     if call_attr(call) in ("backward", "manual_backward"):
         return True
     return facts.names.resolve(call.func) == "torch.autograd.backward"
 
 
-def is_scaler(expr: cst.BaseExpression, facts: TorchFacts) -> bool:
+def is_scaler(expr: cst.BaseExpression, facts: LoopFacts) -> bool:
     key = binding_key(expr)
     if key is None:
         return False
@@ -71,7 +93,7 @@ def is_scaler(expr: cst.BaseExpression, facts: TorchFacts) -> bool:
     return bool(_SCALER_NAME.search(last_component(key)))
 
 
-def is_optimizer(expr: cst.BaseExpression, facts: TorchFacts) -> bool:
+def is_optimizer(expr: cst.BaseExpression, facts: LoopFacts) -> bool:
     """Bound to a ``torch.optim`` constructor, or named like an optimizer; never a scheduler."""
     key = binding_key(expr)
     if key is None:
@@ -94,7 +116,7 @@ def _is_optimizer_ctor(qualname: str) -> bool:
     return "." not in tail and tail[:1].isupper()
 
 
-def step_target(call: cst.Call, facts: TorchFacts) -> cst.BaseExpression | None:
+def step_target(call: cst.Call, facts: LoopFacts) -> cst.BaseExpression | None:
     """The optimizer an OPTIMIZER STEP steps: X for ``X.step(...)`` and ``scaler.step(X)``."""
     if call_attr(call) != "step":
         return None
@@ -143,7 +165,7 @@ class LoopSummary:
 
 
 class _LoopWalker(Walker):
-    def __init__(self, facts: TorchFacts, summary: LoopSummary, loop: Loop | None = None) -> None:
+    def __init__(self, facts: LoopFacts, summary: LoopSummary, loop: Loop | None = None) -> None:
         super().__init__()
         self.facts = facts
         self.summary = summary
@@ -279,7 +301,7 @@ class _SelfMethodCalls(ScopeWalker):
 
 
 def cleared_by_a_method(
-    loop: Loop, cls: cst.ClassDef, optimizer_key: str, facts: TorchFacts
+    loop: Loop, cls: cst.ClassDef, optimizer_key: str, facts: LoopFacts
 ) -> bool:
     """Whether a method of ``cls`` that the loop calls as ``self.name(...)`` clears the gradients
     ``optimizer_key`` steps with: a Trainer's ``self._reset_grads()``. One call deep."""
@@ -391,7 +413,7 @@ class ClosureDefs:
         return None
 
 
-def _may_be_helper(func: cst.BaseExpression, facts: TorchFacts) -> bool:
+def _may_be_helper(func: cst.BaseExpression, facts: LoopFacts) -> bool:
     """A call that may run a function of this file or the project: a name, or an attribute of
     ``self`` or of an imported module (cheap to tell, before any summary is read)."""
     if isinstance(func, cst.Name):
@@ -402,7 +424,7 @@ def _may_be_helper(func: cst.BaseExpression, facts: TorchFacts) -> bool:
     return False
 
 
-def summarize_loop(loop: Loop, facts: TorchFacts) -> LoopSummary:
+def summarize_loop(loop: Loop, facts: LoopFacts) -> LoopSummary:
     summary = LoopSummary()
     walker = _LoopWalker(facts, summary, loop)
     walker.walk(loop.body)
@@ -482,7 +504,7 @@ def is_step_guard(
     test: cst.BaseExpression,
     counters: set[str],
     path: AncestorPath | None = None,
-    facts: TorchFacts | None = None,
+    facts: LoopFacts | None = None,
 ) -> bool:
     """An ``if`` test that makes its body run only on some iterations.
 
@@ -608,7 +630,7 @@ def _scope_segment(path: AncestorPath) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
     return out
 
 
-def enclosing_loops(path: AncestorPath, facts: TorchFacts | None = None) -> list[EnclosingLoop]:
+def enclosing_loops(path: AncestorPath, facts: LoopFacts | None = None) -> list[EnclosingLoop]:
     """The ``for``/``while`` loops whose every iteration runs the node, nearest first.
 
     The walk stops at ``def``/``class``/``lambda``. A loop's iterable and its ``else`` clause run
@@ -634,7 +656,7 @@ def enclosing_loops(path: AncestorPath, facts: TorchFacts | None = None) -> list
     return out
 
 
-def training_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
+def training_loop_of(path: AncestorPath, facts: LoopFacts) -> EnclosingLoop | None:
     """The TRAINING LOOP a node runs in: the nearest enclosing loop that is one."""
     for entry in enclosing_loops(path, facts):
         if facts.loop(entry.loop).is_training_loop:
@@ -642,7 +664,7 @@ def training_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | N
     return None
 
 
-def stepping_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
+def stepping_loop_of(path: AncestorPath, facts: LoopFacts) -> EnclosingLoop | None:
     """The nearest enclosing loop that backpropagates and steps anywhere in its body.
 
     Unlike :func:`training_loop_of` this may be an epoch loop around the batch loop: what runs at
@@ -655,7 +677,7 @@ def stepping_loop_of(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | N
     return None
 
 
-def per_iteration_training_loop(path: AncestorPath, facts: TorchFacts) -> EnclosingLoop | None:
+def per_iteration_training_loop(path: AncestorPath, facts: LoopFacts) -> EnclosingLoop | None:
     """The TRAINING LOOP that runs a node on every iteration, as the innermost loop decides.
 
     The innermost enclosing loop without a BACKWARD (an evaluation loop, even one nested in an
@@ -672,7 +694,7 @@ def per_iteration_training_loop(path: AncestorPath, facts: TorchFacts) -> Enclos
     return None
 
 
-def steps_directly(loop: Loop, facts: TorchFacts) -> bool:
+def steps_directly(loop: Loop, facts: LoopFacts) -> bool:
     """Whether a BACKWARD or an OPTIMIZER STEP sits in ``loop``'s own body, outside nested loops.
 
     An epoch loop whose only BACKWARD and step are in the batch loop inside it is a training loop
