@@ -120,6 +120,9 @@ class Bindings(Walker):
         there count; without it, every binding in the file.
         """
         if path is not None:
+            attr = key.partition(".")[2]
+            if key not in self.values and attr not in self.values:
+                return None  # bound nowhere in the file: no need for the scopes
             values = self.scopes.values_at(key, path)
             cache_key = (id(values), key)
             if cache_key not in self._scoped_constructors:

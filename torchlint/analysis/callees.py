@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from torchlint.analysis.names import dotted_name
+from torchlint.analysis.names import ImportMap, dotted_name
 from torchlint.analysis.scopes import FileScopes, PathUp, Scope
 from torchlint.analysis.summaries import (
     ClassSummary,
@@ -41,14 +41,26 @@ class CallSummaries:
         scopes: FileScopes,
         project: ProjectIndex | None = None,
         path: Path | None = None,
+        names: ImportMap | None = None,
     ) -> None:
         self.project = project
+        self._names = names
         self._scopes = scopes
-        text = source if source is not None else module.code
-        own: ModuleSummary | None = None
-        if project is not None and path is not None:
-            own = project.summary_of(path, text)
-        self.own = own if own is not None else summarize_source(text)
+        self._module = module
+        self._source = source
+        self._path = path
+        self._own: ModuleSummary | None = None
+
+    @property
+    def own(self) -> ModuleSummary:
+        """This file's summary, read on first use (most calls are decided without it)."""
+        if self._own is None:
+            text = self._source if self._source is not None else self._module.code
+            found: ModuleSummary | None = None
+            if self.project is not None and self._path is not None:
+                found = self.project.summary_of(self._path, text)
+            self._own = found if found is not None else summarize_source(text)
+        return self._own
 
     # -- functions ----------------------------------------------------------------------------
     def function_at(self, call: cst.Call, path: PathUp) -> FunctionSummary | None:
@@ -58,7 +70,11 @@ class CallSummaries:
     def function_in(self, call: cst.Call, scope: Scope) -> FunctionSummary | None:
         """The summary of what ``call``, made in ``scope``, runs; or None."""
         func = call.func
-        method = self._enclosing_method(scope)
+        dotted = dotted_name(func)
+        if dotted is None:
+            return None
+        root = dotted.split(".", 1)[0]
+        method = self._enclosing_method(scope, root)
         if method is not None:
             self_name, cls, class_scope = method
             if isinstance(func, cst.Name) and func.value == self_name:
@@ -70,16 +86,16 @@ class CallSummaries:
                 and not self._assigned_attribute(func.attr.value, class_scope)
             ):
                 return self.method_of(cls, func.attr.value)
-        dotted = dotted_name(func)
-        if dotted is None:
-            return None
-        root = dotted.split(".", 1)[0]
         if self._locally_bound(root, scope):
             return None
-        if "." not in dotted and dotted in self.own.functions and self._defined_here(dotted):
+        if root not in self._scopes.module_scope.values:
+            return None  # a builtin or an unknown global: neither this file's nor an import
+        if "." not in dotted and self._defined_here(dotted) and dotted in self.own.functions:
             return self.own.functions[dotted]
+        if self.project is None:
+            return None
         qualified = self._imported(dotted)
-        if qualified is None or self.project is None:
+        if qualified is None:
             return None
         found = self.project.lookup(qualified)
         return found if isinstance(found, FunctionSummary) else None
@@ -168,20 +184,24 @@ class CallSummaries:
     def _imported(self, dotted: str) -> str | None:
         """``utils.seed_all`` as the qualified name its module-level import gives it."""
         root, _, rest = dotted.partition(".")
-        target = self.own.imports.get(root)
+        if self._names is not None and root not in self._names.relative:
+            # An absolute import says it without reading the file's summary.
+            target = self._names.aliases.get(root)
+        else:
+            target = self.own.imports.get(root)  # relative imports made absolute
         if target is None:
             return None
         return f"{target}.{rest}" if rest else target
 
-    def _enclosing_method(self, scope: Scope) -> tuple[str, ClassSummary, Scope] | None:
+    def _enclosing_method(self, scope: Scope, root: str) -> tuple[str, ClassSummary, Scope] | None:
         """(``self``'s name, the class summary, the class scope) of the method holding ``scope``
-        (through nested functions); None outside a method of a top-level class."""
+        (through nested functions) when ``root`` is its ``self``; None otherwise."""
         current: Scope | None = scope
         while current is not None and current.kind == "function":
             parent = current.parent
             if parent is not None and parent.kind == "class":
                 node = parent.node
-                if current.self_name is None or parent.parent is not self._scopes.module_scope:
+                if current.self_name != root or parent.parent is not self._scopes.module_scope:
                     return None
                 assert isinstance(node, cst.ClassDef)
                 cls = self.own.classes.get(node.name.value)

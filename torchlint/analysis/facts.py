@@ -84,7 +84,12 @@ class TorchFacts:
         if self._calls is None:
             with profiling.phase("facts-lazy"):
                 self._calls = CallSummaries(
-                    self.module, self._source, self.bindings.scopes, self.project, self.path
+                    self.module,
+                    self._source,
+                    self.bindings.scopes,
+                    self.project,
+                    self.path,
+                    self.names,
                 )
         return self._calls
 
