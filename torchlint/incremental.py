@@ -66,11 +66,13 @@ class IncrementalParser:
         self.starts: list[int] | None = None  # first line of each statement of the last parse
         self.reused = 0  # chunks of the last parse that were not parsed again (for tests/logs)
 
-    def parse(self, source: str) -> cst.Module | None:
-        """The module for ``source``, or None when the caller must parse the whole text."""
+    def parse(self, source: str, tree: ast.Module | None = None) -> cst.Module | None:
+        """The module for ``source``, or None when the caller must parse the whole text.
+
+        ``tree`` is CPython's tree of ``source`` where the caller has it already."""
         self.starts = None
         try:
-            module = self._parse(source)
+            module = self._parse(source, tree)
         except Exception:
             module = None  # never worse than parsing the whole text
         if module is None:
@@ -79,13 +81,14 @@ class IncrementalParser:
             self._node_ids = {}
         return module
 
-    def _parse(self, source: str) -> cst.Module | None:
+    def _parse(self, source: str, tree: ast.Module | None) -> cst.Module | None:
         if "\f" in source:
             return None  # form feeds in indentation: the whole parse handles them (formfeed.py)
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            return None  # the whole parse reports the error
+        if tree is None:
+            try:
+                tree = ast.parse(source)
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return None  # the whole parse reports the error
         lines = source_lines(source, keepends=True)
         starts = statement_starts(tree)
         if len(lines) < self.min_lines or len(starts) < 2:

@@ -123,7 +123,7 @@ def _lint_source(
                 outcome.parsed = False
         return outcome
     with phase("parse"):
-        module = reuse.parse(source) if reuse is not None else None
+        module = reuse.parse(source, screened.tree) if reuse is not None else None
         parsed = module if module is not None else parse(source, path)
     if isinstance(parsed, Diagnostic):
         if screened.finding is None:  # else CPython's finding says it already

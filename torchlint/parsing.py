@@ -75,14 +75,31 @@ class Screen:
     compiles: bool  # CPython parses the text
     finding: Diagnostic | None = None  # a TL000 to report whatever LibCST makes of the text
     parse: bool = True  # LibCST may be given the text
+    tree: ast.Module | None = None  # CPython's tree, when it parsed the text (reused, not redone)
 
 
-def _depth(tree: ast.AST) -> int:
+def _depth(tree: ast.AST, source: str, limit: int = MAX_PARSE_DEPTH) -> int:
+    """How deep ``tree`` is nested: exact when over ``limit``, else some number up to ``limit``.
+
+    Each level of a syntax tree takes at least one character of source (an operator, a dot, a
+    bracket, an indented line), so a subtree whose lines hold fewer than half the levels left
+    before ``limit`` cannot pass it and is not walked: in an ordinary file almost every statement
+    is skipped this way, which makes the check cheap enough to run on every editor keystroke.
+    """
+    starts = [0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    last = len(starts) - 1
     deepest = 0
-    stack = [(tree, 0)]
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         deepest = max(deepest, depth)
+        first, end = getattr(node, "lineno", None), getattr(node, "end_lineno", None)
+        if first is not None and end is not None:
+            span = starts[min(end, last)] - starts[max(first - 1, 0)]
+            if depth + 2 * span + 8 <= limit:
+                continue
         stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
     return deepest
 
@@ -135,11 +152,11 @@ def screen(source: str, path: str, *, depth: bool = True) -> Screen:
         return Screen(False, syntax_error(path, message), parse=_libcst_copes(source))
     except ValueError:
         return Screen(False)
-    deepest = _depth(tree) if depth else 0
+    deepest = _depth(tree, source) if depth else 0
     if deepest > MAX_PARSE_DEPTH:
         message = (
             f"file not analysed: its code is nested {deepest} levels deep (an expression such as "
             f"a very long operator chain); torchlint parses up to {MAX_PARSE_DEPTH}"
         )
         return Screen(True, syntax_error(path, message), parse=False)
-    return Screen(True)
+    return Screen(True, tree=tree)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import libcst as cst
 
@@ -113,21 +113,38 @@ class Bindings(Walker):
         """Whether ``key`` is bound (by anything: a parameter counts) where it is read."""
         return bool(self.values_of(key, path))
 
-    def constructor_of(self, key: str, path: PathUp | None = None) -> str | None:
+    def constructor_of(
+        self, key: str, path: PathUp | None = None, among: Collection[str] | None = None
+    ) -> str | None:
         """The qualified callee when every binding of ``key`` is a call of that same callee.
 
         With ``path`` (the ancestors of the use), only the bindings of the scope owning ``key``
-        there count; without it, every binding in the file.
+        there count; without it, every binding in the file. With ``among``, a callee outside it
+        answers None, and the scopes are not consulted when no binding in the file calls one of
+        ``among`` (rules ask this of every call they see, so the cheap test comes first).
         """
         if path is not None:
             attr = key.partition(".")[2]
             if key not in self.values and attr not in self.values:
                 return None  # bound nowhere in the file: no need for the scopes
-            values = self.scopes.values_at(key, path)
-            cache_key = (id(values), key)
-            if cache_key not in self._scoped_constructors:
-                self._scoped_constructors[cache_key] = self._agreeing_callee(values)
-            return self._scoped_constructors[cache_key]
+            if among is not None and not (
+                self.callees_of(key) & frozenset(among)
+                or (attr and self.callees_of(attr) & frozenset(among))
+            ):
+                return None
+            found = self._scoped_constructor(key, path)
+            return found if among is None or found in among else None
+        found = self._file_constructor(key)
+        return found if among is None or found in among else None
+
+    def _scoped_constructor(self, key: str, path: PathUp) -> str | None:
+        values = self.scopes.values_at(key, path)
+        cache_key = (id(values), key)
+        if cache_key not in self._scoped_constructors:
+            self._scoped_constructors[cache_key] = self._agreeing_callee(values)
+        return self._scoped_constructors[cache_key]
+
+    def _file_constructor(self, key: str) -> str | None:
         if key not in self._constructors:
             self._constructors[key] = self._agreeing_callee(self.values.get(key, ()))
         return self._constructors[key]

@@ -48,6 +48,6 @@ def loss_call(
     if qualified is not None:
         return LossCall(call, "function") if qualified in functions else None
     key = binding_key(func)
-    if key is not None and facts.bindings.constructor_of(key, path) in classes:
+    if key is not None and facts.bindings.constructor_of(key, path, among=classes) in classes:
         return LossCall(call, "object", key)
     return None

@@ -42,6 +42,9 @@ class SaveWholeModule(Rule):
     report_in_tests = False
     needles = ("save",)
 
+    def setup(self) -> None:
+        self._scope_values: dict[tuple[int, str], list[cst.BaseExpression | None]] = {}
+
     def visit_Call(self, node: cst.Call) -> None:
         if self.context.qualified_name(node.func) != "torch.save":
             return
@@ -108,10 +111,17 @@ class SaveWholeModule(Rule):
         """Bindings of ``name`` in the function around the call, else at module level."""
         function = self.context.enclosing(cst.FunctionDef)
         if function is not None:
-            values = scope_bindings(function, name)
+            values = self._bindings(function, name)
             if values or has_parameter(function, name):
                 return values
-        return scope_bindings(self.context.module, name)
+        return self._bindings(self.context.module, name)
+
+    def _bindings(self, scope: cst.CSTNode, name: str) -> list[cst.BaseExpression | None]:
+        # One walk per scope and name: files save many checkpoints from one module-level name.
+        key = (id(scope), name)
+        if key not in self._scope_values:
+            self._scope_values[key] = scope_bindings(scope, name)
+        return self._scope_values[key]
 
     def _annotation_verdict(self, name: str) -> str:
         """From the annotation of a parameter ``name`` of the enclosing function."""
