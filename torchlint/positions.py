@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
@@ -33,17 +33,13 @@ def _statement_lines(module: cst.Module, source: str) -> list[int] | None:
 
 
 def _full(module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
-    """LibCST's positions for every node of ``module``.
+    """LibCST's positions for every node of ``module``, through its public metadata API.
 
-    The provider is run directly: through ``MetadataWrapper`` it also pays for a batched visit of
-    the whole tree, which doubles the cost. The wrapper remains the fallback.
+    Calling the provider's private generator directly would skip the wrapper's batched visit
+    (about 10% of a lint on a file with a finding in most statements, nothing measurable on real
+    projects, where few statements hold findings): torchlint keeps to LibCST's public API instead.
     """
-    try:
-        provider = PositionProvider()
-        provider._gen_impl(module)
-        return cast("Mapping[cst.CSTNode, CodeRange]", provider._computed)
-    except AttributeError:  # a LibCST whose internals moved
-        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
 
 
 def _shift(where: CodeRange, lines: int) -> CodeRange:
