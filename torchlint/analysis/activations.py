@@ -9,8 +9,8 @@ Losses that expect logits or log-probabilities go wrong when they are handed pro
   defines its own ``softmax`` method);
 - a call of the module: ``nn.Softmax(dim=1)(x)``, or of a name / ``self.attr`` every binding of which
   is ``nn.Softmax(...)`` (``nn.Sigmoid()``);
-- with :func:`reaching_activation`: a local name whose reaching assignment
-  (:mod:`torchlint.analysis.dataflow`) is one of these.
+- with :func:`reaching_activation`: a local name every assignment of which that may reach the use
+  (:mod:`torchlint.analysis.reaching`: through ``if``/``else``, loops, ``try``) is one of these.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from torchlint.analysis.bindings import binding_key
-from torchlint.analysis.dataflow import Reaching, reaching_assignment
+from torchlint.analysis.dataflow import Reaching
+from torchlint.analysis.reaching import reaching_assignments
 from torchlint.analysis.walk import PathUp
 
 if TYPE_CHECKING:
@@ -138,18 +139,23 @@ def activation_call(
 def reaching_activation(
     expr: cst.BaseExpression, kind: Activation, facts: TorchFacts, path: PathUp
 ) -> tuple[ActivationCall, Reaching | None] | None:
-    """``expr`` as an activation output: inline (``(call, None)``) or through a local name whose
-    reaching assignment is the activation (``(call, reaching)``). ``path`` is the ancestors of the
-    use."""
+    """``expr`` as an activation output: inline (``(call, None)``) or through a local name every
+    reaching assignment of which is the activation (``(call, reaching)``: the first of them; when
+    several reach the use, ``reaching.rebinds()`` answers True, so no fix relies on the path).
+    ``path`` is the ancestors of the use."""
     found = activation_call(expr, kind, facts, path)
     if found is not None:
         return found, None
     if not isinstance(expr, cst.Name):
         return None
-    reaching = reaching_assignment(path, expr.value)
-    if reaching is None:
+    reachings = reaching_assignments(path, expr.value)
+    if not reachings:
         return None
-    found = activation_call(reaching.value, kind, facts, reaching.path)
-    if found is None:
-        return None
-    return found, reaching
+    first: tuple[ActivationCall, Reaching] | None = None
+    for reaching in reachings:
+        found = activation_call(reaching.value, kind, facts, reaching.path)
+        if found is None:
+            return None  # one path gives something else (the logits): not reported
+        if first is None:
+            first = (found, reaching)
+    return first

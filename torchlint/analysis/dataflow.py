@@ -47,9 +47,15 @@ class Reaching:
     # back edge), ``if`` tests, ``with`` items; and comprehension targets around the use.
     between: list[cst.CSTNode] = field(default_factory=list)
     between_targets: list[cst.BaseExpression] = field(default_factory=list)
+    # False when the assignment reaches the use through compound statements
+    # (:func:`torchlint.analysis.reaching.reaching_assignments`): ``between`` is then not known,
+    # and ``rebinds`` answers True for any name.
+    straight: bool = True
 
     def rebinds(self, other: str) -> bool:
         """Whether ``other`` may be bound between the assignment and the use."""
+        if not self.straight:
+            return True
         return any(binds(node, other) for node in self.between) or any(
             target_binds(target, other) for target in self.between_targets
         )

@@ -20,6 +20,7 @@ from torchlint.analysis.dataflow import (
     name_counts,
     reaching_assignment,
 )
+from torchlint.analysis.reaching import reaching_assignments
 from torchlint.analysis.walk import PathUp, Walker
 from torchlint.diagnostics import Applicability, Category, Precision, Severity
 from torchlint.fixes import Change, FixPlan, RemoveStatement, Replace
@@ -130,15 +131,21 @@ class SoftmaxIntoCrossEntropy(Rule):
         if not isinstance(value, cst.Name):
             return
         path = self.context.path_up()
-        reaching = reaching_assignment(path, value.value)
-        if reaching is None:
+        # Every assignment that may reach the loss (both branches of an ``if``, a loop's back
+        # edge...) must be a softmax: one path giving logits is not reported.
+        reachings = reaching_assignments(path, value.value)
+        if not reachings:
             return
-        argument = self._softmax_argument(reaching.value)
+        arguments = [self._softmax_argument(r.value) for r in reachings]
+        if any(a is None for a in arguments):
+            return
+        reaching, argument = reachings[0], arguments[0]
         if argument is None:
             return
         pending = _Pending(node, self._message(f"`{value.value}` holds softmax probabilities"))
         if (
-            isinstance(argument, cst.Name)
+            len(reachings) == 1
+            and isinstance(argument, cst.Name)
             and argument is not reaching.value
             and argument.value != value.value
             and not reaching.rebinds(argument.value)
