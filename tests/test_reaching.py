@@ -213,6 +213,35 @@ CASES = {
         """,
         ["a(x)"],
     ),
+    "a break of an inner loop stays inside the outer loop": (
+        """
+        def f(x, rows):
+            p = z(x)
+            for row in rows:
+                for cell in row:
+                    p = q(cell)
+                    break
+                p = r(row)
+                if k(row):
+                    break
+            use(p)
+        """,
+        ["z(x)", "r(row)"],
+    ),
+    "a break runs the finally on its way out": (
+        """
+        def f(x, items):
+            p = z(x)
+            for i in items:
+                try:
+                    p = q(i)
+                    break
+                finally:
+                    p = r(i)
+            use(p)
+        """,
+        ["z(x)", "r(i)"],
+    ),
     "match: every case": (
         """
         def f(x):
@@ -336,6 +365,30 @@ CASES = {
                 case [p]:
                     pass
             use(p)
+        """,
+        None,
+    ),
+    "a walrus in the test": (
+        """
+        def f(x, c):
+            if c:
+                p = a(x)
+            else:
+                p = b(x)
+            if (p := w()):
+                use(p)
+        """,
+        None,
+    ),
+    "a closure": (
+        """
+        def f(x, c):
+            if c:
+                p = a(x)
+            else:
+                p = b(x)
+            def inner():
+                use(p)
         """,
         None,
     ),
