@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -38,9 +39,12 @@ class Bindings(Walker):
     ``self.loss_fn`` of an unrelated class, then says nothing.
     """
 
-    def __init__(self, names: ImportMap) -> None:
+    def __init__(self, names: ImportMap, source: str | None = None) -> None:
         super().__init__()
         self.names = names
+        # Whether an expression may hold a scope or a binding of its own (a lambda, a walrus):
+        # without either, the scopes' walk need not enter expressions, most of a file's nodes.
+        self._inline_scopes = source is None or "lambda" in source or ":=" in source
         self.values: dict[str, list[cst.BaseExpression | None]] = defaultdict(list)
         self.functions: dict[str, list[cst.FunctionDef]] = defaultdict(list)
         self.classes: dict[str, cst.ClassDef] = {}
@@ -64,10 +68,15 @@ class Bindings(Walker):
         """The file's scopes and the bindings each owns (one more walk, on first use)."""
         if self._scopes is None:
             assert self._module is not None, "Bindings.walk(module) first"
-            self._scopes = FileScopes(self._module)
+            self._scopes = FileScopes(self._module, inline_scopes=self._inline_scopes)
         return self._scopes
 
     # -- collection ---------------------------------------------------------------------------
+    def _visit(self, node: cst.CSTNode) -> Any:
+        if isinstance(node, cst.BaseExpression):
+            return False  # every binding recorded here is a statement's (or a with item's)
+        return super()._visit(node)
+
     def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         if isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:

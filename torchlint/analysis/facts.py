@@ -74,7 +74,7 @@ class TorchFacts:
     def bindings(self) -> Bindings:
         if self._bindings is None:
             with profiling.phase("facts-lazy"):
-                self._bindings = Bindings(self.names)
+                self._bindings = Bindings(self.names, self._source)
                 self._bindings.walk(self.module)
         return self._bindings
 

@@ -19,6 +19,7 @@ Queries take the ancestors of the use, as ``FileContext.path_up()`` gives them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import libcst as cst
 
@@ -86,8 +87,11 @@ def _params(params: cst.Parameters) -> list[cst.Param]:
 class FileScopes(Walker):
     """Every scope of a file with the bindings it owns: one walk, then lookups."""
 
-    def __init__(self, module: cst.Module) -> None:
+    def __init__(self, module: cst.Module, *, inline_scopes: bool = True) -> None:
+        """``inline_scopes=False``: the file has no lambda and no walrus (``:=``), so no scope or
+        binding is inside an expression, and the walk does not enter them."""
         super().__init__()
+        self._enter_expressions = inline_scopes
         self.module_scope = Scope(module, None)
         self._scopes: dict[int, Scope] = {id(module): self.module_scope}
         self._stack: list[Scope] = [self.module_scope]
@@ -104,6 +108,11 @@ class FileScopes(Walker):
         self._raw = []
 
     # -- collection ---------------------------------------------------------------------------
+    def _visit(self, node: cst.CSTNode) -> Any:
+        if not self._enter_expressions and isinstance(node, cst.BaseExpression):
+            return False
+        return super()._visit(node)
+
     @property
     def _current(self) -> Scope:
         return self._stack[-1]

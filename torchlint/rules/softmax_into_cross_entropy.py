@@ -65,7 +65,8 @@ class SoftmaxIntoCrossEntropy(Rule):
         path = self.context.path_up()
         return (
             key is not None
-            and self.facts.bindings.constructor_of(key, path) in CROSS_ENTROPY_MODULES
+            and self.facts.bindings.constructor_of(key, path, among=CROSS_ENTROPY_MODULES)
+            in CROSS_ENTROPY_MODULES
         )
 
     def _softmax_argument(self, expr: cst.BaseExpression) -> cst.BaseExpression | None:
