@@ -301,3 +301,32 @@ def test_editing_a_plugin_invalidates(
     module = plugin / "torchlint_example_plugin" / "__init__.py"
     module.write_text(module.read_text().replace("use logging", "use the logging module"))
     assert messages() == ["`print` in library code; use the logging module"]
+
+
+def test_no_cache_writes_no_plugin_index(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``--no-cache`` writes no cache of any kind: neither the results cache nor the plug-in index
+    under the user cache folder (a run with the cache writes both)."""
+    from test_plugins import PLUGIN_PATH
+
+    user_cache = tmp_path_factory.mktemp("user-cache")
+    env = _with_test_plugin(PLUGIN_PATH, user_cache)
+    (project / "b.py").write_text('print("hi")\n')
+
+    def lint(*options: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "torchlint", "--no-color", *options, "."],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    uncached = lint("--no-cache")
+    assert uncached.returncode == 1 and "b.py:1:1: XPL001" in uncached.stdout, uncached.stderr
+    assert not any(user_cache.rglob("*")) and not (project / ".torchlint_cache").exists()
+    cached = lint()
+    assert cached.stdout == uncached.stdout
+    assert list((user_cache / "torchlint" / "plugins").glob("*.json"))
+    assert (project / ".torchlint_cache").is_dir()

@@ -201,6 +201,10 @@ def check(
     extend_exclude: tuple[str, ...],
 ) -> None:
     """Lint PATHS (default: the current directory); `-` reads standard input."""
+    if no_cache:
+        from torchlint import plugins
+
+        plugins.RECORD_INDEX = False  # no cache of any kind is written, the plug-in index included
     for option, values in (
         ("--select", select),
         ("--extend-select", extend_select),

@@ -13,6 +13,8 @@ installer's ``RECORD``, whose files change in place, also the size and mtime of 
 file of the packages its entry points name. It is part of each plug-in rule's cache key, so
 editing a plug-in's helper module invalidates the cached results.
 
+A run with ``--no-cache`` reads the plug-in indexes but writes none.
+
 ``TORCHLINT_IGNORE_PLUGINS`` turns plug-ins off: a comma-separated list of distribution names,
 or ``*`` for all of them. torchlint's own tests set it to the plug-ins installed when they start.
 """
@@ -63,12 +65,18 @@ class PluginDistribution:
             return None
 
     def write_index(self, rules: list[dict[str, object]]) -> None:
+        if not RECORD_INDEX:
+            return
         payload = {"format": _INDEX_FORMAT, "fingerprint": self.fingerprint, "rules": rules}
         try:
             self.index_file.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(self.index_file, json.dumps(payload, indent=1))
         except OSError:
             pass  # an unwritable home: the plug-in is imported on every run, nothing worse
+
+
+# False for a run told to write no cache (``--no-cache``): plug-in indexes are read, never written.
+RECORD_INDEX = True
 
 
 def plugin_index_dir() -> Path:
