@@ -12,6 +12,8 @@ from collections.abc import Iterable
 
 import libcst as cst
 
+from torchlint.analysis.signatures import parameters
+
 # Spellings that reach the same object through another module path.
 CANONICAL = {
     "torch.nn.modules.loss.CrossEntropyLoss": "torch.nn.CrossEntropyLoss",
@@ -259,15 +261,6 @@ def _bind_target(scope: _Scope, target: cst.CSTNode | None) -> None:
             pending.append(node.value)
 
 
-def _param_list(params: cst.Parameters) -> list[cst.Param]:
-    out = [*params.posonly_params, *params.params, *params.kwonly_params]
-    if isinstance(params.star_arg, cst.Param):
-        out.append(params.star_arg)
-    if params.star_kwarg is not None:
-        out.append(params.star_kwarg)
-    return out
-
-
 def may_rebind(source: str, imported: Iterable[str]) -> bool:
     """Whether a scope other than the module's binds one of the ``imported`` names or imports a
     name: only then can a local binding change what a name means. True when unsure."""
@@ -312,7 +305,7 @@ def local_resolutions(module: cst.Module) -> dict[int, str | None]:
                     push((decorator, scope))
                 if node.returns is not None:
                     push((node.returns, scope))
-            for param in _param_list(node.params):
+            for param in parameters(node.params):
                 inner.bind(param.name.value)
                 if param.default is not None:
                     push((param.default, scope))

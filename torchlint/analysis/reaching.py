@@ -43,7 +43,7 @@ from torchlint.analysis.dataflow import (
     reaching_assignment,
     target_binds,
 )
-from torchlint.analysis.walk import PathUp, Walker
+from torchlint.analysis.walk import PathUp, ScopeWalker
 
 # Definitions that reach a point: small statements (``Assign`` / ``AnnAssign``) by id, or _UNKNOWN.
 Flow = frozenset[int]
@@ -101,7 +101,7 @@ def _binds(node: cst.CSTNode, name: str) -> bool:
     return answer
 
 
-class _Jumps(Walker):
+class _Jumps(ScopeWalker):
     """``break`` / ``continue`` of the loop around a statement (not of loops or scopes inside)."""
 
     def __init__(self) -> None:
@@ -123,15 +123,6 @@ class _Jumps(Walker):
     def visit_While(self, node: cst.While) -> bool:
         if node.orelse is not None:
             self.walk(node.orelse)
-        return False
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
         return False
 
     def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 import libcst as cst
 
 from torchlint.analysis.names import dotted_name
+from torchlint.analysis.signatures import parameters
 from torchlint.analysis.walk import Walker
 
 PathUp = Sequence[tuple[cst.CSTNode, cst.CSTNode]]
@@ -73,15 +74,6 @@ def _key(node: cst.BaseExpression) -> str | None:
         base = _key(node.value)
         return None if base is None else base + "[]"
     return None
-
-
-def _params(params: cst.Parameters) -> list[cst.Param]:
-    out = [*params.posonly_params, *params.params, *params.kwonly_params]
-    if isinstance(params.star_arg, cst.Param):
-        out.append(params.star_arg)
-    if params.star_kwarg is not None:
-        out.append(params.star_kwarg)
-    return out
 
 
 class FileScopes(Walker):
@@ -142,7 +134,7 @@ class FileScopes(Walker):
         self._raw.append((self._current, node.name.value, None))
         outer = self._current
         scope = self._enter(node)
-        params = _params(node.params)
+        params = parameters(node.params)
         for param in params:
             scope.bind(param.name.value)
             scope.values.setdefault(param.name.value, []).append(None)
@@ -156,7 +148,7 @@ class FileScopes(Walker):
 
     def visit_Lambda(self, node: cst.Lambda) -> None:
         scope = self._enter(node)
-        for param in _params(node.params):
+        for param in parameters(node.params):
             scope.bind(param.name.value)
             scope.values.setdefault(param.name.value, []).append(None)
 
