@@ -29,24 +29,19 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+from torchlint.analysis.module_bases import is_module_base, says_nothing
 from torchlint.analysis.summaries import (
     ClassSummary,
     FunctionSummary,
     ModuleSummary,
+    base_classes,
+    inherited_method,
     resolve_relative,
     summarize_source,
 )
 
 # How far a chain of re-exports, base classes or helpers calling helpers is followed.
 _MAX_DEPTH = 4
-_LIGHTNING = ("lightning.", "pytorch_lightning.")
-_NOT_MODULE_BASES = (
-    "torch.nn.Parameter",
-    "torch.nn.parameter.",
-    "torch.nn.utils.",
-    "torch.nn.init.",
-    "torch.nn.functional.",
-)
 # ``import a.b as c`` / ``from .x import (y, z)``: enough of the import grammar to know which
 # modules a file imports, without parsing it.
 _STATEMENT_START = re.compile(r"^[ \t]*((?:from|import)[ \t])", re.MULTILINE)
@@ -54,13 +49,6 @@ _IMPORT = re.compile(
     r"(?:from[ \t]+(?P<source>\.*[\w.]*)[ \t]+import[ \t]+(?P<names>\([^)]*\)|[^#\n;]+)"
     r"|import[ \t]+(?P<modules>[^#\n;]+))"
 )
-
-
-def is_module_base(qualified: str) -> bool:
-    """``torch.nn.Module`` or one of its torch subclasses, or a LightningModule."""
-    if qualified.startswith(_LIGHTNING):
-        return qualified.rsplit(".", 1)[-1] == "LightningModule"
-    return qualified.startswith("torch.nn.") and not qualified.startswith(_NOT_MODULE_BASES)
 
 
 def _package_root(path: Path) -> Path:
@@ -302,23 +290,6 @@ class ProjectIndex:
             return None
         return self._with_module(cls, ".".join([target, *owner[1][1:]]), depth + 1)
 
-    def base_classes(
-        self, cls: ClassSummary, summary: ModuleSummary
-    ) -> list[tuple[ClassSummary, ModuleSummary]]:
-        """The project classes ``cls`` derives from (itself excluded), nearest first."""
-        out: list[tuple[ClassSummary, ModuleSummary]] = []
-        seen = {id(cls)}
-        pending = [(cls, summary)]
-        while pending and len(out) < 32:
-            current, where = pending.pop(0)
-            for base in current.bases:
-                found = self.resolve_class(base, where)
-                if found is not None and id(found[0]) not in seen:
-                    seen.add(id(found[0]))
-                    out.append(found)
-                    pending.append(found)
-        return out
-
     def resolve_class(
         self, base: str, where: ModuleSummary
     ) -> tuple[ClassSummary, ModuleSummary] | None:
@@ -331,24 +302,17 @@ class ProjectIndex:
         self, cls: ClassSummary, summary: ModuleSummary, name: str
     ) -> FunctionSummary | None:
         """``cls.name``: defined by the class or inherited from a project base class."""
-        if name in cls.methods:
-            return cls.methods[name]
-        for base, _ in self.base_classes(cls, summary):
-            if name in base.methods:
-                return base.methods[name]
-        return None
+        return inherited_method(cls, summary, name, self.resolve_class)
 
     def is_module_class(self, cls: ClassSummary, summary: ModuleSummary) -> bool | None:
         """Whether ``cls`` derives from ``torch.nn.Module`` (or a LightningModule) through project
         classes: True; False when every base is known and none is one; None when unknown."""
         unknown = False
-        for current, where in [(cls, summary), *self.base_classes(cls, summary)]:
+        for current, where in [(cls, summary), *base_classes(cls, summary, self.resolve_class)]:
             for base in current.bases:
                 if is_module_base(base):
                     return True
-                if self.resolve_class(base, where) is None and not (
-                    base.startswith(("torch.", *_LIGHTNING)) or base in ("object", "abc.ABC")
-                ):
+                if self.resolve_class(base, where) is None and not says_nothing(base):
                     unknown = True
         return None if unknown else False
 

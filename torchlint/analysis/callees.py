@@ -21,6 +21,7 @@ from torchlint.analysis.summaries import (
     ClassSummary,
     FunctionSummary,
     ModuleSummary,
+    inherited_method,
     summarize_source,
 )
 
@@ -128,26 +129,7 @@ class CallSummaries:
 
     def method_of(self, cls: ClassSummary, name: str) -> FunctionSummary | None:
         """``cls.name``: the class's own method or one inherited from a base (file or project)."""
-        if name in cls.methods:
-            return cls.methods[name]
-        for base in self._bases(cls):
-            if name in base.methods:
-                return base.methods[name]
-        return None
-
-    def _bases(self, cls: ClassSummary) -> list[ClassSummary]:
-        out: list[ClassSummary] = []
-        seen = {id(cls)}
-        pending: list[tuple[ClassSummary, ModuleSummary]] = [(cls, self.own)]
-        while pending and len(out) < 32:
-            current, where = pending.pop(0)
-            for base in current.bases:
-                found = self._class(base, where)
-                if found is not None and id(found[0]) not in seen:
-                    seen.add(id(found[0]))
-                    out.append(found[0])
-                    pending.append(found)
-        return out
+        return inherited_method(cls, self.own, name, self._class)
 
     def _class(self, base: str, where: ModuleSummary) -> tuple[ClassSummary, ModuleSummary] | None:
         if "." not in base and base in where.classes:

@@ -155,7 +155,7 @@ def _scan_statement(
     way, None when it does not bind it (and is then recorded in ``between``)."""
     if isinstance(statement, cst.SimpleStatementLine):
         for small in reversed(list(statement.body)):
-            value = _plain_value(small, name)
+            value = plain_value(small, name)
             if value is not None:
                 path = [(statement, small), (container, statement), *outer]
                 return Reaching(name, value, small, path, list(between))
@@ -165,7 +165,7 @@ def _scan_statement(
         return None
     if isinstance(statement, cst.BaseSmallStatement):
         # A small statement of the same line (``a = f(x); loss(a)``).
-        value = _plain_value(statement, name)
+        value = plain_value(statement, name)
         if value is not None:
             path = [(container, statement), *outer]
             return Reaching(name, value, statement, path, list(between))
@@ -192,7 +192,8 @@ def _scan_statement(
     return None
 
 
-def _plain_value(small: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+def plain_value(small: cst.CSTNode, name: str) -> cst.BaseExpression | None:
+    """The value ``small`` assigns to the plain name ``name`` (``name = v``, ``name: T = v``)."""
     if isinstance(small, cst.Assign):
         for target in small.targets:
             if isinstance(target.target, cst.Name) and target.target.value == name:

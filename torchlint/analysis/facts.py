@@ -16,39 +16,12 @@ from torchlint import profiling
 from torchlint.analysis.bindings import Bindings
 from torchlint.analysis.callees import CallSummaries
 from torchlint.analysis.dataflow import ScopeBindings, name_counts
+from torchlint.analysis.module_bases import is_module_base, says_nothing
 from torchlint.analysis.names import ImportMap, collect_module_imports
 from torchlint.analysis.training_loops import ClosureDefs, Loop, LoopSummary, summarize_loop
 
 if TYPE_CHECKING:
     from torchlint.project_index import ProjectIndex
-
-_MODULE_BASES = ("torch.nn.",)
-# Under ``torch.nn`` but not modules: parameters, hooks and helpers (``prune.BasePruningMethod``).
-_NOT_MODULE_BASES = (
-    "torch.nn.Parameter",
-    "torch.nn.UninitializedParameter",
-    "torch.nn.UninitializedBuffer",
-    "torch.nn.Buffer",
-    "torch.nn.parameter.",
-    "torch.nn.utils.",
-    "torch.nn.init.",
-    "torch.nn.functional.",
-    "torch.nn.attention.",
-)
-# Lightning's callbacks, precision plugins, strategies and loggers live beside
-# ``LightningModule`` in ``lightning.pytorch``: only the module classes are modules.
-_LIGHTNING_PACKAGES = ("lightning.", "pytorch_lightning.")
-# Bases that say nothing about being a module.
-_PLAIN_BASES = frozenset(
-    {"abc.ABC", "typing.Generic", "typing.Protocol", "typing_extensions.Protocol", "object"}
-)
-
-
-def is_module_base(qualified: str) -> bool:
-    """A qualified name of ``torch.nn.Module`` or one of its subclasses (or LightningModule)."""
-    if qualified.startswith(_LIGHTNING_PACKAGES):
-        return qualified.rsplit(".", 1)[-1] == "LightningModule"
-    return qualified.startswith(_MODULE_BASES) and not qualified.startswith(_NOT_MODULE_BASES)
 
 
 class TorchFacts:
@@ -164,11 +137,7 @@ class TorchFacts:
             if qualified is not None:
                 if is_module_base(qualified):
                     return True
-                if not (
-                    qualified.startswith(("torch.", *_LIGHTNING_PACKAGES))
-                    or qualified in _PLAIN_BASES
-                    or _is_mixin(qualified.rsplit(".", 1)[-1])
-                ):
+                if not (says_nothing(qualified) or _is_mixin(qualified.rsplit(".", 1)[-1])):
                     unresolved = True
                 continue
             if local is not None:

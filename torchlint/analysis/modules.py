@@ -26,7 +26,7 @@ import libcst as cst
 
 from torchlint.analysis.bindings import binding_key, last_component
 from torchlint.analysis.dataflow import binds, reaching_assignment
-from torchlint.analysis.facts import is_module_base
+from torchlint.analysis.module_bases import is_module_base
 from torchlint.analysis.walk import SCOPES, PathUp
 
 if TYPE_CHECKING:

@@ -40,6 +40,7 @@ from torchlint.analysis.dataflow import (
     Reaching,
     binds,
     comprehension_fors,
+    plain_value,
     reaching_assignment,
     target_binds,
 )
@@ -148,22 +149,13 @@ def _jumps(node: cst.CSTNode) -> tuple[bool, bool]:
 
 
 def _plain_value(small: cst.BaseSmallStatement, name: str) -> cst.BaseExpression | None:
-    if isinstance(small, cst.Assign):
-        if any(
-            isinstance(t.target, cst.Name) and t.target.value == name for t in small.targets
-        ) and not any(
-            not isinstance(t.target, cst.Name) and target_binds(t.target, name)
-            for t in small.targets
-        ):
-            return small.value
-    elif isinstance(small, cst.AnnAssign):
-        if (
-            small.value is not None
-            and isinstance(small.target, cst.Name)
-            and small.target.value == name
-        ):
-            return small.value
-    return None
+    """As :func:`plain_value`, but not when another target of the same ``=`` also binds
+    ``name`` by unpacking (``name = (name, rest) = v``): the value it ends with is not plain."""
+    if isinstance(small, cst.Assign) and any(
+        not isinstance(t.target, cst.Name) and target_binds(t.target, name) for t in small.targets
+    ):
+        return None
+    return plain_value(small, name)
 
 
 def _is_true(test: cst.BaseExpression) -> bool:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 _ACTIVATIONS: dict[str, str] = {
@@ -130,6 +131,41 @@ class ModuleSummary:
 
 
 # -- reading a file -------------------------------------------------------------------------------
+
+
+# How a base class, as a module spells it, is found: the class and the module defining it.
+ResolveClass = Callable[[str, ModuleSummary], tuple[ClassSummary, ModuleSummary] | None]
+
+
+def base_classes(
+    cls: ClassSummary, summary: ModuleSummary, resolve: ResolveClass
+) -> list[tuple[ClassSummary, ModuleSummary]]:
+    """The classes ``cls`` (defined in ``summary``) derives from, itself excluded, nearest first,
+    as far as ``resolve`` finds them (at most 32)."""
+    out: list[tuple[ClassSummary, ModuleSummary]] = []
+    seen = {id(cls)}
+    pending = [(cls, summary)]
+    while pending and len(out) < 32:
+        current, where = pending.pop(0)
+        for base in current.bases:
+            found = resolve(base, where)
+            if found is not None and id(found[0]) not in seen:
+                seen.add(id(found[0]))
+                out.append(found)
+                pending.append(found)
+    return out
+
+
+def inherited_method(
+    cls: ClassSummary, summary: ModuleSummary, name: str, resolve: ResolveClass
+) -> FunctionSummary | None:
+    """``cls.name``: defined by the class or inherited from a base ``resolve`` finds."""
+    if name in cls.methods:
+        return cls.methods[name]
+    for base, _ in base_classes(cls, summary, resolve):
+        if name in base.methods:
+            return base.methods[name]
+    return None
 
 
 def summarize_source(source: str, module: str = "", is_package: bool = False) -> ModuleSummary:
