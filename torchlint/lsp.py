@@ -46,7 +46,7 @@ from pygls.uris import to_fs_path
 
 from torchlint import __version__
 from torchlint.config import CONFIG_FILES, ConfigError, Overrides, Settings
-from torchlint.diagnostics import SYNTAX_ERROR_CODE, Applicability, Diagnostic
+from torchlint.diagnostics import Diagnostic
 from torchlint.docs import doc_href
 from torchlint.files import PYTHON_SUFFIXES
 from torchlint.incremental import IncrementalParser
@@ -54,11 +54,9 @@ from torchlint.lsp_convert import (
     SOURCE,
     LineIndex,
     contains,
-    fix_title,
     minimal_edit,
-    noqa_edit,
+    quick_fixes,
     same_range,
-    text_edit,
     to_lsp_diagnostic,
 )
 from torchlint.lsp_notebook import NOTEBOOK_FIX_ALL_KIND, NotebookSync
@@ -585,32 +583,16 @@ class TorchlintServer(LanguageServer):
                 data = self._data_of(diagnostic, published)
                 if data is None or data.get("version") != published.version:
                     continue  # from an older version of the text
-                code = str(data.get("code") or diagnostic.code)
-                fix = data.get("fix")
-                if fix:
-                    safe = fix["applicability"] == Applicability.SAFE.value
-                    fixes.append(
-                        types.CodeAction(
-                            title=fix_title(fix["title"], fix["applicability"]),
-                            kind=types.CodeActionKind.QuickFix,
-                            diagnostics=[diagnostic],
-                            is_preferred=safe,
-                            edit=self.workspace_edit(
-                                uri, published.version, [text_edit(e) for e in fix["edits"]]
-                            ),
-                        )
-                    )
-                if code != SYNTAX_ERROR_CODE:
-                    edit = noqa_edit(index, diagnostic.range.start.line, code)
-                    if edit is not None:
-                        silences.append(
-                            types.CodeAction(
-                                title=f"Disable {code} for this line",
-                                kind=types.CodeActionKind.QuickFix,
-                                diagnostics=[diagnostic],
-                                edit=self.workspace_edit(uri, published.version, [edit]),
-                            )
-                        )
+                fixing, silencing = quick_fixes(
+                    diagnostic,
+                    data,
+                    index,
+                    lambda edits: self.workspace_edit(uri, published.version, edits),
+                )
+                if fixing is not None:
+                    fixes.append(fixing)
+                if silencing is not None:
+                    silences.append(silencing)
             actions.extend(fixes)
             actions.extend(_dedupe(silences))
         if _wanted(only, FIX_ALL_KIND):

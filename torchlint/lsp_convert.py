@@ -13,11 +13,19 @@ import functools
 import io
 import re
 import tokenize
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types
 
-from torchlint.diagnostics import Applicability, Diagnostic, Edit, Position, Severity
+from torchlint.diagnostics import (
+    SYNTAX_ERROR_CODE,
+    Applicability,
+    Diagnostic,
+    Edit,
+    Position,
+    Severity,
+)
 from torchlint.docs import doc_href
 from torchlint.registry import find_rule
 from torchlint.suppression import NOQA
@@ -274,3 +282,37 @@ def minimal_edit(old: str, new: str, encoding: str) -> types.TextEdit | None:
         ),
         new_text=replacement,
     )
+
+
+def quick_fixes(
+    diagnostic: types.Diagnostic,
+    data: dict[str, Any],
+    index: LineIndex,
+    edit: Callable[[list[types.TextEdit]], types.WorkspaceEdit],
+) -> tuple[types.CodeAction | None, types.CodeAction | None]:
+    """A published finding's quick fixes: its own fix, if it has one, and "Disable CODE for this
+    line" (none for a syntax error, or where no comment can go). ``data`` is the finding's
+    ``Diagnostic.data``; ``edit`` puts text edits of the finding's document into a workspace edit
+    (a file's, or a notebook cell's)."""
+    code = str(data.get("code") or diagnostic.code)
+    fix = data.get("fix")
+    fixing = None
+    if fix:
+        fixing = types.CodeAction(
+            title=fix_title(fix["title"], fix["applicability"]),
+            kind=types.CodeActionKind.QuickFix,
+            diagnostics=[diagnostic],
+            is_preferred=fix["applicability"] == Applicability.SAFE.value,
+            edit=edit([text_edit(e) for e in fix["edits"]]),
+        )
+    silencing = None
+    if code != SYNTAX_ERROR_CODE:
+        noqa = noqa_edit(index, diagnostic.range.start.line, code)
+        if noqa is not None:
+            silencing = types.CodeAction(
+                title=f"Disable {code} for this line",
+                kind=types.CodeActionKind.QuickFix,
+                diagnostics=[diagnostic],
+                edit=edit([noqa]),
+            )
+    return fixing, silencing

@@ -21,13 +21,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from lsprotocol import types
 
-from torchlint.diagnostics import SYNTAX_ERROR_CODE, Applicability, Diagnostic
+from torchlint.diagnostics import Diagnostic
 from torchlint.lsp_convert import (
     LineIndex,
-    fix_title,
     minimal_edit,
-    noqa_edit,
-    text_edit,
+    quick_fixes,
     to_lsp_diagnostic,
 )
 from torchlint.notebook import (
@@ -249,31 +247,13 @@ class NotebookSync:
                     continue
                 if diagnostic.data.get("version") != cell.version:
                     continue
-                fix = diagnostic.data.get("fix")
-                code = str(diagnostic.data.get("code") or diagnostic.code)
-                if fix:
-                    actions.append(
-                        types.CodeAction(
-                            title=fix_title(fix["title"], fix["applicability"]),
-                            kind=types.CodeActionKind.QuickFix,
-                            diagnostics=[diagnostic],
-                            is_preferred=fix["applicability"] == Applicability.SAFE.value,
-                            edit=_edit(
-                                {cell_uri: (cell.version, [text_edit(e) for e in fix["edits"]])}
-                            ),
-                        )
-                    )
-                if code != SYNTAX_ERROR_CODE:
-                    edit = noqa_edit(index, diagnostic.range.start.line, code)
-                    if edit is not None:
-                        actions.append(
-                            types.CodeAction(
-                                title=f"Disable {code} for this line",
-                                kind=types.CodeActionKind.QuickFix,
-                                diagnostics=[diagnostic],
-                                edit=_edit({cell_uri: (cell.version, [edit])}),
-                            )
-                        )
+                fixing, silencing = quick_fixes(
+                    diagnostic,
+                    diagnostic.data,
+                    index,
+                    lambda edits: _edit({cell_uri: (cell.version, edits)}),
+                )
+                actions.extend(a for a in (fixing, silencing) if a is not None)
         for kind in (types.CodeActionKind.SourceFixAll.value, NOTEBOOK_FIX_ALL_KIND):
             if only is not None and _wanted(only, kind):
                 action = await self.fix_all(notebook.uri, linted, kind)
